@@ -1,0 +1,168 @@
+"""`fapiao verify-batch FILE.csv`: stream every row to BatchVerifyInvoices, write one result row per input row.
+
+Input columns (header required, any order, unknown columns ignored): code, number, date (YYYY-MM-DD),
+check_code, amount (yuan), total (yuan), type (fplx), qr. A row with a qr value is verified by its QR payload.
+Rows that cannot even be sent (an unreadable date or amount) get an INVALID_ARGUMENT result of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date
+from typing import IO
+
+from rich.console import Console
+from rich.progress import Progress
+
+from fapiao.v1 import verification_service_pb2 as pb
+
+from ..errors import FapiaoError
+from ..money import yuan_to_fen
+from ..requests import verify_request
+from ..sync_client import VerificationClient
+from .render import outcome_name, print_error, state_name, to_json
+
+OUTPUT_COLUMNS = (
+    "row", "invoice_code", "invoice_number", "issue_date", "outcome", "state", "mismatched_fields",
+    "verification_id", "error_code", "error_reason", "error_message",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # 1-based data row (the header is row 0)
+    values: dict[str, str]
+    item: pb.VerifyInvoiceRequest | str | None  # None: the row could not be turned into a request
+    problem: str = ""
+
+
+def parse_row(number: int, values: dict[str, str]) -> Row:
+    def value(name: str) -> str:
+        return (values.get(name) or "").strip()
+
+    if value("qr"):
+        return Row(number, values, value("qr"))
+    try:
+        issue_date = date.fromisoformat(value("date"))
+    except ValueError:
+        return Row(number, values, None, f"date: {value('date')!r} is not a date YYYY-MM-DD")
+    fields: dict[str, object] = {
+        "invoice_code": value("code"),
+        "invoice_number": value("number"),
+        "issue_date": issue_date,
+        "invoice_type": int(value("type")) if value("type").isdigit() else 0,
+    }
+    if value("check_code"):
+        fields["check_code"] = value("check_code")
+    try:
+        if value("amount"):
+            fields["amount_fen"] = yuan_to_fen(value("amount"))
+        if value("total"):
+            fields["total_fen"] = yuan_to_fen(value("total"))
+        return Row(number, values, verify_request(**fields))  # type: ignore[arg-type]
+    except ValueError as error:
+        return Row(number, values, None, str(error))
+
+
+def read_rows(stream: IO[str]) -> list[Row]:
+    reader = csv.DictReader(stream)
+    if not reader.fieldnames:
+        raise ValueError("the file is empty; it needs a header row")
+    return [parse_row(n, {k.strip().lower(): v for k, v in raw.items() if k}) for n, raw in enumerate(reader, 1)]
+
+
+def _identity(row: Row) -> tuple[str, str, str]:
+    item = row.item
+    if isinstance(item, pb.VerifyInvoiceRequest):
+        d = item.issue_date
+        return item.invoice_code, item.invoice_number, f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+    return row.values.get("code", ""), row.values.get("number", ""), row.values.get("date", "")
+
+
+def csv_record(row: Row, result: pb.BatchVerifyResult | None) -> list[str]:
+    code, number, day = _identity(row)
+    base = [str(row.number), code, number, day]
+    if result is None:
+        return [*base, "", "", "", "", "INVALID_ARGUMENT", "INVALID_CSV_ROW", row.problem]
+    if result.HasField("error"):
+        error = FapiaoError.from_status(result.error)
+        detail = "; ".join(f"{v.field}: {v.description}" for v in error.field_violations) or error.message
+        return [*base, "", "", "", "", error.code.name, error.reason, detail]
+    answer = result.verification
+    if answer.HasField("invoice"):
+        invoice = answer.invoice
+        d = invoice.issue_date
+        code, number, day = invoice.invoice_code, invoice.invoice_number, f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+        base = [str(row.number), code, number, day]
+    return [
+        *base,
+        outcome_name(answer.outcome),
+        state_name(answer.invoice.state),
+        " ".join(answer.mismatched_fields),
+        answer.verification_id,
+        "",
+        "",
+        "",
+    ]
+
+
+def json_record(row: Row, result: pb.BatchVerifyResult | None) -> str:
+    if result is None:
+        body = {"row": row.number, "error": {"code": "INVALID_ARGUMENT", "reason": "INVALID_CSV_ROW",
+                                             "message": row.problem}}  # fmt: skip
+        return json.dumps(body, ensure_ascii=False)
+    return json.dumps({"row": row.number, "result": json.loads(to_json(result))}, ensure_ascii=False)
+
+
+def _results(
+    client: VerificationClient, rows: list[Row], chunk_size: int
+) -> Iterator[tuple[Row, pb.BatchVerifyResult | None]]:
+    sendable = [row for row in rows if row.item is not None]
+    answers = client.batch_verify((row.item for row in sendable), chunk_size=chunk_size)  # type: ignore[misc]
+    position = 0
+    for row in rows:
+        if row.item is None:
+            yield row, None
+            continue
+        result = next(answers)
+        if result.index != position:
+            raise RuntimeError(f"result {result.index} arrived where {position} was expected")
+        position += 1
+        yield row, result
+
+
+def run(options: argparse.Namespace) -> int:
+    try:
+        with open(options.file, newline="", encoding="utf-8-sig") as source:
+            rows = read_rows(source)
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        print(f"fapiao verify-batch: cannot read {options.file}: {error}", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        out = (
+            sys.stdout
+            if options.output == "-"
+            else stack.enter_context(open(options.output, "w", newline="", encoding="utf-8"))
+        )
+        writer = csv.writer(out) if not options.json else None
+        if writer is not None:
+            writer.writerow(OUTPUT_COLUMNS)
+        client = stack.enter_context(VerificationClient(options.target, caller=options.caller, timeout=None))
+        progress = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
+        task = progress.add_task("verifying", total=len(rows))
+        try:
+            for row, result in _results(client, rows, options.chunk_size):
+                if writer is not None:
+                    writer.writerow(csv_record(row, result))
+                else:
+                    print(json_record(row, result), file=out)
+                progress.advance(task)
+        except FapiaoError as error:
+            return print_error(error, as_json=options.json)
+    return 0

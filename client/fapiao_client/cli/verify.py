@@ -1,0 +1,61 @@
+"""`fapiao verify`: one invoice, by its fields or its QR payload."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from ..errors import FapiaoError
+from ..money import yuan_to_fen
+from ..requests import verify_request
+from ..sync_client import VerificationClient
+from .render import OUTCOME_EXIT, print_error, print_verification, to_json
+
+
+def _request_fields(options: argparse.Namespace) -> dict[str, object]:
+    if not options.number or not options.date:
+        raise ValueError("give --number and --date (and --code for legacy invoices), or --qr")
+    try:
+        issue_date = date.fromisoformat(options.date)
+    except ValueError:
+        raise ValueError(f"--date: {options.date!r} is not a date YYYY-MM-DD") from None
+    fields: dict[str, object] = {
+        "invoice_code": options.code,
+        "invoice_number": options.number,
+        "issue_date": issue_date,
+        "invoice_type": options.type,
+    }
+    if options.check_code is not None:
+        fields["check_code"] = options.check_code
+    for flag, name in (("amount", "amount_fen"), ("total", "total_fen")):
+        value = getattr(options, flag)
+        if value is not None:
+            try:
+                fields[name] = yuan_to_fen(value)
+            except ValueError as error:
+                raise ValueError(f"--{flag}: {error}") from None
+    return fields
+
+
+def run(options: argparse.Namespace) -> int:
+    with VerificationClient(options.target, caller=options.caller) as client:
+        try:
+            if options.qr is not None:
+                qr_answer = client.verify_qr_code(options.qr)
+                answer, shown = qr_answer.verification, qr_answer
+            else:
+                try:
+                    request = verify_request(**_request_fields(options))  # type: ignore[arg-type]
+                except ValueError as error:
+                    print(f"fapiao verify: {error}", file=sys.stderr)
+                    return 2
+                answer = client.verify_invoice(request)
+                shown = answer
+        except FapiaoError as error:
+            return print_error(error, as_json=options.json)
+    if options.json:
+        print(to_json(shown))
+    else:
+        print_verification(answer)
+    return OUTCOME_EXIT.get(answer.outcome, 1)

@@ -1,0 +1,138 @@
+"""The blocking client for fapiao.v1.VerificationService."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import grpc
+
+from fapiao.v1 import verification_service_pb2 as pb
+from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
+
+from .channel import DEFAULT_TARGET, caller_metadata, channel_options
+from .errors import FapiaoError
+from .requests import batch_item, verify_request
+
+DEFAULT_CHUNK = 500
+
+
+def chunked_requests(
+    items: Iterable[pb.VerifyInvoiceRequest | str], chunk_size: int
+) -> Iterator[pb.BatchVerifyInvoicesRequest]:
+    """Batch stream messages of up to ``chunk_size`` items (the register takes at most 1,000 per message)."""
+    if not 1 <= chunk_size <= 1000:
+        raise ValueError("chunk_size must be between 1 and 1000")
+    message = pb.BatchVerifyInvoicesRequest()
+    for item in items:
+        message.items.append(batch_item(item))
+        if len(message.items) == chunk_size:
+            yield message
+            message = pb.BatchVerifyInvoicesRequest()
+    if message.items:
+        yield message
+
+
+def list_request(page_size: int, page_token: str, filters: dict[str, Any]) -> pb.ListVerificationRecordsRequest:
+    request = pb.ListVerificationRecordsRequest(page_size=page_size, page_token=page_token)
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            getattr(request, name).FromDatetime(value)
+        else:
+            setattr(request, name, value)
+    return request
+
+
+class VerificationClient:
+    """Verify invoices against the register.
+
+    >>> with VerificationClient("127.0.0.1:50051", caller="acme-erp") as client:
+    ...     answer = client.verify_invoice(invoice_code="011001605111", invoice_number="80100798",
+    ...                                    issue_date="2026-10-18", check_code="380258")
+
+    Failures raise :class:`FapiaoError` with the status code, the stable reason and the bad fields.
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        caller: str | None = None,
+        timeout: float | None = 10.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        if channel is None:
+            options = channel_options()
+            channel = (
+                grpc.secure_channel(target, credentials, options)
+                if credentials
+                else grpc.insecure_channel(target, options)
+            )
+        self._channel = channel
+        self._stub = pb_grpc.VerificationServiceStub(channel)
+        self._metadata = caller_metadata(caller)
+        self._timeout = timeout
+
+    def verify_invoice(self, request: pb.VerifyInvoiceRequest | None = None, **fields: Any) -> pb.VerifyInvoiceResponse:
+        """Verify one invoice: pass a request, or the keyword fields of :func:`fapiao_client.verify_request`."""
+        message = request if request is not None else verify_request(**fields)
+        try:
+            return self._stub.VerifyInvoice(message, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise FapiaoError.from_rpc_error(error) from None
+
+    def verify_qr_code(self, payload: str) -> pb.VerifyQrCodeResponse:
+        """Verify the invoice whose QR payload was scanned."""
+        try:
+            return self._stub.VerifyQrCode(
+                pb.VerifyQrCodeRequest(payload=payload), timeout=self._timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise FapiaoError.from_rpc_error(error) from None
+
+    def batch_verify(
+        self,
+        items: Iterable[pb.VerifyInvoiceRequest | str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        timeout: float | None = None,
+    ) -> Iterator[pb.BatchVerifyResult]:
+        """Verify many invoices (requests or QR payloads) in one stream; results arrive in order, each with
+        ``verification`` or ``error`` set (see :meth:`FapiaoError.from_status`)."""
+        try:
+            responses = self._stub.BatchVerifyInvoices(
+                chunked_requests(items, chunk_size), timeout=timeout, metadata=self._metadata
+            )
+            for response in responses:
+                yield from response.results
+        except grpc.RpcError as error:
+            raise FapiaoError.from_rpc_error(error) from None
+
+    def list_verification_records(self, *, page_size: int = 0, **filters: Any) -> Iterator[pb.VerificationRecord]:
+        """The caller's history, newest first, fetched page by page as you iterate. Filters: invoice_code,
+        invoice_number, outcome, start_time, end_time (aware datetimes)."""
+        token = ""
+        while True:
+            try:
+                page = self._stub.ListVerificationRecords(
+                    list_request(page_size, token, filters), timeout=self._timeout, metadata=self._metadata
+                )
+            except grpc.RpcError as error:
+                raise FapiaoError.from_rpc_error(error) from None
+            yield from page.records
+            token = page.next_page_token
+            if not token:
+                return
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> VerificationClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

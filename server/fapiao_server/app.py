@@ -1,0 +1,154 @@
+"""The composition root: one worker process's components, wired from Settings, started and stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from grpc_health.v1 import health, health_pb2
+
+from .cache.backend import CacheBackend
+from .cache.invoices import CachedInvoices, CachePolicy
+from .cache.memory import MemoryCache
+from .cache.redis import RedisCache
+from .config import Settings
+from .domain.calendar import business_date, utc_now
+from .domain.errors import Unavailable
+from .domain.verification import VerificationPolicy
+from .services.verification import VerificationService
+from .storage.database import create_pool, storage_errors
+from .storage.invoices import PostgresInvoices
+from .storage.migrations import PARTITION_MONTHS_AHEAD
+from .storage.notifications import listen_for_changes
+from .storage.queries import query
+from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
+from .telemetry import start_tracing
+from .transport.server import SERVICE_NAMES, create_server
+from .transport.verification_servicer import VerificationServicer
+
+log = logging.getLogger(__name__)
+HEALTH_PROBE_SECONDS = 5.0
+PARTITION_CHECK_SECONDS = 6 * 3600.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def create_cache(settings: Settings) -> CacheBackend:
+    if settings.redis_url:
+        return RedisCache(
+            settings.redis_url,
+            prefix=settings.redis_key_prefix,
+            timeout=settings.redis_timeout_ms / 1000,
+            max_connections=settings.redis_max_connections,
+        )
+    return MemoryCache(max_entries=settings.memory_cache_entries)
+
+
+class Application:
+    """Everything one worker runs. ``start()`` returns the bound port; ``stop()`` drains and closes."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self._database_url = database_url
+        self.pool = create_pool(
+            database_url,
+            min_size=settings.db_pool_min,
+            max_size=max(settings.db_pool_min, settings.db_pool_max),
+            acquire_timeout=settings.db_acquire_timeout_seconds,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+        self.cache = create_cache(settings)
+        self.invoices = CachedInvoices(
+            self.cache,
+            PostgresInvoices(self.pool),
+            CachePolicy(
+                ttl_seconds=settings.cache_ttl_seconds, negative_ttl_seconds=settings.cache_negative_ttl_seconds
+            ),
+        )
+        records = PostgresVerificationRecords(self.pool)
+        self.recorder = GroupCommitRecorder(records)
+        self.verification = VerificationService(
+            self.invoices,
+            self.recorder,
+            records,
+            policy=VerificationPolicy(window_years=settings.verification_window_years),
+        )
+        self.health = health.aio.HealthServicer()
+        interceptors, self._tracer_provider = start_tracing(settings.otel_exporter)
+        self.server, self.port = create_server(
+            settings.listen,
+            VerificationServicer(self.verification),
+            self.health,
+            max_message_bytes=settings.max_message_bytes,
+            interceptors=interceptors,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> int:
+        await self.pool.open(wait=True, timeout=self.settings.db_acquire_timeout_seconds * 2)
+        listening = asyncio.Event()
+        self._tasks.append(
+            asyncio.create_task(listen_for_changes(self._database_url, self.invoices.on_changes, ready=listening))
+        )
+        await asyncio.wait_for(listening.wait(), timeout=self.settings.db_acquire_timeout_seconds * 2)
+        await self.server.start()
+        await self._set_health(SERVING)
+        self._tasks.append(asyncio.create_task(self._probe_database()))
+        self._tasks.append(asyncio.create_task(self._keep_partitions()))
+        return self.port
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def _probe_database(self) -> None:
+        """Report NOT_SERVING while PostgreSQL cannot answer, so balancers route around this worker."""
+        serving = True
+        while True:
+            await asyncio.sleep(HEALTH_PROBE_SECONDS)
+            try:
+                with storage_errors():
+                    async with self.pool.connection() as conn:
+                        await conn.execute(query("ping"))
+                healthy = True
+            except Unavailable:
+                healthy = False
+            if healthy != serving:
+                serving = healthy
+                log.warning(
+                    "database %s; health is now %s",
+                    "back" if healthy else "unreachable",
+                    "SERVING" if healthy else "NOT_SERVING",
+                )
+                await self._set_health(SERVING if healthy else NOT_SERVING)
+
+    async def _keep_partitions(self) -> None:
+        """Keep next months' verification-record partitions created while the worker runs for months."""
+        while True:
+            try:
+                with storage_errors():
+                    async with self.pool.connection() as conn:
+                        await conn.execute(
+                            query("ensure_verification_partitions"),
+                            {"start": business_date(utc_now()), "months": PARTITION_MONTHS_AHEAD},
+                        )
+            except Unavailable:
+                log.warning("could not create verification-record partitions; the default partition takes rows")
+            await asyncio.sleep(PARTITION_CHECK_SECONDS)
+
+    async def stop(self) -> None:
+        """Stop taking calls, let in-flight ones finish (up to the grace period), then close everything."""
+        await self.health.enter_graceful_shutdown()
+        await asyncio.sleep(self.settings.shutdown_drain_delay_seconds)
+        await self.server.stop(self.settings.shutdown_grace_seconds)
+        await self.recorder.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.cache.close()
+        await self.pool.close()
+        if self._tracer_provider is not None:
+            self._tracer_provider.shutdown()

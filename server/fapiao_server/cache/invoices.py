@@ -1,0 +1,204 @@
+"""Cache-aside lookups of invoices, with positive and negative entries and stampede protection.
+
+- A hit answers from the cache; a miss claims a lease, loads from PostgreSQL and fills the cache.
+- Concurrent misses for one key in this process share one load (single flight); across processes the lease
+  lets one load while the others wait briefly for its fill.
+- Any cache failure is a miss that is not filled: the answer comes from PostgreSQL and the caller never sees
+  the cache's trouble.
+- TTLs get +/-10% jitter so entries filled together do not expire together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..domain.invoice import Invoice, InvoiceKey
+from ..services.ports import InvoiceChanges, InvoiceSource
+from .backend import CacheBackend, CacheUnavailable
+from .codec import CorruptEntry, decode, encode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    loads: int = 0  # keys loaded from PostgreSQL
+    unavailable: int = 0  # lookups that found the cache unusable
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    ttl_seconds: float = 300.0
+    negative_ttl_seconds: float = 30.0
+    lease_ms: int = 2000
+    # How long a miss waits for another process's fill before loading by itself.
+    wait_for_fill_seconds: float = 0.05
+
+
+def cache_key(key: InvoiceKey) -> str:
+    return f"{key.invoice_code}:{key.invoice_number}"
+
+
+class CachedInvoices:
+    """The invoice lookup port for the services: cache first, PostgreSQL behind."""
+
+    def __init__(self, cache: CacheBackend, source: InvoiceSource, policy: CachePolicy | None = None) -> None:
+        self._cache = cache
+        self._source = source
+        self._policy = policy or CachePolicy()
+        self._inflight: dict[InvoiceKey, asyncio.Future[Invoice | None]] = {}
+        self._token_prefix = f"{os.getpid()}-{random.getrandbits(32):08x}-"
+        self._tokens = 0
+        self.stats = CacheStats()
+
+    def _token(self) -> str:
+        self._tokens += 1
+        return f"{self._token_prefix}{self._tokens}"
+
+    def _ttl_ms(self, invoice: Invoice | None) -> int:
+        seconds = self._policy.negative_ttl_seconds if invoice is None else self._policy.ttl_seconds
+        return int(seconds * 1000 * random.uniform(0.9, 1.1))
+
+    async def get(self, key: InvoiceKey) -> Invoice | None:
+        """The invoice with this key, or None if the register has none."""
+        shared = self._inflight.get(key)
+        if shared is not None:
+            try:
+                return await asyncio.shield(shared)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not shared.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                # The call leading this lookup was cancelled, not us: look it up ourselves.
+        future: asyncio.Future[Invoice | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            invoice = await self._get_one(key)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # marks it retrieved; waiters (if any) re-raise it themselves
+            raise
+        finally:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+        future.set_result(invoice)
+        return invoice
+
+    async def _get_one(self, key: InvoiceKey) -> Invoice | None:
+        name = cache_key(key)
+        try:
+            (cached,) = await self._cache.get_many([name])
+            if cached is not None:
+                try:
+                    return self._hit(cached)
+                except CorruptEntry:
+                    log.warning("unreadable cache entry for %s; reloading it", name)
+            self.stats.misses += 1
+            token = self._token()
+            (granted,) = await self._cache.lease([name], token, self._policy.lease_ms)
+        except CacheUnavailable:
+            return await self._load_unfilled(key)
+        if not granted:
+            return await self._wait_for_fill(key, name)
+        invoice = (await self._load([key])).get(key)
+        await self._fill([(name, invoice)], token)
+        return invoice
+
+    def _hit(self, cached: bytes) -> Invoice | None:
+        self.stats.hits += 1
+        return decode(cached)
+
+    async def _wait_for_fill(self, key: InvoiceKey, name: str) -> Invoice | None:
+        """Another process holds the lease: give its fill a moment before loading without filling."""
+        deadline = asyncio.get_running_loop().time() + self._policy.wait_for_fill_seconds
+        delay = 0.005
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(delay)
+            delay *= 2
+            try:
+                (cached,) = await self._cache.get_many([name])
+            except CacheUnavailable:
+                break
+            if cached is not None:
+                try:
+                    return self._hit(cached)
+                except CorruptEntry:
+                    break
+        return await self._load_unfilled(key)
+
+    async def _load_unfilled(self, key: InvoiceKey) -> Invoice | None:
+        self.stats.unavailable += 1
+        return (await self._load([key])).get(key)
+
+    async def _load(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
+        self.stats.loads += len(keys)
+        return await self._source.get_many(keys)
+
+    async def _fill(self, entries: Sequence[tuple[str, Invoice | None]], token: str) -> None:
+        # If the cache is unavailable the answer stands; the next lookup tries the cache again.
+        with contextlib.suppress(CacheUnavailable):
+            await self._cache.fill([(name, encode(inv), self._ttl_ms(inv)) for name, inv in entries], token)
+
+    async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
+        """The invoices that exist among ``keys`` (duplicates allowed). Misses load in one query; there is no
+        waiting on other processes' leases, a batch just loads what it misses."""
+        unique = list(dict.fromkeys(keys))
+        names = [cache_key(k) for k in unique]
+        found: dict[InvoiceKey, Invoice] = {}
+        try:
+            cached = await self._cache.get_many(names)
+        except CacheUnavailable:
+            self.stats.unavailable += len(unique)
+            return await self._load(unique)
+        missing: list[tuple[InvoiceKey, str]] = []
+        for key, name, value in zip(unique, names, cached, strict=True):
+            try:
+                invoice = None if value is None else self._hit(value)
+            except CorruptEntry:
+                value = None
+            if value is None:
+                missing.append((key, name))
+            elif invoice is not None:
+                found[key] = invoice
+        if not missing:
+            return found
+        self.stats.misses += len(missing)
+        token = self._token()
+        try:
+            granted = await self._cache.lease([name for _, name in missing], token, self._policy.lease_ms)
+        except CacheUnavailable:
+            granted = [False] * len(missing)
+        loaded = await self._load([key for key, _ in missing])
+        found.update(loaded)
+        fills = [(name, loaded.get(key)) for (key, name), ok in zip(missing, granted, strict=True) if ok]
+        if fills:
+            await self._fill(fills, token)
+        return found
+
+    async def on_changes(self, changes: InvoiceChanges) -> None:
+        """Apply an invoice-change announcement (see storage.notifications)."""
+        try:
+            if changes.missed:
+                if self._cache.local:
+                    await self._cache.clear("")
+            elif changes.keys is None:
+                await self._cache.clear(changes.bulk_id)
+            else:
+                await self._cache.delete([cache_key(k) for k in changes.keys])
+        except CacheUnavailable:
+            log.warning("could not apply an invoice change to the cache; entries expire by TTL")
+
+    async def invalidate(self, keys: Sequence[InvoiceKey]) -> None:
+        """Drop keys at once (the writer's own invalidation, ahead of the announcement)."""
+        await self.on_changes(InvoiceChanges(keys=tuple(keys)))

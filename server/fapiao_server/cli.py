@@ -1,0 +1,173 @@
+"""Server-side commands of the `fapiao` CLI: serve, migrate, seed. Only argparse is imported up front, so
+`fapiao verify` never pays for (or needs) the server's dependencies."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DEMO_INVOICES = 1000
+DEMO_SEED = 20261127
+
+
+def add_commands(commands: Any) -> None:
+    """Register serve / migrate / seed on the CLI's subparsers."""
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (FAPIAO_LISTEN)")
+    serve.add_argument("--workers", type=int, metavar="N", help="worker processes sharing the port (FAPIAO_WORKERS)")
+    serve.add_argument("--data-dir", type=Path, help="where the embedded PostgreSQL keeps its data (FAPIAO_DATA_DIR)")
+    serve.add_argument(
+        "--demo", action="store_true", help=f"seed {DEMO_INVOICES} demo invoices on first start and show a command"
+    )
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending schema migrations")
+    migrate.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
+    migrate.set_defaults(handler=_migrate)
+
+    seed = commands.add_parser("seed", help="fill the register with realistic invoices of every type")
+    seed.add_argument("--invoices", type=int, required=True, metavar="N", help="how many invoices to add")
+    seed.add_argument("--seed", type=int, default=1, help="random seed (same seed, same invoices modulo numbers)")
+    seed.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
+    seed.set_defaults(handler=_seed)
+
+
+def _settings(options: argparse.Namespace) -> Any:
+    from .config import Settings
+
+    overrides = {
+        name: value for name in ("listen", "workers", "data_dir") if (value := getattr(options, name, None)) is not None
+    }
+    return Settings(**overrides)
+
+
+def _today() -> date:
+    from .domain.calendar import business_date, utc_now
+
+    return business_date(utc_now())
+
+
+def _migrate_now(url: str) -> None:
+    from .storage.migrations import migrate
+
+    for migration in migrate(url, today=_today()):
+        print(f"applied migration {migration.version:04d}_{migration.name}", file=sys.stderr)
+
+
+def _migrate(options: argparse.Namespace) -> int:
+    from .supervisor import configure_logging, resolve_database
+
+    settings = _settings(options)
+    configure_logging(settings.log_level)
+    with ExitStack() as stack:
+        url, _ = resolve_database(settings, stack)
+        _migrate_now(url)
+    print("schema is up to date")
+    return 0
+
+
+def _seed(options: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from .domain.calendar import utc_now
+    from .storage.bulk import seed_register
+    from .supervisor import configure_logging, resolve_database
+
+    if options.invoices <= 0:
+        print("--invoices must be positive", file=sys.stderr)
+        return 2
+    settings = _settings(options)
+    configure_logging(settings.log_level)
+    with ExitStack() as stack:
+        url, _ = resolve_database(settings, stack)
+        _migrate_now(url)
+        with Progress(transient=False) as progress:
+            task = progress.add_task("seeding invoices", total=options.invoices)
+            count = seed_register(
+                url, options.invoices, seed=options.seed, now=utc_now(), on_batch=lambda n: progress.advance(task, n)
+            )
+    print(f"added {count} invoices")
+    return 0
+
+
+def _fapiao_command() -> str:
+    """How to invoke this very CLI from a shell: `fapiao` if that is what PATH finds, else the full path."""
+    invoked = Path(sys.argv[0]).resolve()
+    found = shutil.which("fapiao")
+    if found and Path(found).resolve() == invoked:
+        return "fapiao"
+    return shlex.quote(str(invoked)) if invoked.name == "fapiao" else "fapiao"
+
+
+def _prepare_demo(url: str) -> tuple[str, Callable[[str], str]]:
+    """Seed the demo register on first start; returns what was done and how to print the demo command for a
+    given target address."""
+    from .domain.calendar import utc_now, years_before
+    from .storage.bulk import count_invoices, demo_sample, seed_register
+
+    done = ""
+    if count_invoices(url) == 0:
+        seed_register(url, DEMO_INVOICES, seed=DEMO_SEED, now=utc_now())
+        done = f"Seeded {DEMO_INVOICES} demo invoices.\n"
+    sample = demo_sample(url, since=years_before(_today(), 4))
+
+    def command(target: str) -> str:
+        if sample is None:
+            return done + "No invoice in the register suits a demo verification."
+        code, number, day, check_code = sample
+        return (
+            f"{done}Verify a demo invoice (in another terminal):\n  {_fapiao_command()} verify --target {target} "
+            f"--code {code} --number {number} --date {day.isoformat()} --check-code {check_code[-6:]}"
+        )
+
+    return done, command
+
+
+def _serve(options: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from .supervisor import Endpoint, Fleet, configure_logging, reserve_port, resolve_database, run_worker
+
+    settings = _settings(options)
+    configure_logging(settings.log_level)
+    with ExitStack() as stack:
+        url, database = resolve_database(settings, stack)
+        if settings.migrate_on_start:
+            _migrate_now(url)
+        demo = _prepare_demo(url)[1] if options.demo else None
+        endpoint = Endpoint.parse(settings.listen)
+        if settings.workers > 1:
+            reserved = reserve_port(endpoint)
+            stack.callback(reserved.close)
+            endpoint = Endpoint(endpoint.host, reserved.getsockname()[1])
+        cache = "Redis at FAPIAO_REDIS_URL" if settings.redis_url else "in-process, per worker"
+
+        def banner(port: int) -> None:
+            bound = Endpoint(endpoint.host, port)
+            print(f"fapiao: serving on {bound} with {settings.workers} worker(s)", flush=True)
+            print(f"  database: {database}\n  cache: {cache}", flush=True)
+            if demo is not None:
+                print(demo(str(bound)), flush=True)
+
+        if settings.workers == 1:
+            asyncio.run(run_worker(settings, url, banner))
+            return 0
+        fleet = Fleet(settings, url, str(endpoint))
+        signal.signal(signal.SIGTERM, fleet.request_stop)
+        signal.signal(signal.SIGINT, fleet.request_stop)
+        try:
+            fleet.start(settings.workers)
+        except RuntimeError as error:
+            print(f"fapiao: {error}", file=sys.stderr)
+            fleet.stop()
+            return 1
+        banner(endpoint.port)
+        return fleet.supervise()

@@ -1,0 +1,37 @@
+"""Business dates: Asia/Shanghai calendar days, whatever the server's own time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def business_date(instant: datetime) -> date:
+    """The Asia/Shanghai calendar date of an aware instant."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: business dates need an aware instant")
+    return instant.astimezone(BUSINESS_TZ).date()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def years_before(day: date, years: int) -> date:
+    """The same calendar day ``years`` earlier (29 February falls back to the 28th)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def civil_date(year: int, month: int, day: int) -> date:
+    """A date from its parts, as carried by google.type.Date; a missing or impossible date is a ValueError."""
+    if year == 0 and month == 0 and day == 0:
+        raise ValueError("required")
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"{year:04d}-{month:02d}-{day:02d} is not a calendar date") from None

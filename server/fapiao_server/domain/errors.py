@@ -1,0 +1,69 @@
+"""Errors the domain raises. The transport maps each to a gRPC status with a stable ErrorInfo reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One bad field: its path in the request (proto field names) and what is wrong with it."""
+
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error with a stable, machine-readable reason."""
+
+    reason = "FAPIAO_ERROR"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+class InvalidArgument(DomainError):
+    """The request is malformed; each bad field is named. Maps to INVALID_ARGUMENT + BadRequest."""
+
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: Iterable[FieldViolation], *, reason: str | None = None) -> None:
+        self.violations = tuple(violations)
+        fields = ", ".join(dict.fromkeys(v.field for v in self.violations))
+        super().__init__(f"invalid {fields}: " + "; ".join(v.description for v in self.violations), reason=reason)
+
+    def prefixed(self, prefix: str) -> InvalidArgument:
+        """The same violations with field paths under ``prefix`` (e.g. for an item of a batch)."""
+        return InvalidArgument(
+            (FieldViolation(f"{prefix}.{v.field}", v.description) for v in self.violations), reason=self.reason
+        )
+
+
+class Unavailable(DomainError):
+    """A dependency the answer needs (the database) cannot be reached. Maps to UNAVAILABLE; retry later."""
+
+    reason = "STORAGE_UNAVAILABLE"
+
+
+class Violations:
+    """Collects field violations so a request reports every bad field at once, not just the first."""
+
+    def __init__(self) -> None:
+        self._items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self._items.append(FieldViolation(field, description))
+
+    def extend(self, error: InvalidArgument) -> None:
+        self._items.extend(error.violations)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def raise_if_any(self, reason: str) -> None:
+        if self._items:
+            raise InvalidArgument(self._items, reason=reason)

@@ -1,0 +1,1 @@
+"""Realistic synthetic invoices for demos, tests and load tests (`fapiao seed`)."""

@@ -1,0 +1,49 @@
+"""AIP-158 page tokens: opaque, URL-safe, bound to the query they continue."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime
+
+from ..domain.errors import FieldViolation, InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+def page_limit(page_size: int) -> int:
+    """AIP-158: 0 means the default; above the maximum is coerced down; negative is an error."""
+    if page_size < 0:
+        raise InvalidArgument([FieldViolation("page_size", "must not be negative")], reason="INVALID_PAGE_SIZE")
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def fingerprint(*parts: object) -> str:
+    """A short digest of the query a token belongs to, so a token cannot continue a different query."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def encode_token(after: tuple[datetime, int], query_fingerprint: str) -> str:
+    body = json.dumps([after[0].isoformat(), after[1], query_fingerprint], separators=(",", ":"))
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, query_fingerprint: str) -> tuple[datetime, int] | None:
+    """The keyset cursor in ``token`` ('' -> None). A token that is corrupt or belongs to another query is an
+    INVALID_ARGUMENT on page_token."""
+    if not token:
+        return None
+    try:
+        at, record_id, owner = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        cursor = (datetime.fromisoformat(at), int(record_id))
+    except (ValueError, TypeError):
+        raise _bad_token("is not a page token this service issued") from None
+    if owner != query_fingerprint:
+        raise _bad_token("belongs to a listing with other filters; start again without it")
+    return cursor
+
+
+def _bad_token(description: str) -> InvalidArgument:
+    return InvalidArgument([FieldViolation("page_token", description)], reason="INVALID_PAGE_TOKEN")

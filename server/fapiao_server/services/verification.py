@@ -1,0 +1,189 @@
+"""Verification use cases: one invoice, a QR payload, a batch, and the caller's history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from ..domain.calendar import business_date, utc_now
+from ..domain.errors import DomainError, FieldViolation, InvalidArgument, Unavailable
+from ..domain.invoice import Invoice
+from ..domain.verification import (
+    QrRequest,
+    Verification,
+    VerificationChannel,
+    VerificationOutcome,
+    VerificationPolicy,
+    VerificationQuery,
+    VerificationRecord,
+    VerificationRequest,
+    build_query,
+    judge,
+    query_from_qr,
+)
+from .paging import decode_token, encode_token, fingerprint, page_limit
+from .ports import InvoiceLookup, RecordAppender, RecordFilter, RecordReader
+
+BatchItem = VerificationRequest | QrRequest
+BatchResult = Verification | DomainError
+MAX_BATCH_MESSAGE_ITEMS = 1000
+# Chunks of one batch stream verified concurrently; results still leave in order.
+BATCH_PIPELINE_DEPTH = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    records: list[VerificationRecord]
+    next_page_token: str
+
+
+class VerificationService:
+    def __init__(
+        self,
+        invoices: InvoiceLookup,
+        records: RecordAppender,
+        history: RecordReader,
+        *,
+        policy: VerificationPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._invoices = invoices
+        self._records = records
+        self._history = history
+        self._policy = policy or VerificationPolicy()
+        self._clock = clock
+
+    def _now(self) -> tuple[datetime, date]:
+        now = self._clock()
+        return now, business_date(now)
+
+    async def verify(
+        self, request: VerificationRequest, *, caller: str, channel: VerificationChannel = VerificationChannel.SINGLE
+    ) -> Verification:
+        """Verify one invoice; the answer is returned once its record is stored."""
+        now, today = self._now()
+        query = build_query(request, today=today, policy=self._policy)
+        return await self._answer(query, await self._invoices.get(query.key), caller, channel, now)
+
+    async def verify_qr(self, payload: str, *, caller: str) -> tuple[VerificationRequest, Verification]:
+        """Verify the invoice a QR payload names; also returns the request the payload decoded to."""
+        now, today = self._now()
+        request, query = query_from_qr(payload, today=today, policy=self._policy)
+        invoice = await self._invoices.get(query.key)
+        return request, await self._answer(query, invoice, caller, VerificationChannel.QR_CODE, now)
+
+    async def _answer(
+        self,
+        query: VerificationQuery,
+        invoice: Invoice | None,
+        caller: str,
+        channel: VerificationChannel,
+        now: datetime,
+    ) -> Verification:
+        (record,) = await self._records.append([_draft(query, invoice, caller, channel, now)])
+        return Verification(record, invoice if record.outcome is VerificationOutcome.MATCH else None)
+
+    async def verify_batch(self, items: Sequence[BatchItem], *, caller: str) -> list[BatchResult]:
+        """Verify many invoices with one lookup and one record write. Each item gets its own answer or error;
+        a store outage becomes an UNAVAILABLE error on each affected item, not a failed call."""
+        now, today = self._now()
+        queries: list[VerificationQuery | DomainError] = [self._query(item, today) for item in items]
+        valid = [q for q in queries if isinstance(q, VerificationQuery)]
+        try:
+            invoices = await self._invoices.get_many([q.key for q in valid]) if valid else {}
+            drafts = [_draft(q, invoices.get(q.key), caller, VerificationChannel.BATCH, now) for q in valid]
+            stored = iter(await self._records.append(drafts) if drafts else [])
+        except Unavailable as error:
+            return [error for _ in items]
+        results: list[BatchResult] = []
+        for query in queries:
+            if isinstance(query, DomainError):
+                results.append(query)
+                continue
+            record = next(stored)
+            matched = record.outcome is VerificationOutcome.MATCH
+            results.append(Verification(record, invoices.get(query.key) if matched else None))
+        return results
+
+    def _query(self, item: BatchItem, today: date) -> VerificationQuery | DomainError:
+        try:
+            if isinstance(item, QrRequest):
+                return query_from_qr(item.payload, today=today, policy=self._policy)[1]
+            return build_query(item, today=today, policy=self._policy)
+        except InvalidArgument as error:
+            return error
+
+    async def verify_stream(
+        self, chunks: AsyncIterator[Sequence[BatchItem]], *, caller: str
+    ) -> AsyncIterator[list[BatchResult]]:
+        """Verify a stream of chunks, a few concurrently, yielding each chunk's results in request order."""
+        pending: deque[asyncio.Task[list[BatchResult]]] = deque()
+        try:
+            async for chunk in chunks:
+                if len(chunk) > MAX_BATCH_MESSAGE_ITEMS:
+                    raise InvalidArgument(
+                        [FieldViolation("items", f"{len(chunk)} items; at most {MAX_BATCH_MESSAGE_ITEMS} per message")],
+                        reason="BATCH_MESSAGE_TOO_LARGE",
+                    )
+                pending.append(asyncio.create_task(self.verify_batch(chunk, caller=caller)))
+                while pending and (len(pending) >= BATCH_PIPELINE_DEPTH or pending[0].done()):
+                    yield await pending.popleft()
+            while pending:
+                yield await pending.popleft()
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def list_records(self, caller: str, where: RecordFilter, *, page_size: int, page_token: str) -> RecordPage:
+        """One page of the caller's history, newest first (AIP-158)."""
+        limit = page_limit(page_size)
+        _check_filter(where)
+        owner = fingerprint(caller, where)
+        after = decode_token(page_token, owner)
+        records = await self._history.list(caller, where, limit=limit + 1, after=after)
+        if len(records) <= limit:
+            return RecordPage(records, "")
+        last = records[limit - 1]
+        return RecordPage(records[:limit], encode_token((last.verify_time, last.id), owner))
+
+
+def _check_filter(where: RecordFilter) -> None:
+    problems = []
+    for name in ("invoice_code", "invoice_number"):
+        value = getattr(where, name)
+        if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 20):
+            problems.append(FieldViolation(name, "must be digits only (at most 20)"))
+    if where.start_time and where.end_time and where.start_time >= where.end_time:
+        problems.append(FieldViolation("end_time", "must be later than start_time"))
+    if problems:
+        raise InvalidArgument(problems, reason="INVALID_RECORD_FILTER")
+
+
+def _draft(
+    query: VerificationQuery,
+    invoice: Invoice | None,
+    caller: str,
+    channel: VerificationChannel,
+    now: datetime,
+) -> VerificationRecord:
+    if invoice is None:
+        outcome, mismatched = VerificationOutcome.NOT_FOUND, ()
+    else:
+        outcome, mismatched = judge(query, invoice)
+    return VerificationRecord(
+        id=0,
+        verify_time=now,
+        caller=caller,
+        channel=channel,
+        key=query.key,
+        # On MISMATCH the asked type is kept, never the register's: the history must not reveal true values.
+        invoice_type=invoice.invoice_type if outcome is VerificationOutcome.MATCH and invoice else query.invoice_type,
+        issue_date=query.issue_date,
+        outcome=outcome,
+        mismatched_fields=mismatched,
+        invoice_state=invoice.state if outcome is VerificationOutcome.MATCH and invoice is not None else None,
+        invoice_id=invoice.id if invoice is not None else None,
+    )

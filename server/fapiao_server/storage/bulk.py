@@ -1,0 +1,109 @@
+"""Bulk loading of generated invoices (`fapiao seed`): numbers reserved from the register's own counters,
+ids from its sequence, rows by COPY, one transaction per batch so a batch lands whole or not at all."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+
+from ..domain.invoice_types import Proof
+from ..domain.qr import QrPayload, format_qr_payload
+from ..seeding.generator import InvoiceGenerator, SeedInvoice
+from .database import storage_errors
+from .queries import query
+
+LEGACY_NUMBER_LIMIT = 99_999_999
+
+
+def _quiet(_landed: int) -> None:
+    pass
+
+
+def _numbers(conn: psycopg.Connection, batch: Sequence[SeedInvoice]) -> list[str]:
+    following: dict[str, int] = {}
+    for prefix, count in sorted(Counter(inv.prefix for inv in batch).items()):  # sorted: no lock-order deadlocks
+        (first,) = conn.execute(query("reserve_numbers"), {"prefix": prefix, "count": count}).fetchone() or (0,)
+        if len(prefix) > 5 and first + count - 1 > LEGACY_NUMBER_LIMIT:
+            raise RuntimeError(f"invoice code {prefix} has run out of 8-digit numbers")
+        following[prefix] = first
+    numbers = []
+    for inv in batch:
+        value = following[inv.prefix]
+        following[inv.prefix] = value + 1
+        numbers.append(f"{inv.prefix}{value:015d}" if inv.invoice_type.digital else f"{value:08d}")
+    return numbers
+
+
+def _qr(inv: SeedInvoice, number: str) -> str:
+    code = "" if inv.invoice_type.digital else inv.prefix
+    amount = inv.total_fen if inv.invoice_type.proof is Proof.TOTAL else inv.amount_fen
+    return format_qr_payload(QrPayload(inv.invoice_type, code, number, amount, inv.issue_date, inv.check_code, inv.tag))
+
+
+def _invoice_row(inv: SeedInvoice, invoice_id: int, number: str, original_id: int | None) -> tuple[Any, ...]:
+    seller, buyer, vehicle = inv.seller, inv.buyer, inv.vehicle
+    return (
+        invoice_id, int(inv.invoice_type), "" if inv.invoice_type.digital else inv.prefix, number,
+        inv.issue_date, inv.issue_time, int(inv.state), inv.region,
+        seller.tax_id, seller.name, seller.address, seller.phone, seller.bank_name, seller.bank_account,
+        buyer.tax_id, buyer.name, buyer.address, buyer.phone, buyer.bank_name, buyer.bank_account,
+        inv.amount_fen, inv.tax_fen, inv.total_fen, inv.check_code, _qr(inv, number), inv.remarks,
+        inv.issuer_name, inv.payee_name, inv.reviewer_name,
+        vehicle and vehicle.vin, vehicle and vehicle.brand_model, vehicle and vehicle.vehicle_type,
+        vehicle and vehicle.license_plate,
+        original_id, inv.reversed_amount_fen, inv.certified_at, inv.voided_at,
+    )  # fmt: skip
+
+
+def write_seed_batch(conn: psycopg.Connection, batch: Sequence[SeedInvoice]) -> list[tuple[str, str]]:
+    """Insert a generated batch; returns each invoice's (code, number) in batch order."""
+    with storage_errors(), conn.transaction():
+        ids = [row[0] for row in conn.execute(query("next_invoice_ids"), {"count": len(batch)})]
+        numbers = _numbers(conn, batch)
+        with conn.cursor().copy(query("copy_invoices")) as copy:
+            for inv, invoice_id, number in zip(batch, ids, numbers, strict=True):
+                original = None if inv.reverses is None else ids[inv.reverses]
+                copy.write_row(_invoice_row(inv, invoice_id, number, original))
+        with conn.cursor().copy(query("copy_invoice_lines")) as copy:
+            for inv, invoice_id in zip(batch, ids, strict=True):
+                for position, line in enumerate(inv.lines, start=1):
+                    copy.write_row((
+                        invoice_id, position, line.item_name, line.tax_classification_code, line.specification,
+                        line.unit, line.quantity or None, line.unit_price or None, line.amount_fen,
+                        line.tax_rate_basis_points, line.tax_fen,
+                    ))  # fmt: skip
+    return [
+        ("" if inv.invoice_type.digital else inv.prefix, number) for inv, number in zip(batch, numbers, strict=True)
+    ]
+
+
+def seed_register(
+    url: str, count: int, *, seed: int, now: datetime, batch_size: int = 5000, on_batch: Callable[[int], None] = _quiet
+) -> int:
+    """Generate and insert ``count`` invoices; ``on_batch`` hears how many landed after each batch."""
+    generator = InvoiceGenerator(seed=seed, now=now)
+    done = 0
+    with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
+        while done < count:
+            batch = generator.batch(min(batch_size, count - done))
+            write_seed_batch(conn, batch)
+            done += len(batch)
+            on_batch(len(batch))
+    return done
+
+
+def demo_sample(url: str, *, since: date) -> tuple[str, str, date, str] | None:
+    """(code, number, issue date, check code) of an invoice the demo can show being verified."""
+    with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(query("demo_sample_invoice"), {"since": since}).fetchone()
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+def count_invoices(url: str) -> int:
+    with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
+        (count,) = conn.execute(query("count_invoices")).fetchone() or (0,)
+    return count

@@ -1,0 +1,48 @@
+"""Connection pools and the translation of driver failures into domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from ..domain.errors import Unavailable
+
+
+def create_pool(
+    url: str,
+    *,
+    min_size: int,
+    max_size: int,
+    acquire_timeout: float,
+    statement_timeout_ms: int,
+    application_name: str = "fapiao",
+) -> AsyncConnectionPool:
+    """An unopened pool; the caller opens it (``await pool.open(wait=True)``) and closes it on shutdown."""
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=acquire_timeout,
+        open=False,
+        name=application_name,
+        kwargs={
+            "autocommit": True,
+            "application_name": application_name,
+            # A stuck query must not hold a worker's connection (and its callers) forever.
+            "options": f"-c statement_timeout={statement_timeout_ms}",
+        },
+        # Connections that broke while idle are replaced rather than handed out.
+        check=AsyncConnectionPool.check_connection,
+    )
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn "the database cannot answer now" (down, pool exhausted, statement timeout) into ``Unavailable``."""
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        raise Unavailable(f"the register's database is unavailable: {type(error).__name__}") from error

@@ -1,0 +1,32 @@
+"""The embedded default: a private PostgreSQL (from the pgserver package) in a data folder."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from .queries import query
+
+log = logging.getLogger(__name__)
+DATABASE = "fapiao"  # the name queries.sql uses in embedded_database_exists / create_embedded_database
+
+
+def start_embedded_postgres(data_dir: Path) -> tuple[str, Callable[[], None]]:
+    """Start (or join) the private PostgreSQL under ``data_dir``; returns its URL and a stop function.
+
+    pgserver keeps one server per data folder and stops it when the last process using it stops.
+    """
+    import pgserver  # server extra; imported here so nothing else pays for it
+
+    pgdata = data_dir / "pgdata"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    log.info("starting the embedded PostgreSQL in %s", pgdata)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    admin_url = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute(query("embedded_database_exists")).fetchone():
+            conn.execute(query("create_embedded_database"))
+    return server.get_uri(DATABASE), server.cleanup

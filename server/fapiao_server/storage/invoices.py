@@ -1,0 +1,117 @@
+"""Reading invoices from the register."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from ..domain.invoice import (
+    Invoice,
+    InvoiceKey,
+    InvoiceLine,
+    InvoiceReference,
+    InvoiceState,
+    Party,
+    VehicleDetails,
+)
+from ..domain.invoice_types import InvoiceType
+from .database import storage_errors
+from .queries import query
+
+
+class PostgresInvoices:
+    """The register's invoices, by key."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
+        """The invoices that exist among ``keys``; absent keys are simply missing from the result."""
+        if not keys:
+            return {}
+        params = {"numbers": [k.invoice_number for k in keys], "codes": [k.invoice_code for k in keys]}
+        with storage_errors():
+            async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(query("invoices_by_keys"), params)
+                rows = await cur.fetchall()
+        invoices = (invoice_from_row(row) for row in rows)
+        return {invoice.key: invoice for invoice in invoices}
+
+
+def _party(row: dict[str, Any], prefix: str) -> Party:
+    return Party(
+        tax_id=row[f"{prefix}_tax_id"],
+        name=row[f"{prefix}_name"],
+        address=row[f"{prefix}_address"],
+        phone=row[f"{prefix}_phone"],
+        bank_name=row[f"{prefix}_bank_name"],
+        bank_account=row[f"{prefix}_bank_account"],
+    )
+
+
+def _line(values: list[Any]) -> InvoiceLine:
+    number, item, classification, spec, unit, quantity, unit_price, amount, rate, tax = values
+    return InvoiceLine(
+        line_number=number,
+        item_name=item,
+        tax_classification_code=classification,
+        specification=spec,
+        unit=unit,
+        quantity=quantity or "",
+        unit_price=unit_price or "",
+        amount_fen=amount,
+        tax_rate_basis_points=rate,
+        tax_fen=tax,
+    )
+
+
+def invoice_from_row(row: dict[str, Any]) -> Invoice:
+    """An invoice from a row of the ``invoices_by_keys`` query."""
+    original = None
+    if row["original_id"] is not None:
+        original = InvoiceReference(
+            row["original_id"], InvoiceType(row["original_type"]), row["original_code"], row["original_number"]
+        )
+    vehicle = None
+    if row["vehicle_vin"] is not None:
+        vehicle = VehicleDetails(
+            vin=row["vehicle_vin"],
+            brand_model=row["vehicle_brand_model"] or "",
+            vehicle_type=row["vehicle_type"] or "",
+            license_plate=row["vehicle_license_plate"] or "",
+        )
+    return Invoice(
+        id=row["id"],
+        invoice_type=InvoiceType(row["invoice_type"]),
+        invoice_code=row["invoice_code"],
+        invoice_number=row["invoice_number"],
+        issue_date=row["issue_date"],
+        issue_time=row["issue_time"],
+        state=InvoiceState(row["state"]),
+        seller=_party(row, "seller"),
+        buyer=_party(row, "buyer"),
+        amount_fen=row["amount_fen"],
+        tax_fen=row["tax_fen"],
+        total_fen=row["total_fen"],
+        region_code=row["region_code"],
+        update_time=row["updated_at"],
+        lines=tuple(_line(values) for values in row["lines"]),
+        check_code=row["check_code"],
+        qr_payload=row["qr_payload"],
+        remarks=row["remarks"],
+        issuer_name=row["issuer_name"],
+        payee_name=row["payee_name"],
+        reviewer_name=row["reviewer_name"],
+        original_invoice=original,
+        red_letter_invoices=tuple(
+            InvoiceReference(ref_id, InvoiceType(kind), code, number)
+            for ref_id, kind, code, number in row["red_letter_invoices"]
+        ),
+        reversed_amount_fen=row["reversed_amount_fen"],
+        certify_time=row["certified_at"],
+        void_time=row["voided_at"],
+        vehicle=vehicle,
+    )

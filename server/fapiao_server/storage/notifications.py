@@ -1,0 +1,50 @@
+"""Announcements of invoice changes (LISTEN fapiao_invoice_changed), so every worker can drop stale cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import psycopg
+
+from ..domain.invoice import InvoiceKey
+from ..services.ports import InvoiceChanges
+
+CHANNEL = "fapiao_invoice_changed"
+log = logging.getLogger(__name__)
+
+
+ChangeHandler = Callable[[InvoiceChanges], Awaitable[None]]
+
+
+def parse_announcement(payload: str) -> InvoiceChanges:
+    """'code:number,code:number,...' (code '' for 数电) or '*:<txid>'."""
+    if payload.startswith("*"):
+        return InvoiceChanges(keys=None, bulk_id=payload)
+    keys = []
+    for item in payload.split(","):
+        code, _, number = item.rpartition(":")
+        keys.append(InvoiceKey(code, number))
+    return InvoiceChanges(keys=tuple(keys))
+
+
+async def listen_for_changes(
+    url: str, on_change: ChangeHandler, *, ready: asyncio.Event | None = None, retry_seconds: float = 1.0
+) -> None:
+    """Forward announcements to ``on_change`` until cancelled, reconnecting whenever the connection drops.
+
+    After every (re)connection ``on_change`` first gets a ``missed`` announcement.
+    """
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                await on_change(InvoiceChanges(keys=None, missed=True))
+                if ready is not None:
+                    ready.set()
+                async for notice in conn.notifies():
+                    await on_change(parse_announcement(notice.payload))
+        except psycopg.OperationalError as error:
+            log.warning("invoice change listener lost its connection (%s); retrying", error)
+        await asyncio.sleep(retry_seconds)

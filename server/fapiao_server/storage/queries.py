@@ -1,0 +1,29 @@
+"""The named queries of queries.sql, loaded once."""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from typing import LiteralString, cast
+
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def parse_named_queries(text: str) -> dict[str, str]:
+    """Split a .sql file into {name: statement}; comment lines are dropped from the statements."""
+    parts = _NAME.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice")
+        statement = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("--")).strip()
+        queries[name] = statement.rstrip(";")
+    return queries
+
+
+_QUERIES = parse_named_queries(files(__package__).joinpath("queries.sql").read_text(encoding="utf-8"))
+
+
+def query(name: str) -> LiteralString:
+    """The statement called ``name`` in queries.sql (KeyError if there is none)."""
+    return cast(LiteralString, _QUERIES[name])

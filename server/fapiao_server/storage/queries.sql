@@ -1,0 +1,121 @@
+-- Named queries used by the storage adapters. Each starts with "-- name: <name>"; the comment lines after it
+-- say what it is for. Parameters are psycopg's %(name)s placeholders.
+
+-- name: invoices_by_keys
+-- The invoices with the given (number, code) keys, each with its lines, the invoice it reverses (if red-letter)
+-- and the red-letter invoices issued against it. One statement serves single and batch lookups.
+SELECT
+    i.id, i.invoice_type, i.invoice_code, i.invoice_number, i.issue_date, i.issue_time, i.state, i.region_code,
+    i.seller_tax_id, i.seller_name, i.seller_address, i.seller_phone, i.seller_bank_name, i.seller_bank_account,
+    i.buyer_tax_id, i.buyer_name, i.buyer_address, i.buyer_phone, i.buyer_bank_name, i.buyer_bank_account,
+    i.amount_fen, i.tax_fen, i.total_fen, i.check_code, i.qr_payload, i.remarks,
+    i.issuer_name, i.payee_name, i.reviewer_name,
+    i.vehicle_vin, i.vehicle_brand_model, i.vehicle_type, i.vehicle_license_plate,
+    i.reversed_amount_fen, i.certified_at, i.voided_at, i.updated_at,
+    o.id AS original_id, o.invoice_type AS original_type, o.invoice_code AS original_code,
+    o.invoice_number AS original_number,
+    (SELECT coalesce(json_agg(json_build_array(
+                l.line_number, l.item_name, l.tax_classification_code, l.specification, l.unit,
+                l.quantity::text, l.unit_price::text, l.amount_fen, l.tax_rate_basis_points, l.tax_fen)
+            ORDER BY l.line_number), '[]')
+       FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines,
+    (SELECT coalesce(json_agg(json_build_array(r.id, r.invoice_type, r.invoice_code, r.invoice_number)
+            ORDER BY r.id), '[]')
+       FROM invoices r WHERE r.original_invoice_id = i.id) AS red_letter_invoices
+FROM unnest(%(numbers)s::text[], %(codes)s::text[]) AS k (invoice_number, invoice_code)
+JOIN invoices i ON i.invoice_number = k.invoice_number AND i.invoice_code = k.invoice_code
+LEFT JOIN invoices o ON o.id = i.original_invoice_id;
+
+-- name: next_verification_record_ids
+-- Ids for a batch of verification records about to be copied in; the order does not matter.
+SELECT nextval('verification_records_id_seq') FROM generate_series(1, %(count)s);
+
+-- name: copy_verification_records
+COPY verification_records (
+    id, verified_at, caller, channel, invoice_type, invoice_code, invoice_number, issue_date,
+    outcome, mismatched_fields, invoice_state, invoice_id
+) FROM STDIN;
+
+-- name: list_verification_records
+-- One page of a caller's history, newest first; (after_time, after_id) is the keyset cursor of the last row seen.
+SELECT id, verified_at, caller, channel, invoice_type, invoice_code, invoice_number, issue_date,
+       outcome, mismatched_fields, invoice_state, invoice_id
+FROM verification_records
+WHERE caller = %(caller)s
+  AND (%(invoice_code)s::text IS NULL OR invoice_code = %(invoice_code)s)
+  AND (%(invoice_number)s::text IS NULL OR invoice_number = %(invoice_number)s)
+  AND (%(outcome)s::smallint IS NULL OR outcome = %(outcome)s)
+  AND verified_at >= coalesce(%(start_time)s::timestamptz, '-infinity')
+  AND verified_at < coalesce(%(end_time)s::timestamptz, 'infinity')
+  AND (%(after_time)s::timestamptz IS NULL OR (verified_at, id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))
+ORDER BY verified_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: ensure_verification_partitions
+SELECT fapiao_ensure_verification_partitions(%(start)s::date, %(months)s);
+
+-- name: reserve_numbers
+-- Reserves `count` consecutive numbers under a prefix; returns the first.
+INSERT INTO number_counters AS c (prefix, next_value) VALUES (%(prefix)s, 1 + %(count)s)
+ON CONFLICT (prefix) DO UPDATE SET next_value = c.next_value + %(count)s
+RETURNING next_value - %(count)s AS first_value;
+
+-- name: next_invoice_ids
+SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, %(count)s);
+
+-- name: copy_invoices
+COPY invoices (
+    id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, state, region_code,
+    seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
+    buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
+    amount_fen, tax_fen, total_fen, check_code, qr_payload, remarks, issuer_name, payee_name, reviewer_name,
+    vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate,
+    original_invoice_id, reversed_amount_fen, certified_at, voided_at
+) FROM STDIN;
+
+-- name: copy_invoice_lines
+COPY invoice_lines (
+    invoice_id, line_number, item_name, tax_classification_code, specification, unit, quantity, unit_price,
+    amount_fen, tax_rate_basis_points, tax_fen
+) FROM STDIN;
+
+-- name: count_invoices
+SELECT count(*) FROM invoices;
+
+-- name: ping
+SELECT 1;
+
+-- name: lock_migrations
+-- Held while migrating so that workers and nodes starting together migrate one at a time.
+SELECT pg_advisory_lock(hashtext('fapiao_migrations'));
+
+-- name: unlock_migrations
+SELECT pg_advisory_unlock(hashtext('fapiao_migrations'));
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS fapiao_schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: applied_migrations
+SELECT version FROM fapiao_schema_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO fapiao_schema_migrations (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: embedded_database_exists
+SELECT 1 FROM pg_database WHERE datname = 'fapiao';
+
+-- name: create_embedded_database
+CREATE DATABASE fapiao;
+
+-- name: demo_sample_invoice
+-- An invoice in force, verifiable by check code, recent enough for the verification window: the one the demo
+-- banner shows how to verify.
+SELECT invoice_code, invoice_number, issue_date, check_code
+FROM invoices
+WHERE state = 1 AND check_code <> '' AND original_invoice_id IS NULL AND issue_date >= %(since)s
+ORDER BY id
+LIMIT 1;

@@ -1,0 +1,144 @@
+"""The verification history: appended in group commits, read back a page at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from ..domain.invoice import InvoiceKey, InvoiceState
+from ..domain.invoice_types import InvoiceType
+from ..domain.verification import VerificationChannel, VerificationOutcome, VerificationRecord
+from ..services.ports import RecordFilter
+from .database import storage_errors
+from .queries import query
+
+
+class PostgresVerificationRecords:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def insert(self, drafts: Sequence[VerificationRecord]) -> list[VerificationRecord]:
+        """Store records (their ``id`` is ignored) and return them with the ids they were given."""
+        with storage_errors():
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(query("next_verification_record_ids"), {"count": len(drafts)})
+                ids = [row[0] for row in await cursor.fetchall()]
+                async with conn.cursor().copy(query("copy_verification_records")) as copy:
+                    for record_id, draft in zip(ids, drafts, strict=True):
+                        await copy.write_row(_row(record_id, draft))
+        return [replace(draft, id=record_id) for record_id, draft in zip(ids, drafts, strict=True)]
+
+    async def list(
+        self, caller: str, where: RecordFilter, *, limit: int, after: tuple[datetime, int] | None
+    ) -> list[VerificationRecord]:
+        """Up to ``limit`` of the caller's records, newest first, strictly after the ``after`` cursor."""
+        params = {
+            "caller": caller,
+            "invoice_code": where.invoice_code,
+            "invoice_number": where.invoice_number,
+            "outcome": None if where.outcome is None else int(where.outcome),
+            "start_time": where.start_time,
+            "end_time": where.end_time,
+            "after_time": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": limit,
+        }
+        with storage_errors():
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(query("list_verification_records"), params)
+                return [_record(row) for row in await cursor.fetchall()]
+
+
+def _row(record_id: int, r: VerificationRecord) -> tuple[Any, ...]:
+    return (
+        record_id,
+        r.verify_time,
+        r.caller,
+        int(r.channel),
+        None if r.invoice_type is None else int(r.invoice_type),
+        r.key.invoice_code,
+        r.key.invoice_number,
+        r.issue_date,
+        int(r.outcome),
+        list(r.mismatched_fields),
+        None if r.invoice_state is None else int(r.invoice_state),
+        r.invoice_id,
+    )
+
+
+def _record(row: tuple[Any, ...]) -> VerificationRecord:
+    record_id, at, caller, channel, kind, code, number, day, outcome, mismatched, state, invoice_id = row
+    return VerificationRecord(
+        id=record_id,
+        verify_time=at,
+        caller=caller,
+        channel=VerificationChannel(channel),
+        key=InvoiceKey(code, number),
+        invoice_type=None if kind is None else InvoiceType(kind),
+        issue_date=day,
+        outcome=VerificationOutcome(outcome),
+        mismatched_fields=tuple(mismatched),
+        invoice_state=None if state is None else InvoiceState(state),
+        invoice_id=invoice_id,
+    )
+
+
+class GroupCommitRecorder:
+    """Appends records in group commits: every caller waits for the commit of the batch its records are in.
+
+    A verification is answered only once its record is durable, yet concurrent verifications share one
+    COPY instead of paying a round trip and a commit each: while one batch is being written, the next one
+    gathers. Batches are capped at ``max_batch`` records.
+    """
+
+    def __init__(self, store: PostgresVerificationRecords, *, max_batch: int = 5000) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._pending: list[tuple[Sequence[VerificationRecord], asyncio.Future[list[VerificationRecord]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def append(self, drafts: Sequence[VerificationRecord]) -> list[VerificationRecord]:
+        """Store the records; returns them with their ids once committed (or raises what the store raised)."""
+        future: asyncio.Future[list[VerificationRecord]] = asyncio.get_running_loop().create_future()
+        self._pending.append((drafts, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="verification-record-flush")
+        return await future
+
+    async def close(self) -> None:
+        """Wait until everything appended so far is written."""
+        if self._flusher is not None:
+            await self._flusher
+
+    def _take_batch(self) -> list[tuple[Sequence[VerificationRecord], asyncio.Future[list[VerificationRecord]]]]:
+        taken, size = 0, 0
+        for drafts, _ in self._pending:
+            if taken and size + len(drafts) > self._max_batch:
+                break
+            taken, size = taken + 1, size + len(drafts)
+        batch, self._pending = self._pending[:taken], self._pending[taken:]
+        return batch
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take_batch()
+                try:
+                    stored = await self._store.insert([d for drafts, _ in batch for d in drafts])
+                except Exception as error:  # every waiter gets the store's error; the loop goes on
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                start = 0
+                for drafts, future in batch:
+                    if not future.done():
+                        future.set_result(stored[start : start + len(drafts)])
+                    start += len(drafts)
+        finally:
+            self._flusher = None

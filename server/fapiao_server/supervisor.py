@@ -1,0 +1,158 @@
+"""`fapiao serve`: resolve the database (or start the embedded one), migrate, then run one worker in this
+process or N worker processes sharing the port, restarting any that die, draining all on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from .config import Settings
+
+log = logging.getLogger("fapiao.supervisor")
+READY_TIMEOUT_SECONDS = 60.0
+# A worker that dies this many times within CRASH_WINDOW_SECONDS takes the fleet down rather than flapping.
+MAX_CRASHES, CRASH_WINDOW_SECONDS = 5, 60.0
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+    )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, address: str) -> Endpoint:
+        host, _, port = address.rpartition(":")
+        return cls(host, int(port))
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def resolve_database(settings: Settings, stack: ExitStack) -> tuple[str, str]:
+    """The database URL to use and how to describe it; starts the embedded PostgreSQL if none is configured."""
+    if settings.database_url:
+        return settings.database_url, "PostgreSQL at FAPIAO_DATABASE_URL"
+    from .storage.embedded import start_embedded_postgres
+
+    url, stop = start_embedded_postgres(settings.data_dir)
+    stack.callback(stop)
+    return url, f"embedded PostgreSQL in {settings.data_dir / 'pgdata'}"
+
+
+async def run_worker(settings: Settings, database_url: str, on_ready: Callable[[int], None]) -> None:
+    """Run one Application until SIGTERM or SIGINT, then drain it."""
+    from .app import Application
+
+    app = Application(settings, database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    port = await app.start()
+    on_ready(port)
+    await stop.wait()
+    log.info("draining")
+    await app.stop()
+
+
+def _worker_process(settings_data: dict[str, object], database_url: str, ready: multiprocessing.Queue) -> None:
+    settings = Settings(**settings_data)  # type: ignore[arg-type]
+    configure_logging(settings.log_level)
+    # SIGINT goes to the whole process group on Ctrl-C; the supervisor decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(run_worker(settings, database_url, lambda port: ready.put((os.getpid(), port))))
+
+
+def reserve_port(endpoint: Endpoint) -> socket.socket:
+    """Bind (without listening) a SO_REUSEPORT socket so port 0 becomes one concrete port all workers share."""
+    family = socket.AF_INET6 if ":" in endpoint.host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((endpoint.host.strip("[]"), endpoint.port))
+    return sock
+
+
+class Fleet:
+    """N worker processes on one port."""
+
+    def __init__(self, settings: Settings, database_url: str, address: str) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._ready: multiprocessing.Queue = self._context.Queue()
+        self._settings = settings.model_copy(update={"listen": address})
+        self._database_url = database_url
+        self._workers: list[multiprocessing.process.BaseProcess] = []
+        self._crashes: list[float] = []
+        self._stopping = False
+
+    def _spawn(self) -> multiprocessing.process.BaseProcess:
+        process = self._context.Process(
+            target=_worker_process,
+            args=(self._settings.model_dump(mode="json"), self._database_url, self._ready),
+            name="fapiao-worker",
+        )
+        process.start()
+        return process
+
+    def start(self, count: int) -> None:
+        self._workers = [self._spawn() for _ in range(count)]
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        for _ in range(count):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or any(not w.is_alive() for w in self._workers):
+                raise RuntimeError("workers failed to start; see the log above")
+            try:
+                self._ready.get(timeout=remaining)
+            except Exception as error:
+                raise RuntimeError("workers did not become ready in time") from error
+
+    def request_stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def supervise(self) -> int:
+        """Keep the fleet at size until asked to stop; returns the exit status."""
+        while not self._stopping:
+            multiprocessing.connection.wait([w.sentinel for w in self._workers], timeout=0.5)
+            for index, worker in enumerate(self._workers):
+                if worker.is_alive() or self._stopping:
+                    continue
+                log.error("worker %s exited with %s; restarting it", worker.pid, worker.exitcode)
+                now = time.monotonic()
+                self._crashes = [t for t in self._crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
+                if len(self._crashes) >= MAX_CRASHES:
+                    log.error("workers keep dying; shutting down")
+                    self.stop()
+                    return 1
+                self._workers[index] = self._spawn()
+        self.stop()
+        return 0
+
+    def stop(self) -> None:
+        """SIGTERM every worker (each drains its in-flight calls), then wait; kill only what overstays."""
+        for worker in self._workers:
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGTERM)
+        limit = time.monotonic() + self._settings.shutdown_drain_delay_seconds + self._settings.shutdown_grace_seconds
+        for worker in self._workers:
+            worker.join(timeout=max(0.0, limit + 5 - time.monotonic()))
+            if worker.is_alive():
+                log.error("worker %s did not stop in time; killing it", worker.pid)
+                worker.kill()
+                worker.join()

@@ -1,0 +1,1 @@
+"""gRPC transport: servicers (proto -> domain -> use case -> proto), converters, error mapping, the server."""

@@ -1,0 +1,200 @@
+"""Conversions between the fapiao.v1 protos and domain values; the only module that knows both."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type.date_pb2 import Date
+
+from fapiao.v1 import invoice_pb2 as pb_invoice
+from fapiao.v1 import verification_service_pb2 as pb
+
+from ..domain.errors import Violations
+from ..domain.invoice import Invoice, InvoiceLine, InvoiceReference, Party
+from ..domain.verification import (
+    QrRequest,
+    Verification,
+    VerificationOutcome,
+    VerificationRecord,
+    VerificationRequest,
+)
+from ..services.ports import RecordFilter
+
+
+def _timestamp(instant: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(instant)
+    return stamp
+
+
+def _date(day: date) -> Date:
+    return Date(year=day.year, month=day.month, day=day.day)
+
+
+def verification_request(message: pb.VerifyInvoiceRequest) -> VerificationRequest:
+    proof_field = message.WhichOneof("proof")
+    day = message.issue_date
+    return VerificationRequest(
+        invoice_code=message.invoice_code,
+        invoice_number=message.invoice_number,
+        issue_date=(day.year, day.month, day.day),
+        proof=None if proof_field is None else (proof_field, getattr(message, proof_field)),
+        invoice_type=message.invoice_type,
+    )
+
+
+def verification_request_message(request: VerificationRequest) -> pb.VerifyInvoiceRequest:
+    """The proto form of a request (what a QR payload decoded to)."""
+    year, month, day = request.issue_date
+    message = pb.VerifyInvoiceRequest(
+        invoice_code=request.invoice_code,
+        invoice_number=request.invoice_number,
+        issue_date=Date(year=year, month=month, day=day),
+        invoice_type=request.invoice_type,  # type: ignore[arg-type]
+    )
+    if request.proof is not None:
+        name, value = request.proof
+        setattr(message, name, value)
+    return message
+
+
+def batch_item(message: pb.BatchVerifyItem) -> VerificationRequest | QrRequest:
+    if message.WhichOneof("item") == "qr_code":
+        return QrRequest(message.qr_code.payload)
+    # An empty item verifies as an empty request and is refused field by field like any other.
+    return verification_request(message.invoice)
+
+
+def _party(party: Party) -> pb_invoice.Party:
+    return pb_invoice.Party(
+        tax_id=party.tax_id,
+        name=party.name,
+        address=party.address,
+        phone=party.phone,
+        bank_name=party.bank_name,
+        bank_account=party.bank_account,
+    )
+
+
+def _line(line: InvoiceLine) -> pb_invoice.InvoiceLine:
+    return pb_invoice.InvoiceLine(
+        line_number=line.line_number,
+        item_name=line.item_name,
+        tax_classification_code=line.tax_classification_code,
+        specification=line.specification,
+        unit=line.unit,
+        quantity=line.quantity,
+        unit_price=line.unit_price,
+        amount_fen=line.amount_fen,
+        tax_rate_basis_points=line.tax_rate_basis_points,
+        tax_fen=line.tax_fen,
+    )
+
+
+def _reference(ref: InvoiceReference) -> pb_invoice.InvoiceReference:
+    return pb_invoice.InvoiceReference(
+        id=str(ref.id),
+        invoice_type=ref.invoice_type.value,  # type: ignore[arg-type]
+        invoice_code=ref.invoice_code,
+        invoice_number=ref.invoice_number,
+    )
+
+
+def invoice_message(invoice: Invoice) -> pb_invoice.Invoice:
+    message = pb_invoice.Invoice(
+        id=str(invoice.id),
+        invoice_type=invoice.invoice_type.value,  # type: ignore[arg-type]
+        invoice_code=invoice.invoice_code,
+        invoice_number=invoice.invoice_number,
+        issue_date=_date(invoice.issue_date),
+        issue_time=_timestamp(invoice.issue_time),
+        state=invoice.state.value,  # type: ignore[arg-type]
+        seller=_party(invoice.seller),
+        buyer=_party(invoice.buyer),
+        lines=[_line(line) for line in invoice.lines],
+        amount_fen=invoice.amount_fen,
+        tax_fen=invoice.tax_fen,
+        total_fen=invoice.total_fen,
+        check_code=invoice.check_code,
+        qr_payload=invoice.qr_payload,
+        region_code=invoice.region_code,
+        remarks=invoice.remarks,
+        issuer_name=invoice.issuer_name,
+        payee_name=invoice.payee_name,
+        reviewer_name=invoice.reviewer_name,
+        red_letter=invoice.red_letter,
+        red_letter_invoices=[_reference(ref) for ref in invoice.red_letter_invoices],
+        reversed_amount_fen=invoice.reversed_amount_fen,
+        red_letter_form_id=invoice.red_letter_form_id,
+        update_time=_timestamp(invoice.update_time),
+    )
+    if invoice.original_invoice is not None:
+        message.original_invoice.CopyFrom(_reference(invoice.original_invoice))
+    if invoice.certify_time is not None:
+        message.certify_time.FromDatetime(invoice.certify_time)
+    if invoice.void_time is not None:
+        message.void_time.FromDatetime(invoice.void_time)
+    if invoice.vehicle is not None:
+        vehicle = invoice.vehicle
+        message.vehicle.vin, message.vehicle.brand_model = vehicle.vin, vehicle.brand_model
+        message.vehicle.vehicle_type, message.vehicle.license_plate = vehicle.vehicle_type, vehicle.license_plate
+    return message
+
+
+def verify_response(verification: Verification) -> pb.VerifyInvoiceResponse:
+    record = verification.record
+    response = pb.VerifyInvoiceResponse(
+        outcome=record.outcome.value,  # type: ignore[arg-type]
+        mismatched_fields=record.mismatched_fields,
+        verification_id=str(record.id),
+        verify_time=_timestamp(record.verify_time),
+    )
+    if verification.invoice is not None:
+        response.invoice.CopyFrom(invoice_message(verification.invoice))
+    return response
+
+
+def _instant(message: pb.ListVerificationRecordsRequest, field: str, problems: Violations) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    try:
+        return getattr(message, field).ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        problems.add(field, "is not a valid timestamp (years 1-9999, nanos below 10^9)")
+        return None
+
+
+def record_filter(message: pb.ListVerificationRecordsRequest) -> RecordFilter:
+    problems = Violations()
+    outcome = None
+    if message.outcome:
+        try:
+            outcome = VerificationOutcome(message.outcome)
+        except ValueError:
+            problems.add("outcome", f"{message.outcome} is not a verification outcome")
+    where = RecordFilter(
+        invoice_code=message.invoice_code or None,
+        invoice_number=message.invoice_number or None,
+        outcome=outcome,
+        start_time=_instant(message, "start_time", problems),
+        end_time=_instant(message, "end_time", problems),
+    )
+    problems.raise_if_any("INVALID_RECORD_FILTER")
+    return where
+
+
+def record_message(record: VerificationRecord) -> pb.VerificationRecord:
+    return pb.VerificationRecord(
+        id=str(record.id),
+        verify_time=_timestamp(record.verify_time),
+        caller=record.caller,
+        channel=record.channel.value,  # type: ignore[arg-type]
+        invoice_type=0 if record.invoice_type is None else record.invoice_type.value,  # type: ignore[arg-type]
+        invoice_code=record.key.invoice_code,
+        invoice_number=record.key.invoice_number,
+        issue_date=_date(record.issue_date),
+        outcome=record.outcome.value,  # type: ignore[arg-type]
+        mismatched_fields=record.mismatched_fields,
+        invoice_state=0 if record.invoice_state is None else record.invoice_state.value,  # type: ignore[arg-type]
+    )

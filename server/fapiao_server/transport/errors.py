@@ -1,0 +1,94 @@
+"""Domain errors -> gRPC statuses with google.rpc details (AIP-193): every error carries an ErrorInfo with a
+stable reason; bad input adds a BadRequest naming each field; UNAVAILABLE adds a RetryInfo."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from ..domain.errors import DomainError, InvalidArgument, Unavailable
+
+ERROR_DOMAIN = "fapiao.gov.cn"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_CODES = ((InvalidArgument, code_pb2.INVALID_ARGUMENT), (Unavailable, code_pb2.UNAVAILABLE))
+_RETRY_UNAVAILABLE_AFTER = duration_pb2.Duration(seconds=1)
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def status_for(error: DomainError) -> status_pb2.Status:
+    """The google.rpc.Status that tells a client what went wrong."""
+    code = next((code for kind, code in _CODES if isinstance(error, kind)), code_pb2.FAILED_PRECONDITION)
+    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))]
+    if isinstance(error, InvalidArgument):
+        violations = [
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in error.violations
+        ]
+        details.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
+    if isinstance(error, Unavailable):
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_RETRY_UNAVAILABLE_AFTER)))
+    return status_pb2.Status(code=code, message=error.message, details=details)
+
+
+def _internal_status() -> status_pb2.Status:
+    info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN)
+    return status_pb2.Status(
+        code=code_pb2.INTERNAL, message="internal error; it has been logged", details=[_pack(info)]
+    )
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
+    if isinstance(error, DomainError):
+        await context.abort_with_status(rpc_status.to_status(status_for(error)))
+    log.exception("unexpected error in %s", type(error).__name__, exc_info=error)
+    await context.abort_with_status(rpc_status.to_status(_internal_status()))
+
+
+def unary_errors(
+    handler: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]],
+) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]]:
+    """Decorate a unary servicer method so domain errors become rich statuses."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        try:
+            return await handler(self, request, context)
+        except Exception as error:  # abort raises; nothing escapes unmapped
+            if isinstance(error, grpc.aio.AbortError):
+                raise
+            await _abort(context, error)
+            raise AssertionError("unreachable: abort raises") from error
+
+    return wrapper
+
+
+def stream_errors(
+    handler: Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]],
+) -> Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]]:
+    """Decorate a response-streaming servicer method so domain errors become rich statuses."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[T]:
+        try:
+            async for item in handler(self, request, context):
+                yield item
+        except Exception as error:
+            if isinstance(error, grpc.aio.AbortError):
+                raise
+            await _abort(context, error)
+
+    return wrapper

@@ -1,0 +1,79 @@
+"""fapiao.v1.VerificationService over gRPC: convert, call the use case, convert back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+
+from fapiao.v1 import verification_service_pb2 as pb
+from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
+
+from ..domain.errors import DomainError
+from ..domain.verification import QrRequest, VerificationRequest
+from ..services.verification import BatchResult, VerificationService
+from . import converters
+from .caller import caller_of
+from .errors import status_for, stream_errors, unary_errors
+
+
+class VerificationServicer(pb_grpc.VerificationServiceServicer):
+    def __init__(self, service: VerificationService) -> None:
+        self._service = service
+
+    @unary_errors
+    async def VerifyInvoice(
+        self, request: pb.VerifyInvoiceRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyInvoiceResponse:
+        verification = await self._service.verify(converters.verification_request(request), caller=caller_of(context))
+        return converters.verify_response(verification)
+
+    @unary_errors
+    async def VerifyQrCode(
+        self, request: pb.VerifyQrCodeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyQrCodeResponse:
+        decoded, verification = await self._service.verify_qr(request.payload, caller=caller_of(context))
+        return pb.VerifyQrCodeResponse(
+            decoded_request=converters.verification_request_message(decoded),
+            verification=converters.verify_response(verification),
+        )
+
+    @stream_errors
+    async def BatchVerifyInvoices(
+        self, request_iterator: AsyncIterator[pb.BatchVerifyInvoicesRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.BatchVerifyInvoicesResponse]:
+        caller = caller_of(context)
+
+        async def chunks() -> AsyncIterator[Sequence[VerificationRequest | QrRequest]]:
+            async for message in request_iterator:
+                yield [converters.batch_item(item) for item in message.items]
+
+        index = 0
+        async for results in self._service.verify_stream(chunks(), caller=caller):
+            response = pb.BatchVerifyInvoicesResponse()
+            for result in results:
+                _fill_result(response.results.add(), index, result)
+                index += 1
+            yield response
+
+    @unary_errors
+    async def ListVerificationRecords(
+        self, request: pb.ListVerificationRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListVerificationRecordsResponse:
+        page = await self._service.list_records(
+            caller_of(context),
+            converters.record_filter(request),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListVerificationRecordsResponse(
+            records=[converters.record_message(r) for r in page.records], next_page_token=page.next_page_token
+        )
+
+
+def _fill_result(target: pb.BatchVerifyResult, index: int, result: BatchResult) -> None:
+    target.index = index
+    if isinstance(result, DomainError):
+        target.error.CopyFrom(status_for(result))
+    else:
+        target.verification.CopyFrom(converters.verify_response(result))
