@@ -9,6 +9,7 @@ import logging
 from grpc_health.v1 import health, health_pb2
 
 from .cache.backend import CacheBackend
+from .cache.disabled import DisabledCache
 from .cache.invoices import CachedInvoices, CachePolicy
 from .cache.memory import MemoryCache
 from .cache.redis import RedisCache
@@ -35,6 +36,8 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def create_cache(settings: Settings) -> CacheBackend:
+    if settings.cache == "off":
+        return DisabledCache()
     if settings.redis_url:
         return RedisCache(
             settings.redis_url,

@@ -149,6 +149,7 @@ def _serve(options: argparse.Namespace) -> int:
             stack.callback(reserved.close)
             endpoint = Endpoint(endpoint.host, reserved.getsockname()[1])
         cache = "Redis at FAPIAO_REDIS_URL" if settings.redis_url else "in-process, per worker"
+        cache = cache if settings.cache == "on" else "off (every lookup reads PostgreSQL)"
 
         def banner(port: int) -> None:
             bound = Endpoint(endpoint.host, port)

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # Redis (redis://...). Unset: an in-process cache per worker, kept coherent through PostgreSQL LISTEN.
     redis_url: str | None = None
+    # "on" caches as above; "off" sends every lookup to PostgreSQL (benchmarks, diagnosis).
+    cache: Literal["on", "off"] = "on"
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("fapiao")))
     migrate_on_start: bool = True
 

@@ -1,0 +1,82 @@
+"""Running `fapiao serve` as a real process on a real port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def fapiao_executable() -> Path:
+    """The installed `fapiao` command of this environment, as a user would run it."""
+    return Path(sys.executable).with_name("fapiao")
+
+
+BANNER = re.compile(r"fapiao: serving on (\S+):(\d+) with")
+
+
+class ServerProcess:
+    """``fapiao serve`` in a subprocess; ``address`` is known once it prints its banner."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.args = [str(fapiao_executable()), "serve", *args]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.cwd = cwd
+        self.process: subprocess.Popen[str] | None = None
+        self.address = ""
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+
+    def start(self, timeout: float = 90.0) -> ServerProcess:
+        self.process = subprocess.Popen(
+            self.args, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        ready = threading.Event()
+
+        def read_stdout() -> None:
+            assert self.process and self.process.stdout
+            for line in self.process.stdout:
+                self.stdout.append(line)
+                match = BANNER.search(line)
+                if match:
+                    self.address = f"{match[1]}:{match[2]}"
+                    ready.set()
+
+        def read_stderr() -> None:
+            assert self.process and self.process.stderr
+            for line in self.process.stderr:
+                self.stderr.append(line)
+
+        threading.Thread(target=read_stdout, daemon=True).start()
+        threading.Thread(target=read_stderr, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.1):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("server did not start:\n" + "".join(self.stderr[-40:]))
+        return self
+
+    def output(self) -> str:
+        return "".join(self.stdout)
+
+    def terminate(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
