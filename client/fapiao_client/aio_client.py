@@ -25,6 +25,7 @@ class AsyncVerificationClient:
         *,
         caller: str | None = None,
         timeout: float | None = 10.0,
+        wait_for_ready: bool = True,
         credentials: grpc.ChannelCredentials | None = None,
         channel: grpc.aio.Channel | None = None,
     ) -> None:
@@ -39,20 +40,26 @@ class AsyncVerificationClient:
         self._stub = pb_grpc.VerificationServiceStub(channel)
         self._metadata = caller_metadata(caller)
         self._timeout = timeout
+        self._wait = wait_for_ready
 
     async def verify_invoice(
         self, request: pb.VerifyInvoiceRequest | None = None, **fields: Any
     ) -> pb.VerifyInvoiceResponse:
         message = request if request is not None else verify_request(**fields)
         try:
-            return await self._stub.VerifyInvoice(message, timeout=self._timeout, metadata=self._metadata)
+            return await self._stub.VerifyInvoice(
+                message, timeout=self._timeout, metadata=self._metadata, wait_for_ready=self._wait
+            )
         except grpc.RpcError as error:
             raise FapiaoError.from_rpc_error(error) from None
 
     async def verify_qr_code(self, payload: str) -> pb.VerifyQrCodeResponse:
         try:
             return await self._stub.VerifyQrCode(
-                pb.VerifyQrCodeRequest(payload=payload), timeout=self._timeout, metadata=self._metadata
+                pb.VerifyQrCodeRequest(payload=payload),
+                timeout=self._timeout,
+                metadata=self._metadata,
+                wait_for_ready=self._wait,
             )
         except grpc.RpcError as error:
             raise FapiaoError.from_rpc_error(error) from None
@@ -65,7 +72,10 @@ class AsyncVerificationClient:
         timeout: float | None = None,
     ) -> AsyncIterator[pb.BatchVerifyResult]:
         call = self._stub.BatchVerifyInvoices(
-            iter(chunked_requests(items, chunk_size)), timeout=timeout, metadata=self._metadata
+            iter(chunked_requests(items, chunk_size)),
+            timeout=timeout,
+            metadata=self._metadata,
+            wait_for_ready=self._wait,
         )
         try:
             async for response in call:
@@ -81,7 +91,10 @@ class AsyncVerificationClient:
         while True:
             try:
                 page = await self._stub.ListVerificationRecords(
-                    list_request(page_size, token, filters), timeout=self._timeout, metadata=self._metadata
+                    list_request(page_size, token, filters),
+                    timeout=self._timeout,
+                    metadata=self._metadata,
+                    wait_for_ready=self._wait,
                 )
             except grpc.RpcError as error:
                 raise FapiaoError.from_rpc_error(error) from None

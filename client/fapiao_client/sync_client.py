@@ -53,7 +53,9 @@ class VerificationClient:
     ...     answer = client.verify_invoice(invoice_code="011001605111", invoice_number="80100798",
     ...                                    issue_date="2026-10-18", check_code="380258")
 
-    Failures raise :class:`FapiaoError` with the status code, the stable reason and the bad fields.
+    Failures raise :class:`FapiaoError` with the status code, the stable reason and the bad fields. With
+    ``wait_for_ready`` (the default) a call waits, up to its ``timeout``, for a connection instead of failing
+    at once, which rides out a restarting worker or a rolling deploy; pass False to fail fast.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class VerificationClient:
         *,
         caller: str | None = None,
         timeout: float | None = 10.0,
+        wait_for_ready: bool = True,
         credentials: grpc.ChannelCredentials | None = None,
         channel: grpc.Channel | None = None,
     ) -> None:
@@ -76,12 +79,15 @@ class VerificationClient:
         self._stub = pb_grpc.VerificationServiceStub(channel)
         self._metadata = caller_metadata(caller)
         self._timeout = timeout
+        self._wait = wait_for_ready
 
     def verify_invoice(self, request: pb.VerifyInvoiceRequest | None = None, **fields: Any) -> pb.VerifyInvoiceResponse:
         """Verify one invoice: pass a request, or the keyword fields of :func:`fapiao_client.verify_request`."""
         message = request if request is not None else verify_request(**fields)
         try:
-            return self._stub.VerifyInvoice(message, timeout=self._timeout, metadata=self._metadata)
+            return self._stub.VerifyInvoice(
+                message, timeout=self._timeout, metadata=self._metadata, wait_for_ready=self._wait
+            )
         except grpc.RpcError as error:
             raise FapiaoError.from_rpc_error(error) from None
 
@@ -89,7 +95,10 @@ class VerificationClient:
         """Verify the invoice whose QR payload was scanned."""
         try:
             return self._stub.VerifyQrCode(
-                pb.VerifyQrCodeRequest(payload=payload), timeout=self._timeout, metadata=self._metadata
+                pb.VerifyQrCodeRequest(payload=payload),
+                timeout=self._timeout,
+                metadata=self._metadata,
+                wait_for_ready=self._wait,
             )
         except grpc.RpcError as error:
             raise FapiaoError.from_rpc_error(error) from None
@@ -105,7 +114,7 @@ class VerificationClient:
         ``verification`` or ``error`` set (see :meth:`FapiaoError.from_status`)."""
         try:
             responses = self._stub.BatchVerifyInvoices(
-                chunked_requests(items, chunk_size), timeout=timeout, metadata=self._metadata
+                chunked_requests(items, chunk_size), timeout=timeout, metadata=self._metadata, wait_for_ready=self._wait
             )
             for response in responses:
                 yield from response.results
@@ -119,7 +128,10 @@ class VerificationClient:
         while True:
             try:
                 page = self._stub.ListVerificationRecords(
-                    list_request(page_size, token, filters), timeout=self._timeout, metadata=self._metadata
+                    list_request(page_size, token, filters),
+                    timeout=self._timeout,
+                    metadata=self._metadata,
+                    wait_for_ready=self._wait,
                 )
             except grpc.RpcError as error:
                 raise FapiaoError.from_rpc_error(error) from None

@@ -25,7 +25,9 @@ class ServerProcess:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.args = [str(fapiao_executable()), "serve", *args]
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # The test decides the whole configuration: nothing leaks in from the FAPIAO_* of the outer shell.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")}
+        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
         self.address = ""

@@ -153,7 +153,9 @@ def run(options: argparse.Namespace) -> int:
         writer = csv.writer(out) if not options.json else None
         if writer is not None:
             writer.writerow(OUTPUT_COLUMNS)
-        client = stack.enter_context(VerificationClient(options.target, caller=options.caller, timeout=None))
+        client = stack.enter_context(
+            VerificationClient(options.target, caller=options.caller, timeout=None, wait_for_ready=False)
+        )
         progress = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
         task = progress.add_task("verifying", total=len(rows))
         try:

@@ -39,7 +39,7 @@ def _request_fields(options: argparse.Namespace) -> dict[str, object]:
 
 
 def run(options: argparse.Namespace) -> int:
-    with VerificationClient(options.target, caller=options.caller) as client:
+    with VerificationClient(options.target, caller=options.caller, wait_for_ready=False) as client:
         try:
             if options.qr is not None:
                 qr_answer = client.verify_qr_code(options.qr)

@@ -77,7 +77,8 @@ class RedisCache:
         if not self._breaker.allow():
             raise CacheUnavailable("redis circuit open")
         try:
-            if not self._breaker.closed:
+            # Whatever could not be invalidated earlier is invalidated before anything is read again.
+            if self._pending_deletes or self._pending_clear:
                 await self._replay_invalidations()
             result = await operation()
         except (RedisError, OSError, TimeoutError) as error:

@@ -10,6 +10,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fapiao.v1 import verification_service_pb2, verification_service_pb2_grpc
 
+from .malformed import RejectMalformedRequests
 from .verification_servicer import VerificationServicer
 
 SERVICE_NAMES = (verification_service_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name,)
@@ -39,7 +40,9 @@ def create_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to ``address`` (port 0 picks a free port) and not yet started; returns it and its port."""
-    server = grpc.aio.server(interceptors=list(interceptors), options=server_options(max_message_bytes))
+    server = grpc.aio.server(
+        interceptors=[*interceptors, RejectMalformedRequests()], options=server_options(max_message_bytes)
+    )
     verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(verification, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

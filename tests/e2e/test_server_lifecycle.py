@@ -1,0 +1,119 @@
+"""The server as SREs and new users meet it: health, reflection, workers that come back, draining on SIGTERM,
+and the embedded default that needs no configuration at all."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from fapiao.v1 import verification_service_pb2 as pb
+from fapiao_client import FapiaoError, VerificationClient, verify_request
+from tests.conftest import Register
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def test_health_and_reflection(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "fapiao.v1.VerificationService"):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {"fapiao.v1.VerificationService", "grpc.health.v1.Health"} <= services
+
+
+def _workers(supervisor: psutil.Process) -> list[psutil.Process]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    alive = [p for p in supervisor.children() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    return [p for p in alive if "spawn_main" in " ".join(p.cmdline())]
+
+
+def _fleet(database_url: str, *extra: str) -> ServerProcess:
+    return ServerProcess(
+        "--listen",
+        "127.0.0.1:0",
+        *extra,
+        env={"FAPIAO_DATABASE_URL": database_url, "FAPIAO_LOG_LEVEL": "WARNING", "FAPIAO_SHUTDOWN_GRACE_SECONDS": "20"},
+    ).start()
+
+
+def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(database_url: str, register: Register) -> None:
+    fleet = _fleet(database_url, "--workers", "2")
+    sample = register.sample()
+    try:
+        assert fleet.process is not None
+        supervisor = psutil.Process(fleet.process.pid)
+        workers = _workers(supervisor)
+        assert len(workers) == 2
+        workers[0].kill()
+        with VerificationClient(fleet.address) as client:
+            for _ in range(20):
+                assert client.verify_invoice(**sample.request_fields()).outcome == pb.VERIFICATION_OUTCOME_MATCH
+        deadline = time.monotonic() + 30
+        while True:
+            current = {p.pid for p in _workers(supervisor)}
+            if len(current) == 2 and workers[0].pid not in current:
+                break
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.2)
+    finally:
+        fleet.stop()
+
+
+def test_sigterm_lets_a_running_batch_finish_then_exits_cleanly(database_url: str, register: Register) -> None:
+    fleet = _fleet(database_url, "--workers", "2")
+    samples = register.samples(limit=200)
+    signalled = threading.Event()
+
+    def slow_items():  # type: ignore[no-untyped-def]
+        for i in range(4000):
+            if i % 500 == 0 and i:
+                time.sleep(0.3)  # the stream stays in flight across the SIGTERM
+            if i == 1000:
+                fleet.terminate()
+                signalled.set()
+            yield verify_request(**samples[i % len(samples)].request_fields())
+
+    try:
+        with VerificationClient(fleet.address, caller=f"drain-{uuid.uuid4().hex[:6]}", timeout=None) as client:
+            results = list(client.batch_verify(slow_items(), chunk_size=250))
+        assert signalled.is_set()
+        assert [r.index for r in results] == list(range(4000))
+        assert all(r.verification.outcome == pb.VERIFICATION_OUTCOME_MATCH for r in results)
+        assert fleet.wait(60) == 0
+        with VerificationClient(fleet.address, wait_for_ready=False) as late, pytest.raises(FapiaoError) as refused:
+            late.verify_invoice(**samples[0].request_fields())
+        assert refused.value.code == grpc.StatusCode.UNAVAILABLE
+    finally:
+        fleet.stop()
+
+
+def test_no_configuration_starts_an_embedded_register_and_the_demo_command_works(tmp_path: Path) -> None:
+    """The README's first command, as a new user runs it: no FAPIAO_* settings at all."""
+    demo = ServerProcess("--demo", "--listen", "127.0.0.1:0", env={"FAPIAO_DATA_DIR": str(tmp_path / "data")})
+    demo.start(timeout=180)
+    try:
+        deadline = time.monotonic() + 10
+        while "verify --target" not in demo.output():
+            assert time.monotonic() < deadline, demo.output()
+            time.sleep(0.1)
+        command = next(line for line in demo.output().splitlines() if "verify --target" in line)
+        assert "embedded PostgreSQL" in demo.output()
+        result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "MATCH" in result.stdout
+    finally:
+        demo.stop()
+    assert (tmp_path / "data" / "pgdata" / "PG_VERSION").is_file()
