@@ -40,12 +40,21 @@ def add_commands(commands: Any) -> None:
 
 
 def _settings(options: argparse.Namespace) -> Any:
+    """Settings from the environment and the flags; bad ones end the command with a list of what is wrong."""
+    from pydantic import ValidationError
+
     from .config import Settings
 
     overrides = {
         name: value for name in ("listen", "workers", "data_dir") if (value := getattr(options, name, None)) is not None
     }
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        for problem in error.errors():
+            name = "FAPIAO_" + "_".join(str(part) for part in problem["loc"]).upper()
+            print(f"fapiao: {name}: {problem['msg']} (got {problem.get('input')!r})", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _today() -> date:
