@@ -1,0 +1,97 @@
+"""A Locust user that speaks gRPC: each call is timed and reported to Locust's request event, the documented
+way to load-test a protocol other than HTTP (docs.locust.io, "Testing other systems/protocols")."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import grpc
+import grpc.experimental.gevent as grpc_gevent
+from google.protobuf.message import Message
+from locust import User
+
+from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
+from fapiao_client import CALLER_HEADER, DEFAULT_TARGET, FapiaoError
+
+# Locust has monkey-patched the standard library by now; gRPC must cooperate with gevent before any channel
+# exists, or one blocking call would stall every user of the process.
+grpc_gevent.init_gevent()
+
+UNARY_TIMEOUT_SECONDS = 10.0
+STREAM_TIMEOUT_SECONDS = 60.0
+_user_numbers = itertools.count(1)
+
+
+class UnexpectedAnswer(Exception):
+    """The register answered, but not what this request must get; reported as a failure."""
+
+
+def _accept(_answers: Sequence[Message]) -> None:
+    pass
+
+
+class GrpcUser(User):
+    """One caller of the register with its own channel (one HTTP/2 connection), as each ERP system has.
+
+    ``host`` is the gRPC target, ``HOST:PORT`` (Locust's --host). Every user names itself in the
+    x-fapiao-caller header, so each keeps its own verification history.
+    """
+
+    abstract = True
+    host = DEFAULT_TARGET
+
+    def on_start(self) -> None:
+        self.caller = f"loadtest-{os.getpid()}-{next(_user_numbers)}"
+        self.metadata = ((CALLER_HEADER, self.caller),)
+        self._channel = grpc.insecure_channel(self.host)
+        self.stub = pb_grpc.VerificationServiceStub(self._channel)
+
+    def on_stop(self) -> None:
+        self._channel.close()
+
+    def call(
+        self,
+        name: str,
+        send: Callable[[], Sequence[Message]],
+        *,
+        check: Callable[[Sequence[Message]], None] = _accept,
+        expect_error: tuple[grpc.StatusCode, str] | None = None,
+    ) -> None:
+        """Make one call and report it as request type "grpc" named ``name``.
+
+        ``send`` makes the call and returns every message received (one for a unary call, all of a stream), so
+        the time reported covers the whole exchange. The call succeeds when ``check`` accepts the answers, or,
+        given ``expect_error`` (status code, ErrorInfo reason), when the register refuses it for exactly that.
+        """
+        start_time = time.time()
+        started = time.perf_counter()
+        answers: Sequence[Message] = ()
+        exception: Exception | None = None
+        try:
+            answers = send()
+        except grpc.RpcError as error:
+            refusal = FapiaoError.from_rpc_error(error)
+            exception = None if expect_error == (refusal.code, refusal.reason) else refusal
+        else:
+            if expect_error is not None:
+                exception = UnexpectedAnswer(f"expected {expect_error[0].name} ({expect_error[1]}), got an answer")
+        response_time = (time.perf_counter() - started) * 1000
+        if exception is None and expect_error is None:
+            try:
+                check(answers)
+            except UnexpectedAnswer as error:
+                exception = error
+        self.environment.events.request.fire(
+            request_type="grpc",
+            name=name,
+            start_time=start_time,
+            response_time=response_time,
+            response_length=sum(answer.ByteSize() for answer in answers),
+            response=None,
+            context={"caller": self.caller},
+            exception=exception,
+            url=self.host,
+        )

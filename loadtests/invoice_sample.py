@@ -1,0 +1,66 @@
+"""The invoices a load test verifies: a random sample of the register named by FAPIAO_DATABASE_URL, each asked
+the way the national platform asks its type (invoice_sample.sql draws them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import class_row
+
+from fapiao.v1 import verification_service_pb2 as pb
+from fapiao_client import verify_request
+
+SAMPLE_QUERY = Path(__file__).with_name("invoice_sample.sql")
+# The type-specific field each type is verified with (DOMAIN section 2); every other type is asked total_fen.
+CHECK_CODE_TYPES = frozenset({4, 10, 11, 14})
+AMOUNT_TYPES = frozenset({1, 3, 8})
+
+
+@dataclass(frozen=True, slots=True)
+class SampledInvoice:
+    """An invoice the register holds, with what a caller would type in to verify it."""
+
+    invoice_type: int
+    invoice_code: str
+    invoice_number: str
+    issue_date: date
+    check_code: str
+    amount_fen: int
+    total_fen: int
+    qr_payload: str
+    # A number of the same shape held by no invoice under this code; '' when none was found.
+    absent_number: str
+
+    def proof(self) -> dict[str, str | int]:
+        """The one type-specific field, as keyword arguments for fapiao_client.verify_request."""
+        if self.invoice_type in CHECK_CODE_TYPES:
+            return {"check_code": self.check_code[-6:]}
+        if self.invoice_type in AMOUNT_TYPES:
+            return {"amount_fen": self.amount_fen}
+        return {"total_fen": self.total_fen}
+
+    def verify_request(
+        self,
+        *,
+        invoice_number: str = "",
+        issue_date: date | None = None,
+        proof: dict[str, str | int] | None = None,
+    ) -> pb.VerifyInvoiceRequest:
+        """The request that verifies this invoice; a field given here replaces the invoice's own, to ask about
+        an invoice that is not there or to ask wrongly."""
+        return verify_request(
+            invoice_code=self.invoice_code,
+            invoice_number=invoice_number or self.invoice_number,
+            issue_date=issue_date or self.issue_date,
+            **(self.proof() if proof is None else proof),  # type: ignore[arg-type]
+        )
+
+
+def load_sample(database_url: str, size: int, *, window_years: int) -> list[SampledInvoice]:
+    """Up to ``size`` invoices, in random order, all inside the verification window."""
+    sql = SAMPLE_QUERY.read_text(encoding="utf-8")
+    with psycopg.connect(database_url, row_factory=class_row(SampledInvoice)) as conn:
+        return conn.execute(sql, {"limit": size, "window_years": window_years}).fetchall()  # type: ignore[arg-type]
