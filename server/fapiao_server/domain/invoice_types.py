@@ -50,7 +50,7 @@ class InvoiceType(enum.IntEnum):
     @classmethod
     def from_code(cls, code: str) -> InvoiceType | None:
         """The type for a two-digit fplx code, or None for codes we do not issue (51, 61, 81-88, ...)."""
-        if len(code) != 2 or not code.isdigit():
+        if len(code) != 2 or not (code.isascii() and code.isdigit()):
             return None
         try:
             return cls(int(code))

@@ -6,7 +6,7 @@ import re
 
 # |amount| below 10^15 fen (10 trillion yuan): far above any invoice, far below int64.
 MAX_ABS_FEN = 10**15 - 1
-_YUAN = re.compile(r"^(-?)(\d{1,13})(?:\.(\d{1,2}))?$")
+_YUAN = re.compile(r"^(-?)([0-9]{1,13})(?:\.([0-9]{1,2}))?$")
 
 
 def parse_yuan(text: str) -> int:

@@ -54,7 +54,7 @@ def parse_qr_payload(text: str) -> QrPayload:
     except ValueError:
         raise ValueError(f"{_field(4)} {amount!r} is not an amount in yuan") from None
     try:
-        issue_date = date(int(day[0:4]), int(day[4:6]), int(day[6:8])) if re.fullmatch(r"\d{8}", day) else None
+        issue_date = date(int(day[0:4]), int(day[4:6]), int(day[6:8])) if re.fullmatch(r"[0-9]{8}", day) else None
     except ValueError:
         issue_date = None
     if issue_date is None:

@@ -20,6 +20,8 @@ def check_tax_id(tax_id: str) -> str:
     18 characters: a unified social credit code with a correct check character. 15 or 20 characters: an
     older taxpayer id (still printed on old invoices), checked for its alphabet only.
     """
+    if not tax_id.isascii():
+        raise ValueError("has characters other than ASCII letters and digits")
     value = tax_id.upper()
     if len(value) == 18:
         bad = sorted({c for c in value if c not in _VALUES})

@@ -166,12 +166,13 @@ def _proof(proof: tuple[str, str | int] | None, kind: InvoiceType | None, proble
     if kind is None:  # the type is unknown, so is the field it is asked with
         return "", 0
     expected = kind.proof
+    label = "数电 (31, 32)" if kind.digital else f"type {kind.code}"
     if proof is None:
-        problems.add(expected.value, f"required for type {kind.code} invoices")
+        problems.add(expected.value, f"required for {label} invoices")
         return "", 0
     name, value = proof
     if name != expected.value:
-        problems.add(name, f"type {kind.code} invoices are verified with {expected.value}, not {name}")
+        problems.add(name, f"{label} invoices are verified with {expected.value}, not {name}")
         return "", 0
     try:
         if expected is Proof.CHECK_CODE:

@@ -37,7 +37,9 @@ def decode_token(token: str, query_fingerprint: str) -> tuple[datetime, int] | N
         return None
     try:
         at, record_id, owner = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        cursor = (datetime.fromisoformat(at), int(record_id))
+        if not isinstance(record_id, int) or isinstance(record_id, bool):
+            raise TypeError("record id")
+        cursor = (datetime.fromisoformat(at), record_id)
     except (ValueError, TypeError):
         raise _bad_token("is not a page token this service issued") from None
     if owner != query_fingerprint:
