@@ -18,7 +18,7 @@ from .domain.calendar import business_date, utc_now
 from .domain.errors import Unavailable
 from .domain.verification import VerificationPolicy
 from .services.verification import VerificationService
-from .storage.database import create_pool, storage_errors
+from .storage.database import create_pool, database_answers, storage_errors
 from .storage.invoices import PostgresInvoices
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
@@ -106,17 +106,12 @@ class Application:
             await self.health.set(name, status)
 
     async def _probe_database(self) -> None:
-        """Report NOT_SERVING while PostgreSQL cannot answer, so balancers route around this worker."""
+        """Report NOT_SERVING while PostgreSQL cannot answer, so balancers route around this worker. The probe
+        uses a connection of its own: a pool busy at peak hour must not read as an outage."""
         serving = True
         while True:
             await asyncio.sleep(HEALTH_PROBE_SECONDS)
-            try:
-                with storage_errors():
-                    async with self.pool.connection() as conn:
-                        await conn.execute(query("ping"))
-                healthy = True
-            except Unavailable:
-                healthy = False
+            healthy = await database_answers(self._database_url, timeout=HEALTH_PROBE_SECONDS)
             if healthy != serving:
                 serving = healthy
                 log.warning(

@@ -78,7 +78,18 @@ def _worker_process(settings_data: dict[str, object], database_url: str, ready: 
     configure_logging(settings.log_level)
     # SIGINT goes to the whole process group on Ctrl-C; the supervisor decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_supervisor()
     asyncio.run(run_worker(settings, database_url, lambda port: ready.put((os.getpid(), port))))
+
+
+def _die_with_supervisor() -> None:
+    """On Linux, get SIGTERM (and drain) if the supervisor dies without stopping us, so no orphaned worker
+    keeps the port after a crash or a SIGKILL of `fapiao serve`."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def reserve_port(endpoint: Endpoint) -> socket.socket:

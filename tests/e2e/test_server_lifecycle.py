@@ -72,6 +72,19 @@ def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(database_url: 
         fleet.stop()
 
 
+def test_workers_do_not_outlive_a_killed_supervisor(database_url: str) -> None:
+    fleet = _fleet(database_url, "--workers", "2")
+    try:
+        assert fleet.process is not None
+        workers = _workers(psutil.Process(fleet.process.pid))
+        assert len(workers) == 2
+        fleet.process.kill()
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, "workers kept running (and holding the port) after the supervisor died"
+    finally:
+        fleet.stop()
+
+
 def test_sigterm_lets_a_running_batch_finish_then_exits_cleanly(database_url: str, register: Register) -> None:
     fleet = _fleet(database_url, "--workers", "2")
     samples = register.samples(limit=200)

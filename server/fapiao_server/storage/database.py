@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,6 +10,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ..domain.errors import Unavailable
+from .queries import query
 
 
 def create_pool(
@@ -46,3 +48,14 @@ def storage_errors() -> Iterator[None]:
         yield
     except psycopg.OperationalError as error:
         raise Unavailable(f"the register's database is unavailable: {type(error).__name__}") from error
+
+
+async def database_answers(url: str, *, timeout: float) -> bool:
+    """Whether PostgreSQL answers a trivial query on a fresh connection within ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                await conn.execute(query("ping"))
+        return True
+    except (psycopg.Error, TimeoutError, OSError):
+        return False
