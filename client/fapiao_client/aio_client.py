@@ -69,10 +69,11 @@ class AsyncVerificationClient:
         items: Iterable[pb.VerifyInvoiceRequest | str],
         *,
         chunk_size: int = DEFAULT_CHUNK,
+        view: int = 0,
         timeout: float | None = None,
     ) -> AsyncIterator[pb.BatchVerifyResult]:
         call = self._stub.BatchVerifyInvoices(
-            iter(chunked_requests(items, chunk_size)),
+            iter(chunked_requests(items, chunk_size, view)),
             timeout=timeout,
             metadata=self._metadata,
             wait_for_ready=self._wait,

@@ -19,17 +19,17 @@ DEFAULT_CHUNK = 500
 
 
 def chunked_requests(
-    items: Iterable[pb.VerifyInvoiceRequest | str], chunk_size: int
+    items: Iterable[pb.VerifyInvoiceRequest | str], chunk_size: int, view: int = 0
 ) -> Iterator[pb.BatchVerifyInvoicesRequest]:
     """Batch stream messages of up to ``chunk_size`` items (the register takes at most 1,000 per message)."""
     if not 1 <= chunk_size <= 1000:
         raise ValueError("chunk_size must be between 1 and 1000")
-    message = pb.BatchVerifyInvoicesRequest()
+    message = pb.BatchVerifyInvoicesRequest(view=view)  # type: ignore[arg-type]
     for item in items:
         message.items.append(batch_item(item))
         if len(message.items) == chunk_size:
             yield message
-            message = pb.BatchVerifyInvoicesRequest()
+            message = pb.BatchVerifyInvoicesRequest(view=view)  # type: ignore[arg-type]
     if message.items:
         yield message
 
@@ -108,13 +108,18 @@ class VerificationClient:
         items: Iterable[pb.VerifyInvoiceRequest | str],
         *,
         chunk_size: int = DEFAULT_CHUNK,
+        view: int = 0,
         timeout: float | None = None,
     ) -> Iterator[pb.BatchVerifyResult]:
         """Verify many invoices (requests or QR payloads) in one stream; results arrive in order, each with
-        ``verification`` or ``error`` set (see :meth:`FapiaoError.from_status`)."""
+        ``verification`` or ``error`` set (see :meth:`FapiaoError.from_status`). Matched invoices come in the
+        BASIC view (no lines or contact details) unless ``view`` is ``invoice_pb2.INVOICE_VIEW_FULL``."""
         try:
             responses = self._stub.BatchVerifyInvoices(
-                chunked_requests(items, chunk_size), timeout=timeout, metadata=self._metadata, wait_for_ready=self._wait
+                chunked_requests(items, chunk_size, view),
+                timeout=timeout,
+                metadata=self._metadata,
+                wait_for_ready=self._wait,
             )
             for response in responses:
                 yield from response.results

@@ -8,15 +8,14 @@ import logging
 
 from grpc_health.v1 import health, health_pb2
 
-from .cache.backend import CacheBackend
-from .cache.disabled import DisabledCache
 from .cache.invoices import CachedInvoices, CachePolicy
-from .cache.memory import MemoryCache
+from .cache.near import NearCache
 from .cache.redis import RedisCache
 from .config import Settings
 from .domain.calendar import business_date, utc_now
 from .domain.errors import Unavailable
 from .domain.verification import VerificationPolicy
+from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
 from .storage.database import create_pool, database_answers, storage_errors
 from .storage.invoices import PostgresInvoices
@@ -35,17 +34,30 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def create_cache(settings: Settings) -> CacheBackend:
+def create_invoice_lookup(settings: Settings, source: PostgresInvoices) -> tuple[InvoiceLookup, CachedInvoices | None]:
+    """The invoice lookup the services use, and the cache (if any) that invoice changes must reach."""
     if settings.cache == "off":
-        return DisabledCache()
+        return source, None
+    near = None
+    if settings.near_cache_entries:
+        near = NearCache(
+            max_entries=settings.near_cache_entries,
+            ttl_seconds=min(settings.near_cache_ttl_seconds, settings.cache_ttl_seconds),
+            negative_ttl_seconds=min(settings.near_cache_ttl_seconds, settings.cache_negative_ttl_seconds),
+        )
+    shared = None
     if settings.redis_url:
-        return RedisCache(
+        shared = RedisCache(
             settings.redis_url,
             prefix=settings.redis_key_prefix,
             timeout=settings.redis_timeout_ms / 1000,
             max_connections=settings.redis_max_connections,
         )
-    return MemoryCache(max_entries=settings.memory_cache_entries)
+    policy = CachePolicy(
+        ttl_seconds=settings.cache_ttl_seconds, negative_ttl_seconds=settings.cache_negative_ttl_seconds
+    )
+    cached = CachedInvoices(source, near=near, shared=shared, policy=policy)
+    return cached, cached
 
 
 class Application:
@@ -61,14 +73,7 @@ class Application:
             acquire_timeout=settings.db_acquire_timeout_seconds,
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
-        self.cache = create_cache(settings)
-        self.invoices = CachedInvoices(
-            self.cache,
-            PostgresInvoices(self.pool),
-            CachePolicy(
-                ttl_seconds=settings.cache_ttl_seconds, negative_ttl_seconds=settings.cache_negative_ttl_seconds
-            ),
-        )
+        self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool))
         records = PostgresVerificationRecords(self.pool)
         self.recorder = GroupCommitRecorder(records)
         self.verification = VerificationService(
@@ -90,11 +95,12 @@ class Application:
 
     async def start(self) -> int:
         await self.pool.open(wait=True, timeout=self.settings.db_acquire_timeout_seconds * 2)
-        listening = asyncio.Event()
-        self._tasks.append(
-            asyncio.create_task(listen_for_changes(self._database_url, self.invoices.on_changes, ready=listening))
-        )
-        await asyncio.wait_for(listening.wait(), timeout=self.settings.db_acquire_timeout_seconds * 2)
+        if self.cache is not None:  # every worker listens, so every copy of a changed invoice is dropped
+            listening = asyncio.Event()
+            self._tasks.append(
+                asyncio.create_task(listen_for_changes(self._database_url, self.cache.on_changes, ready=listening))
+            )
+            await asyncio.wait_for(listening.wait(), timeout=self.settings.db_acquire_timeout_seconds * 2)
         await self.server.start()
         await self._set_health(SERVING)
         self._tasks.append(asyncio.create_task(self._probe_database()))
@@ -146,7 +152,8 @@ class Application:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.cache.close()
+        if self.cache is not None:
+            await self.cache.close()
         await self.pool.close()
         if self._tracer_provider is not None:
             self._tracer_provider.shutdown()

@@ -19,9 +19,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     # PostgreSQL (postgresql://...). Unset: a private PostgreSQL from the pgserver package under data_dir.
     database_url: str | None = None
-    # Redis (redis://...). Unset: an in-process cache per worker, kept coherent through PostgreSQL LISTEN.
+    # Redis (redis://...), the cache the fleet shares. Unset: each worker's near cache only.
     redis_url: str | None = None
-    # "on" caches as above; "off" sends every lookup to PostgreSQL (benchmarks, diagnosis).
+    # "on" caches as described; "off" sends every lookup to PostgreSQL (benchmarks, diagnosis).
     cache: Literal["on", "off"] = "on"
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("fapiao")))
     migrate_on_start: bool = True
@@ -31,13 +31,17 @@ class Settings(BaseSettings):
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=5000, gt=0)
 
-    redis_timeout_ms: int = Field(default=50, gt=0)
+    # Past this a Redis call counts as failed (and PostgreSQL answers); a few in a row open the breaker.
+    redis_timeout_ms: int = Field(default=250, gt=0)
     redis_max_connections: int = Field(default=64, ge=1)
     # Namespace of every key; bump the version part when the cached format changes incompatibly.
     redis_key_prefix: str = "fapiao:v1:"
     cache_ttl_seconds: float = Field(default=300.0, gt=0)
     cache_negative_ttl_seconds: float = Field(default=30.0, gt=0)
-    memory_cache_entries: int = Field(default=100_000, ge=1)
+    # Each worker's own copies in front of Redis (or alone, without Redis), dropped on PostgreSQL's change
+    # announcements; 0 turns them off.
+    near_cache_entries: int = Field(default=100_000, ge=0)
+    near_cache_ttl_seconds: float = Field(default=60.0, gt=0)
 
     # Issue dates older than this many years are refused, as the national platform does.
     verification_window_years: int = Field(default=5, ge=1, le=30)

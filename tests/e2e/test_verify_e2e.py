@@ -195,3 +195,42 @@ def test_history_is_per_caller_filterable_and_paged(server: ServerProcess, regis
         assert list(client.list_verification_records(end_time=started)) == []
     with VerificationClient(server.address, caller=f"{caller}-other") as stranger:
         assert list(stranger.list_verification_records()) == []
+
+
+def test_batch_answers_are_basic_unless_full_is_asked(client: VerificationClient, register: Register) -> None:
+    sample = register.sample("invoice_type = 1 AND state = 1")
+    request = verify_request(**sample.request_fields())
+    (basic,) = client.batch_verify([request])
+    (full,) = client.batch_verify([request], view=invoice_pb2.INVOICE_VIEW_FULL)
+    assert basic.verification.invoice.seller.name and not basic.verification.invoice.seller.bank_account
+    assert not basic.verification.invoice.lines
+    assert full.verification.invoice.lines and full.verification.invoice.seller.bank_account
+    assert full.verification.invoice.total_fen == basic.verification.invoice.total_fen == sample.total_fen
+
+
+def test_a_change_in_the_register_reaches_every_worker_within_a_second(
+    server: ServerProcess, register: Register, database_url: str
+) -> None:
+    import time
+
+    import psycopg
+
+    sample = register.sample("invoice_type = 4 AND state = 1 AND certified_at IS NULL")
+    with VerificationClient(server.address) as client:
+        for _ in range(10):  # warm the near caches of both workers and Redis
+            assert client.verify_invoice(**sample.request_fields()).invoice.state == invoice_pb2.INVOICE_STATE_ISSUED
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE invoices SET state = 2, voided_at = now() WHERE id = %s", (sample.id,))
+            changed = time.monotonic()
+            try:
+                while (
+                    client.verify_invoice(**sample.request_fields()).invoice.state != invoice_pb2.INVOICE_STATE_VOIDED
+                ):
+                    assert time.monotonic() - changed < 1.0, "a worker still answered with the old state after 1 s"
+                for _ in range(20):  # each new channel's calls may land on either worker
+                    with VerificationClient(server.address) as fresh:
+                        answer = fresh.verify_invoice(**sample.request_fields())
+                    assert answer.invoice.state == invoice_pb2.INVOICE_STATE_VOIDED
+                    assert answer.invoice.void_time.seconds > 0
+            finally:
+                conn.execute("UPDATE invoices SET state = 1, voided_at = NULL WHERE id = %s", (sample.id,))

@@ -14,11 +14,10 @@ import psycopg
 import pytest
 import redis
 
-from fapiao_server.cache.backend import CacheBackend
 from fapiao_server.cache.breaker import CircuitBreaker
 from fapiao_server.cache.codec import encode
 from fapiao_server.cache.invoices import CachedInvoices, cache_key
-from fapiao_server.cache.memory import MemoryCache
+from fapiao_server.cache.near import NearCache
 from fapiao_server.cache.redis import RedisCache
 from fapiao_server.domain.invoice import Invoice, InvoiceKey, InvoiceState
 from fapiao_server.storage.invoices import PostgresInvoices
@@ -44,11 +43,23 @@ def _unused_key() -> InvoiceKey:
     return InvoiceKey("", f"26119{uuid.uuid4().int % 10**15:015d}")
 
 
-@pytest.fixture(params=["redis", "memory"])
-async def backend(request: pytest.FixtureRequest, redis_url: str, key_prefix: str) -> AsyncIterator[CacheBackend]:
-    cache: CacheBackend = RedisCache(redis_url, prefix=key_prefix) if request.param == "redis" else MemoryCache()
-    yield cache
-    await cache.close()
+def _near() -> NearCache:
+    return NearCache(max_entries=1000, ttl_seconds=60, negative_ttl_seconds=30)
+
+
+@pytest.fixture(params=["shared", "near", "near+shared"])
+async def lookups(request: pytest.FixtureRequest, redis_url: str, key_prefix: str, pool) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    """Builds CachedInvoices over a counting PostgreSQL source, in each arrangement the app can run."""
+    shared = RedisCache(redis_url, prefix=key_prefix) if "shared" in request.param else None
+
+    def build() -> tuple[CachedInvoices, CountingSource]:
+        source = CountingSource(PostgresInvoices(pool))
+        near = _near() if "near" in request.param else None
+        return CachedInvoices(source, near=near, shared=shared), source
+
+    yield build
+    if shared is not None:
+        await shared.close()
 
 
 @pytest.fixture
@@ -58,9 +69,8 @@ def own_redis() -> Iterator[RedisProcess]:
     process.close()
 
 
-async def test_hits_misses_and_negative_entries(backend: CacheBackend, pool, register: Register) -> None:  # type: ignore[no-untyped-def]
-    source = CountingSource(PostgresInvoices(pool))
-    cached = CachedInvoices(backend, source)
+async def test_hits_misses_and_negative_entries(lookups, register: Register) -> None:  # type: ignore[no-untyped-def]
+    cached, source = lookups()
     sample = register.sample()
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     first = await cached.get(key)
@@ -69,37 +79,38 @@ async def test_hits_misses_and_negative_entries(backend: CacheBackend, pool, reg
     missing = _unused_key()
     assert await cached.get(missing) is None
     assert await cached.get(missing) is None
-    assert source.keys == 2, "one load per key; the second lookups were answered by the cache"
-    assert cached.stats.hits == 2
+    assert source.keys == 2, "one load per key; the second lookups were answered by a cache"
+    assert cached.stats.hits + cached.stats.near_hits == 2
 
 
-async def test_a_fill_after_invalidation_is_refused(backend: CacheBackend) -> None:
+async def test_a_shared_fill_after_invalidation_is_refused(redis_url: str, key_prefix: str) -> None:
+    backend = RedisCache(redis_url, prefix=key_prefix)
     name = cache_key(_unused_key())
-    assert await backend.lease([name], "reader", 5000) == [True]
-    assert await backend.lease([name], "other", 5000) == [False]
-    await backend.delete([name])  # the invoice changed while the reader was loading it
-    await backend.fill([(name, b"stale", 5000)], "reader")
-    assert await backend.get_many([name]) == [None]
+    try:
+        assert await backend.lease([name], "reader", 5000) == [True]
+        assert await backend.lease([name], "other", 5000) == [False]
+        await backend.delete([name])  # the invoice changed while the reader was loading it
+        await backend.fill([(name, b"stale", 5000)], "reader")
+        assert await backend.get_many([name]) == [None]
+    finally:
+        await backend.close()
 
 
-async def test_batch_lookup_mixes_hits_misses_and_absent(backend: CacheBackend, pool, register: Register) -> None:  # type: ignore[no-untyped-def]
-    source = CountingSource(PostgresInvoices(pool))
-    cached = CachedInvoices(backend, source)
+async def test_batch_lookup_mixes_hits_misses_and_absent(lookups, register: Register) -> None:  # type: ignore[no-untyped-def]
+    cached, source = lookups()
     samples = register.samples(limit=20)
     keys = [InvoiceKey(s.invoice_code, s.invoice_number) for s in samples]
     await cached.get(keys[0])
     absent = _unused_key()
     found = await cached.get_many([*keys, absent, keys[1]])
     assert set(found) == set(keys)
-    assert source.keys == 1 + 20, "the first key came from the cache; the rest in one load"
+    assert source.keys == 1 + 20, "the first key came from a cache; the rest in one load"
     again = await cached.get_many([*keys, absent])
     assert again == found and source.keys == 21
 
 
-async def test_changes_announced_by_postgres_reach_the_cache(  # type: ignore[no-untyped-def]
-    backend: CacheBackend, pool, database_url: str
-) -> None:
-    cached = CachedInvoices(backend, PostgresInvoices(pool))
+async def test_changes_announced_by_postgres_reach_the_cache(lookups, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    cached, _ = lookups()
     ready = asyncio.Event()
     listener = asyncio.create_task(listen_for_changes(database_url, cached.on_changes, ready=ready))
     await asyncio.wait_for(ready.wait(), 10)
@@ -128,7 +139,7 @@ async def test_concurrent_misses_across_processes_load_once(  # type: ignore[no-
 ) -> None:
     source = CountingSource(PostgresInvoices(pool))
     first, second = RedisCache(redis_url, prefix=key_prefix), RedisCache(redis_url, prefix=key_prefix)
-    workers = [CachedInvoices(first, source), CachedInvoices(second, source)]
+    workers = [CachedInvoices(source, shared=first), CachedInvoices(source, shared=second)]
     sample = register.sample("state = 1")
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     try:
@@ -144,7 +155,7 @@ async def test_verification_survives_redis_dying_and_uses_it_again_when_back(  #
     own_redis: RedisProcess, pool, register: Register
 ) -> None:
     cache = RedisCache(own_redis.url, timeout=0.05, breaker=CircuitBreaker(threshold=2, reset_after=0.3))
-    cached = CachedInvoices(cache, PostgresInvoices(pool))
+    cached = CachedInvoices(PostgresInvoices(pool), shared=cache)
     sample = register.sample()
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     try:
@@ -170,7 +181,7 @@ async def test_verification_survives_redis_dying_and_uses_it_again_when_back(  #
 
 async def test_a_stalled_redis_costs_only_its_timeout(own_redis: RedisProcess, pool, register: Register) -> None:  # type: ignore[no-untyped-def]
     cache = RedisCache(own_redis.url, timeout=0.05)
-    cached = CachedInvoices(cache, PostgresInvoices(pool))
+    cached = CachedInvoices(PostgresInvoices(pool), shared=cache)
     sample = register.sample()
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     try:
@@ -190,7 +201,7 @@ async def test_invalidations_missed_during_a_stall_are_applied_before_reading_ag
     own_redis: RedisProcess, pool, register: Register
 ) -> None:
     cache = RedisCache(own_redis.url, timeout=0.05, breaker=CircuitBreaker(threshold=1, reset_after=0.2))
-    cached = CachedInvoices(cache, PostgresInvoices(pool))
+    cached = CachedInvoices(PostgresInvoices(pool), shared=cache)
     sample = register.sample("state = 1")
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     try:
@@ -214,7 +225,7 @@ async def test_a_miss_waits_for_the_fill_of_whoever_holds_the_lease(  # type: ig
 ) -> None:
     cache = RedisCache(redis_url, prefix=key_prefix)
     source = CountingSource(PostgresInvoices(pool))
-    cached = CachedInvoices(cache, source)
+    cached = CachedInvoices(source, shared=cache)
     sample = register.sample()
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     loaded = (await PostgresInvoices(pool).get_many([key]))[key]

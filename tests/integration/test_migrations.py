@@ -79,3 +79,11 @@ def test_migrations_ship_in_the_package_numbered_from_one() -> None:
     versions = [m.version for m in available_migrations()]
     assert versions[0] == 1
     assert versions == list(range(1, len(versions) + 1))
+
+
+def test_record_id_blocks_match_the_sequence_increment(database_url: str) -> None:
+    from fapiao_server.storage.verification_records import ID_BLOCK
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT increment_by FROM pg_sequences WHERE sequencename = 'verification_records_id_seq'")
+        assert row.fetchone() == (ID_BLOCK,)

@@ -106,6 +106,7 @@ async def test_pages_walk_the_whole_history_newest_first(history) -> None:  # ty
     times = [r.verify_time for r in records]
     assert times == sorted(times, reverse=True)
     assert all(r.caller == caller for r in records)
+    assert all(r.mismatched_fields == () for r in records)
 
 
 async def test_filters_combine(history) -> None:  # type: ignore[no-untyped-def]

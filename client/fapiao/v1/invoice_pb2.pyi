@@ -33,6 +33,12 @@ class InvoiceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INVOICE_STATE_VOIDED: _ClassVar[InvoiceState]
     INVOICE_STATE_PARTIALLY_REVERSED: _ClassVar[InvoiceState]
     INVOICE_STATE_FULLY_REVERSED: _ClassVar[InvoiceState]
+
+class InvoiceView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INVOICE_VIEW_UNSPECIFIED: _ClassVar[InvoiceView]
+    INVOICE_VIEW_BASIC: _ClassVar[InvoiceView]
+    INVOICE_VIEW_FULL: _ClassVar[InvoiceView]
 INVOICE_TYPE_UNSPECIFIED: InvoiceType
 INVOICE_TYPE_VAT_SPECIAL: InvoiceType
 INVOICE_TYPE_FREIGHT_VAT_SPECIAL: InvoiceType
@@ -50,6 +56,9 @@ INVOICE_STATE_ISSUED: InvoiceState
 INVOICE_STATE_VOIDED: InvoiceState
 INVOICE_STATE_PARTIALLY_REVERSED: InvoiceState
 INVOICE_STATE_FULLY_REVERSED: InvoiceState
+INVOICE_VIEW_UNSPECIFIED: InvoiceView
+INVOICE_VIEW_BASIC: InvoiceView
+INVOICE_VIEW_FULL: InvoiceView
 
 class Party(_message.Message):
     __slots__ = ("tax_id", "name", "address", "phone", "bank_name", "bank_account")

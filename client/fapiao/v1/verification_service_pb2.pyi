@@ -90,10 +90,12 @@ class BatchVerifyItem(_message.Message):
     def __init__(self, invoice: _Optional[_Union[VerifyInvoiceRequest, _Mapping]] = ..., qr_code: _Optional[_Union[VerifyQrCodeRequest, _Mapping]] = ...) -> None: ...
 
 class BatchVerifyInvoicesRequest(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "view")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[BatchVerifyItem]
-    def __init__(self, items: _Optional[_Iterable[_Union[BatchVerifyItem, _Mapping]]] = ...) -> None: ...
+    view: _invoice_pb2.InvoiceView
+    def __init__(self, items: _Optional[_Iterable[_Union[BatchVerifyItem, _Mapping]]] = ..., view: _Optional[_Union[_invoice_pb2.InvoiceView, str]] = ...) -> None: ...
 
 class BatchVerifyResult(_message.Message):
     __slots__ = ("index", "verification", "error")

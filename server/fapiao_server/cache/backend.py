@@ -16,8 +16,7 @@ class CacheUnavailable(Exception):
 
 
 class CacheBackend(Protocol):
-    #: True for a cache private to this process (it must forget everything after a listening gap).
-    local: bool
+    """A cache shared by the fleet (Redis)."""
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
 
@@ -30,11 +29,11 @@ class CacheBackend(Protocol):
         ...
 
     async def delete(self, keys: Sequence[str]) -> None:
-        """Drop the keys and break their leases."""
+        """Drop the keys and break their leases; if the cache cannot be reached now, do it before its next read."""
         ...
 
     async def clear(self, bulk_id: str) -> None:
-        """Drop every key (once per ``bulk_id`` across the fleet, where the backend is shared)."""
+        """Drop every key, once per ``bulk_id`` across the fleet; deferred like ``delete`` when unreachable."""
         ...
 
     async def close(self) -> None: ...

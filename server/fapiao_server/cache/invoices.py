@@ -1,11 +1,13 @@
-"""Cache-aside lookups of invoices, with positive and negative entries and stampede protection.
+"""Cache-aside lookups of invoices: this process's near cache, then the fleet's shared cache (Redis), then
+PostgreSQL; positive and negative entries; stampede protection.
 
-- A hit answers from the cache; a miss claims a lease, loads from PostgreSQL and fills the cache.
-- Concurrent misses for one key in this process share one load (single flight); across processes the lease
-  lets one load while the others wait briefly for its fill.
-- Any cache failure is a miss that is not filled: the answer comes from PostgreSQL and the caller never sees
-  the cache's trouble.
-- TTLs get +/-10% jitter so entries filled together do not expire together.
+- A near hit answers without any round trip. A shared hit is copied near.
+- A shared miss claims a lease, loads from PostgreSQL and fills the shared cache; across processes the lease
+  lets one load while the others wait briefly for its fill. Concurrent lookups of one key in this process
+  share one lookup (single flight).
+- Any shared-cache failure is a miss that is not filled: the answer comes from PostgreSQL and the caller never
+  sees the cache's trouble.
+- Shared TTLs get +/-10% jitter so entries filled together do not expire together.
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ from ..domain.invoice import Invoice, InvoiceKey
 from ..services.ports import InvoiceChanges, InvoiceSource
 from .backend import CacheBackend, CacheUnavailable
 from .codec import CorruptEntry, decode, encode
+from .near import NearCache
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class CacheStats:
-    hits: int = 0
-    misses: int = 0
+    near_hits: int = 0
+    hits: int = 0  # shared-cache hits
+    misses: int = 0  # shared-cache misses
     loads: int = 0  # keys loaded from PostgreSQL
-    unavailable: int = 0  # lookups that found the cache unusable
+    unavailable: int = 0  # lookups that found the shared cache unusable
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +52,19 @@ def cache_key(key: InvoiceKey) -> str:
 
 
 class CachedInvoices:
-    """The invoice lookup port for the services: cache first, PostgreSQL behind."""
+    """The invoice lookup port for the services. ``near`` and ``shared`` are each optional."""
 
-    def __init__(self, cache: CacheBackend, source: InvoiceSource, policy: CachePolicy | None = None) -> None:
-        self._cache = cache
+    def __init__(
+        self,
+        source: InvoiceSource,
+        *,
+        near: NearCache | None = None,
+        shared: CacheBackend | None = None,
+        policy: CachePolicy | None = None,
+    ) -> None:
         self._source = source
+        self._near = near
+        self._shared = shared
         self._policy = policy or CachePolicy()
         self._inflight: dict[InvoiceKey, asyncio.Future[Invoice | None]] = {}
         self._token_prefix = f"{os.getpid()}-{random.getrandbits(32):08x}-"
@@ -69,6 +81,11 @@ class CachedInvoices:
 
     async def get(self, key: InvoiceKey) -> Invoice | None:
         """The invoice with this key, or None if the register has none."""
+        if self._near is not None:
+            found, invoice = self._near.get(key)
+            if found:
+                self.stats.near_hits += 1
+                return invoice
         shared = self._inflight.get(key)
         if shared is not None:
             try:
@@ -81,7 +98,7 @@ class CachedInvoices:
         future: asyncio.Future[Invoice | None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            invoice = await self._get_one(key)
+            invoice = await self._lookup(key)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -95,39 +112,50 @@ class CachedInvoices:
         future.set_result(invoice)
         return invoice
 
-    async def _get_one(self, key: InvoiceKey) -> Invoice | None:
+    async def _lookup(self, key: InvoiceKey) -> Invoice | None:
+        mark = self._near.mark() if self._near is not None else 0
+        invoice = await self._shared_lookup(key) if self._shared is not None else await self._load_one(key)
+        if self._near is not None:
+            self._near.put(key, invoice, mark)
+        return invoice
+
+    async def _shared_lookup(self, key: InvoiceKey) -> Invoice | None:
+        assert self._shared is not None
         name = cache_key(key)
         try:
-            (cached,) = await self._cache.get_many([name])
+            (cached,) = await self._shared.get_many([name])
             if cached is not None:
-                try:
+                with contextlib.suppress(CorruptEntry):
                     return self._hit(cached)
-                except CorruptEntry:
-                    log.warning("unreadable cache entry for %s; reloading it", name)
+                log.warning("unreadable cache entry for %s; reloading it", name)
             self.stats.misses += 1
             token = self._token()
-            (granted,) = await self._cache.lease([name], token, self._policy.lease_ms)
+            (granted,) = await self._shared.lease([name], token, self._policy.lease_ms)
         except CacheUnavailable:
-            return await self._load_unfilled(key)
+            self.stats.unavailable += 1
+            return await self._load_one(key)
         if not granted:
             return await self._wait_for_fill(key, name)
-        invoice = (await self._load([key])).get(key)
+        invoice = await self._load_one(key)
         await self._fill([(name, invoice)], token)
         return invoice
 
     def _hit(self, cached: bytes) -> Invoice | None:
+        invoice = decode(cached)
         self.stats.hits += 1
-        return decode(cached)
+        return invoice
 
     async def _wait_for_fill(self, key: InvoiceKey, name: str) -> Invoice | None:
         """Another process holds the lease: give its fill a moment before loading without filling."""
-        deadline = asyncio.get_running_loop().time() + self._policy.wait_for_fill_seconds
+        assert self._shared is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._policy.wait_for_fill_seconds
         delay = 0.005
-        while asyncio.get_running_loop().time() < deadline:
+        while loop.time() < deadline:
             await asyncio.sleep(delay)
             delay *= 2
             try:
-                (cached,) = await self._cache.get_many([name])
+                (cached,) = await self._shared.get_many([name])
             except CacheUnavailable:
                 break
             if cached is not None:
@@ -135,10 +163,9 @@ class CachedInvoices:
                     return self._hit(cached)
                 except CorruptEntry:
                     break
-        return await self._load_unfilled(key)
+        return await self._load_one(key)
 
-    async def _load_unfilled(self, key: InvoiceKey) -> Invoice | None:
-        self.stats.unavailable += 1
+    async def _load_one(self, key: InvoiceKey) -> Invoice | None:
         return (await self._load([key])).get(key)
 
     async def _load(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
@@ -146,23 +173,44 @@ class CachedInvoices:
         return await self._source.get_many(keys)
 
     async def _fill(self, entries: Sequence[tuple[str, Invoice | None]], token: str) -> None:
+        assert self._shared is not None
         # If the cache is unavailable the answer stands; the next lookup tries the cache again.
         with contextlib.suppress(CacheUnavailable):
-            await self._cache.fill([(name, encode(inv), self._ttl_ms(inv)) for name, inv in entries], token)
+            await self._shared.fill([(name, encode(inv), self._ttl_ms(inv)) for name, inv in entries], token)
 
     async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
-        """The invoices that exist among ``keys`` (duplicates allowed). Misses load in one query; there is no
-        waiting on other processes' leases, a batch just loads what it misses."""
-        unique = list(dict.fromkeys(keys))
-        names = [cache_key(k) for k in unique]
+        """The invoices that exist among ``keys`` (duplicates allowed). Shared-cache misses load in one query;
+        a batch does not wait on other processes' leases, it just loads what it misses."""
         found: dict[InvoiceKey, Invoice] = {}
+        wanted: list[InvoiceKey] = []
+        for key in dict.fromkeys(keys):
+            hit, invoice = self._near.get(key) if self._near is not None else (False, None)
+            if not hit:
+                wanted.append(key)
+            elif invoice is not None:
+                found[key] = invoice
+        self.stats.near_hits += len(keys) - len(wanted)
+        if not wanted:
+            return found
+        mark = self._near.mark() if self._near is not None else 0
+        looked_up = await self._shared_many(wanted) if self._shared is not None else await self._load(wanted)
+        if self._near is not None:
+            for key in wanted:
+                self._near.put(key, looked_up.get(key), mark)
+        found.update(looked_up)
+        return found
+
+    async def _shared_many(self, keys: list[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
+        assert self._shared is not None
+        names = [cache_key(k) for k in keys]
         try:
-            cached = await self._cache.get_many(names)
+            cached = await self._shared.get_many(names)
         except CacheUnavailable:
-            self.stats.unavailable += len(unique)
-            return await self._load(unique)
+            self.stats.unavailable += len(keys)
+            return await self._load(keys)
+        found: dict[InvoiceKey, Invoice] = {}
         missing: list[tuple[InvoiceKey, str]] = []
-        for key, name, value in zip(unique, names, cached, strict=True):
+        for key, name, value in zip(keys, names, cached, strict=True):
             try:
                 invoice = None if value is None else self._hit(value)
             except CorruptEntry:
@@ -176,7 +224,7 @@ class CachedInvoices:
         self.stats.misses += len(missing)
         token = self._token()
         try:
-            granted = await self._cache.lease([name for _, name in missing], token, self._policy.lease_ms)
+            granted = await self._shared.lease([name for _, name in missing], token, self._policy.lease_ms)
         except CacheUnavailable:
             granted = [False] * len(missing)
         loaded = await self._load([key for key, _ in missing])
@@ -188,17 +236,23 @@ class CachedInvoices:
 
     async def on_changes(self, changes: InvoiceChanges) -> None:
         """Apply an invoice-change announcement (see storage.notifications)."""
-        try:
-            if changes.missed:
-                if self._cache.local:
-                    await self._cache.clear("")
-            elif changes.keys is None:
-                await self._cache.clear(changes.bulk_id)
+        if self._near is not None:
+            if changes.keys is None:
+                self._near.clear()
             else:
-                await self._cache.delete([cache_key(k) for k in changes.keys])
-        except CacheUnavailable:
-            log.warning("could not apply an invoice change to the cache; entries expire by TTL")
+                self._near.invalidate(changes.keys)
+        if self._shared is None or changes.missed:
+            return  # a gap in this process's listening says nothing about the shared cache
+        # A shared cache that cannot be reached keeps the change and applies it before it is read again.
+        if changes.keys is None:
+            await self._shared.clear(changes.bulk_id)
+        else:
+            await self._shared.delete([cache_key(k) for k in changes.keys])
 
     async def invalidate(self, keys: Sequence[InvoiceKey]) -> None:
         """Drop keys at once (the writer's own invalidation, ahead of the announcement)."""
         await self.on_changes(InvoiceChanges(keys=tuple(keys)))
+
+    async def close(self) -> None:
+        if self._shared is not None:
+            await self._shared.close()

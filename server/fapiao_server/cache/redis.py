@@ -40,14 +40,12 @@ _MAX_PENDING_DELETES = 100_000
 
 
 class RedisCache:
-    local = False
-
     def __init__(
         self,
         url: str,
         *,
         prefix: str = "fapiao:v1:",
-        timeout: float = 0.05,
+        timeout: float = 0.25,
         max_connections: int = 64,
         breaker: CircuitBreaker | None = None,
     ) -> None:

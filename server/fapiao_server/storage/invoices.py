@@ -28,6 +28,9 @@ class PostgresInvoices:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
+    async def get(self, key: InvoiceKey) -> Invoice | None:
+        return (await self.get_many([key])).get(key)
+
     async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
         """The invoices that exist among ``keys``; absent keys are simply missing from the result."""
         if not keys:

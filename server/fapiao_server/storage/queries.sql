@@ -26,15 +26,24 @@ FROM unnest(%(numbers)s::text[], %(codes)s::text[]) AS k (invoice_number, invoic
 JOIN invoices i ON i.invoice_number = k.invoice_number AND i.invoice_code = k.invoice_code
 LEFT JOIN invoices o ON o.id = i.original_invoice_id;
 
--- name: next_verification_record_ids
--- Ids for a batch of verification records about to be copied in; the order does not matter.
-SELECT nextval('verification_records_id_seq') FROM generate_series(1, %(count)s);
+-- name: reserve_verification_record_ids
+-- The first id of a block of 1,000 this worker may hand out (the sequence steps by 1,000).
+SELECT nextval('verification_records_id_seq');
 
--- name: copy_verification_records
-COPY verification_records (
+-- name: insert_verification_records
+-- A group commit of records in one statement; mismatched fields travel comma-joined ('' for none).
+INSERT INTO verification_records (
     id, verified_at, caller, channel, invoice_type, invoice_code, invoice_number, issue_date,
     outcome, mismatched_fields, invoice_state, invoice_id
-) FROM STDIN;
+)
+SELECT id, verified_at, caller, channel, invoice_type, invoice_code, invoice_number, issue_date,
+       outcome, string_to_array(mismatched, ','), invoice_state, invoice_id
+FROM unnest(
+    %(ids)s::bigint[], %(verified_at)s::timestamptz[], %(callers)s::text[], %(channels)s::smallint[],
+    %(invoice_types)s::smallint[], %(invoice_codes)s::text[], %(invoice_numbers)s::text[], %(issue_dates)s::date[],
+    %(outcomes)s::smallint[], %(mismatched)s::text[], %(invoice_states)s::smallint[], %(invoice_ids)s::bigint[]
+) AS r (id, verified_at, caller, channel, invoice_type, invoice_code, invoice_number, issue_date,
+        outcome, mismatched, invoice_state, invoice_id);
 
 -- name: list_verification_records
 -- One page of a caller's history, newest first; (after_time, after_id) is the keyset cursor of the last row seen.

@@ -111,10 +111,24 @@ CREATE TRIGGER invoices_announce_update AFTER UPDATE ON invoices
 CREATE TRIGGER invoices_announce_delete AFTER DELETE ON invoices
     REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION fapiao_announce_invoice_changes();
 
+-- Every change to an invoice moves updated_at, whoever makes it, so readers can key derived copies (such as
+-- serialized answers) on (id, updated_at).
+CREATE FUNCTION fapiao_touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := clock_timestamp();
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER invoices_touch_updated_at BEFORE UPDATE ON invoices
+    FOR EACH ROW EXECUTE FUNCTION fapiao_touch_updated_at();
+
 -- The verification history (保存查询记录), partitioned by month of verified_at. Monthly partitions are created
 -- ahead of time by fapiao_ensure_verification_partitions(); the default partition catches anything else so no
 -- record is ever refused.
-CREATE SEQUENCE verification_records_id_seq AS bigint;
+-- Ids are reserved in blocks of 1,000 per nextval (ID_BLOCK in storage/verification_records.py).
+CREATE SEQUENCE verification_records_id_seq AS bigint INCREMENT BY 1000;
 
 CREATE TABLE verification_records (
     id                 bigint NOT NULL,

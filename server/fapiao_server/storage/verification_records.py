@@ -17,20 +17,53 @@ from ..services.ports import RecordFilter
 from .database import storage_errors
 from .queries import query
 
+# Ids reserved per nextval; equals the sequence's INCREMENT (migration 0002).
+ID_BLOCK = 1000
+
 
 class PostgresVerificationRecords:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
+        self._next_id = 0
+        self._block_end = 0
+        self._ids_lock = asyncio.Lock()
+
+    async def _ids(self, count: int) -> list[int]:
+        """``count`` ids from this worker's reserved blocks, reserving more as needed."""
+        async with self._ids_lock:
+            ids: list[int] = []
+            while len(ids) < count:
+                if self._next_id >= self._block_end:
+                    with storage_errors():
+                        async with self._pool.connection() as conn:
+                            row = await (await conn.execute(query("reserve_verification_record_ids"))).fetchone()
+                    assert row is not None
+                    self._next_id, self._block_end = row[0], row[0] + ID_BLOCK
+                take = min(count - len(ids), self._block_end - self._next_id)
+                ids.extend(range(self._next_id, self._next_id + take))
+                self._next_id += take
+            return ids
 
     async def insert(self, drafts: Sequence[VerificationRecord]) -> list[VerificationRecord]:
         """Store records (their ``id`` is ignored) and return them with the ids they were given."""
+        ids = await self._ids(len(drafts))
+        params = {
+            "ids": ids,
+            "verified_at": [r.verify_time for r in drafts],
+            "callers": [r.caller for r in drafts],
+            "channels": [int(r.channel) for r in drafts],
+            "invoice_types": [None if r.invoice_type is None else int(r.invoice_type) for r in drafts],
+            "invoice_codes": [r.key.invoice_code for r in drafts],
+            "invoice_numbers": [r.key.invoice_number for r in drafts],
+            "issue_dates": [r.issue_date for r in drafts],
+            "outcomes": [int(r.outcome) for r in drafts],
+            "mismatched": [",".join(r.mismatched_fields) for r in drafts],
+            "invoice_states": [None if r.invoice_state is None else int(r.invoice_state) for r in drafts],
+            "invoice_ids": [r.invoice_id for r in drafts],
+        }
         with storage_errors():
             async with self._pool.connection() as conn:
-                cursor = await conn.execute(query("next_verification_record_ids"), {"count": len(drafts)})
-                ids = [row[0] for row in await cursor.fetchall()]
-                async with conn.cursor().copy(query("copy_verification_records")) as copy:
-                    for record_id, draft in zip(ids, drafts, strict=True):
-                        await copy.write_row(_row(record_id, draft))
+                await conn.execute(query("insert_verification_records"), params)
         return [replace(draft, id=record_id) for record_id, draft in zip(ids, drafts, strict=True)]
 
     async def list(
@@ -52,23 +85,6 @@ class PostgresVerificationRecords:
             async with self._pool.connection() as conn:
                 cursor = await conn.execute(query("list_verification_records"), params)
                 return [_record(row) for row in await cursor.fetchall()]
-
-
-def _row(record_id: int, r: VerificationRecord) -> tuple[Any, ...]:
-    return (
-        record_id,
-        r.verify_time,
-        r.caller,
-        int(r.channel),
-        None if r.invoice_type is None else int(r.invoice_type),
-        r.key.invoice_code,
-        r.key.invoice_number,
-        r.issue_date,
-        int(r.outcome),
-        list(r.mismatched_fields),
-        None if r.invoice_state is None else int(r.invoice_state),
-        r.invoice_id,
-    )
 
 
 def _record(row: tuple[Any, ...]) -> VerificationRecord:

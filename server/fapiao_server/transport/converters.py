@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from cachetools import LRUCache
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.date_pb2 import Date
 
@@ -66,7 +67,9 @@ def batch_item(message: pb.BatchVerifyItem) -> VerificationRequest | QrRequest:
     return verification_request(message.invoice)
 
 
-def _party(party: Party) -> pb_invoice.Party:
+def _party(party: Party, view: int) -> pb_invoice.Party:
+    if view == BASIC:
+        return pb_invoice.Party(tax_id=party.tax_id, name=party.name)
     return pb_invoice.Party(
         tax_id=party.tax_id,
         name=party.name,
@@ -101,7 +104,11 @@ def _reference(ref: InvoiceReference) -> pb_invoice.InvoiceReference:
     )
 
 
-def invoice_message(invoice: Invoice) -> pb_invoice.Invoice:
+BASIC, FULL = pb_invoice.INVOICE_VIEW_BASIC, pb_invoice.INVOICE_VIEW_FULL
+
+
+def invoice_message(invoice: Invoice, view: int = FULL) -> pb_invoice.Invoice:
+    """The proto form of an invoice, whole (FULL) or without lines and contact details (BASIC)."""
     message = pb_invoice.Invoice(
         id=str(invoice.id),
         invoice_type=invoice.invoice_type.value,  # type: ignore[arg-type]
@@ -110,19 +117,13 @@ def invoice_message(invoice: Invoice) -> pb_invoice.Invoice:
         issue_date=_date(invoice.issue_date),
         issue_time=_timestamp(invoice.issue_time),
         state=invoice.state.value,  # type: ignore[arg-type]
-        seller=_party(invoice.seller),
-        buyer=_party(invoice.buyer),
-        lines=[_line(line) for line in invoice.lines],
+        seller=_party(invoice.seller, view),
+        buyer=_party(invoice.buyer, view),
         amount_fen=invoice.amount_fen,
         tax_fen=invoice.tax_fen,
         total_fen=invoice.total_fen,
         check_code=invoice.check_code,
-        qr_payload=invoice.qr_payload,
         region_code=invoice.region_code,
-        remarks=invoice.remarks,
-        issuer_name=invoice.issuer_name,
-        payee_name=invoice.payee_name,
-        reviewer_name=invoice.reviewer_name,
         red_letter=invoice.red_letter,
         red_letter_invoices=[_reference(ref) for ref in invoice.red_letter_invoices],
         reversed_amount_fen=invoice.reversed_amount_fen,
@@ -135,6 +136,15 @@ def invoice_message(invoice: Invoice) -> pb_invoice.Invoice:
         message.certify_time.FromDatetime(invoice.certify_time)
     if invoice.void_time is not None:
         message.void_time.FromDatetime(invoice.void_time)
+    if view == BASIC:
+        return message
+    message.lines.extend(_line(line) for line in invoice.lines)
+    message.qr_payload, message.remarks = invoice.qr_payload, invoice.remarks
+    message.issuer_name, message.payee_name, message.reviewer_name = (
+        invoice.issuer_name,
+        invoice.payee_name,
+        invoice.reviewer_name,
+    )
     if invoice.vehicle is not None:
         vehicle = invoice.vehicle
         message.vehicle.vin, message.vehicle.brand_model = vehicle.vin, vehicle.brand_model
@@ -142,17 +152,33 @@ def invoice_message(invoice: Invoice) -> pb_invoice.Invoice:
     return message
 
 
-def verify_response(verification: Verification) -> pb.VerifyInvoiceResponse:
-    record = verification.record
-    response = pb.VerifyInvoiceResponse(
-        outcome=record.outcome.value,  # type: ignore[arg-type]
-        mismatched_fields=record.mismatched_fields,
-        verification_id=str(record.id),
-        verify_time=_timestamp(record.verify_time),
-    )
-    if verification.invoice is not None:
-        response.invoice.CopyFrom(invoice_message(verification.invoice))
-    return response
+class InvoiceMessages:
+    """Serialized invoice messages, built once per invoice version and view and reused: building one field by
+    field costs tens of microseconds, merging its bytes into an answer about one. An invoice's version is its
+    (id, update_time, state); every change to an invoice moves update_time (a database trigger sees to it)."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._built: LRUCache[tuple[int, datetime, int, int], bytes] = LRUCache(max_entries)
+
+    def serialized(self, invoice: Invoice, view: int) -> bytes:
+        key = (invoice.id, invoice.update_time, invoice.state.value, view)
+        data = self._built.get(key)
+        if data is None:
+            data = invoice_message(invoice, view).SerializeToString()
+            self._built[key] = data
+        return data
+
+    def verify_response(self, verification: Verification, view: int = FULL) -> pb.VerifyInvoiceResponse:
+        record = verification.record
+        response = pb.VerifyInvoiceResponse(
+            outcome=record.outcome.value,  # type: ignore[arg-type]
+            mismatched_fields=record.mismatched_fields,
+            verification_id=str(record.id),
+            verify_time=_timestamp(record.verify_time),
+        )
+        if verification.invoice is not None:
+            response.invoice.MergeFromString(self.serialized(verification.invoice, view))
+        return response
 
 
 def _instant(message: pb.ListVerificationRecordsRequest, field: str, problems: Violations) -> datetime | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
@@ -11,7 +12,7 @@ from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
 
 from ..domain.errors import DomainError
 from ..domain.verification import QrRequest, VerificationRequest
-from ..services.verification import BatchResult, VerificationService
+from ..services.verification import VerificationService
 from . import converters
 from .caller import caller_of
 from .errors import status_for, stream_errors, unary_errors
@@ -20,13 +21,14 @@ from .errors import status_for, stream_errors, unary_errors
 class VerificationServicer(pb_grpc.VerificationServiceServicer):
     def __init__(self, service: VerificationService) -> None:
         self._service = service
+        self._messages = converters.InvoiceMessages()
 
     @unary_errors
     async def VerifyInvoice(
         self, request: pb.VerifyInvoiceRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyInvoiceResponse:
         verification = await self._service.verify(converters.verification_request(request), caller=caller_of(context))
-        return converters.verify_response(verification)
+        return self._messages.verify_response(verification)
 
     @unary_errors
     async def VerifyQrCode(
@@ -35,7 +37,7 @@ class VerificationServicer(pb_grpc.VerificationServiceServicer):
         decoded, verification = await self._service.verify_qr(request.payload, caller=caller_of(context))
         return pb.VerifyQrCodeResponse(
             decoded_request=converters.verification_request_message(decoded),
-            verification=converters.verify_response(verification),
+            verification=self._messages.verify_response(verification),
         )
 
     @stream_errors
@@ -43,16 +45,24 @@ class VerificationServicer(pb_grpc.VerificationServiceServicer):
         self, request_iterator: AsyncIterator[pb.BatchVerifyInvoicesRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.BatchVerifyInvoicesResponse]:
         caller = caller_of(context)
+        views: deque[int] = deque()  # each chunk's view, consumed in the same order as its results
 
         async def chunks() -> AsyncIterator[Sequence[VerificationRequest | QrRequest]]:
             async for message in request_iterator:
+                views.append(converters.FULL if message.view == converters.FULL else converters.BASIC)
                 yield [converters.batch_item(item) for item in message.items]
 
         index = 0
         async for results in self._service.verify_stream(chunks(), caller=caller):
+            view = views.popleft()
             response = pb.BatchVerifyInvoicesResponse()
             for result in results:
-                _fill_result(response.results.add(), index, result)
+                target = response.results.add()
+                target.index = index
+                if isinstance(result, DomainError):
+                    target.error.CopyFrom(status_for(result))
+                else:
+                    target.verification.CopyFrom(self._messages.verify_response(result, view))
                 index += 1
             yield response
 
@@ -69,11 +79,3 @@ class VerificationServicer(pb_grpc.VerificationServiceServicer):
         return pb.ListVerificationRecordsResponse(
             records=[converters.record_message(r) for r in page.records], next_page_token=page.next_page_token
         )
-
-
-def _fill_result(target: pb.BatchVerifyResult, index: int, result: BatchResult) -> None:
-    target.index = index
-    if isinstance(result, DomainError):
-        target.error.CopyFrom(status_for(result))
-    else:
-        target.verification.CopyFrom(converters.verify_response(result))
