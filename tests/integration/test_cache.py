@@ -33,6 +33,10 @@ class CountingSource:
         self.inner = inner
         self.keys = 0
 
+    async def get(self, key: InvoiceKey) -> Invoice | None:
+        self.keys += 1
+        return await self.inner.get(key)
+
     async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
         self.keys += len(keys)
         return await self.inner.get_many(keys)

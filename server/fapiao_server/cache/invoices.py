@@ -166,7 +166,8 @@ class CachedInvoices:
         return await self._load_one(key)
 
     async def _load_one(self, key: InvoiceKey) -> Invoice | None:
-        return (await self._load([key])).get(key)
+        self.stats.loads += 1
+        return await self._source.get(key)
 
     async def _load(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
         self.stats.loads += len(keys)

@@ -19,10 +19,8 @@ class InvoiceLookup(Protocol):
         ...
 
 
-class InvoiceSource(Protocol):
+class InvoiceSource(InvoiceLookup, Protocol):
     """Where invoices are read from when not cached (the register's database)."""
-
-    async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from ..domain.invoice import (
     VehicleDetails,
 )
 from ..domain.invoice_types import InvoiceType
+from .coalescing import Coalescer
 from .database import storage_errors
 from .queries import query
 
@@ -25,11 +26,18 @@ from .queries import query
 class PostgresInvoices:
     """The register's invoices, by key."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, *, max_batch: int = 1000) -> None:
         self._pool = pool
+        # Single lookups arriving together share one query (identical keys share one row).
+        self._lookups: Coalescer[InvoiceKey, Invoice | None] = Coalescer(self._lookup_batch, max_batch=max_batch)
 
     async def get(self, key: InvoiceKey) -> Invoice | None:
-        return (await self.get_many([key])).get(key)
+        (invoice,) = await self._lookups.submit([key])
+        return invoice
+
+    async def _lookup_batch(self, keys: list[InvoiceKey]) -> list[Invoice | None]:
+        found = await self.get_many(list(dict.fromkeys(keys)))
+        return [found.get(key) for key in keys]
 
     async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
         """The invoices that exist among ``keys``; absent keys are simply missing from the result."""

@@ -14,6 +14,7 @@ from ..domain.invoice import InvoiceKey, InvoiceState
 from ..domain.invoice_types import InvoiceType
 from ..domain.verification import VerificationChannel, VerificationOutcome, VerificationRecord
 from ..services.ports import RecordFilter
+from .coalescing import Coalescer
 from .database import storage_errors
 from .queries import query
 
@@ -107,54 +108,17 @@ def _record(row: tuple[Any, ...]) -> VerificationRecord:
 class GroupCommitRecorder:
     """Appends records in group commits: every caller waits for the commit of the batch its records are in.
 
-    A verification is answered only once its record is durable, yet concurrent verifications share one
-    COPY instead of paying a round trip and a commit each: while one batch is being written, the next one
-    gathers. Batches are capped at ``max_batch`` records.
+    A verification is answered only once its record is durable, yet concurrent verifications share one INSERT
+    instead of paying a round trip and a commit each.
     """
 
     def __init__(self, store: PostgresVerificationRecords, *, max_batch: int = 5000) -> None:
-        self._store = store
-        self._max_batch = max_batch
-        self._pending: list[tuple[Sequence[VerificationRecord], asyncio.Future[list[VerificationRecord]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._batches: Coalescer[VerificationRecord, VerificationRecord] = Coalescer(store.insert, max_batch=max_batch)
 
     async def append(self, drafts: Sequence[VerificationRecord]) -> list[VerificationRecord]:
         """Store the records; returns them with their ids once committed (or raises what the store raised)."""
-        future: asyncio.Future[list[VerificationRecord]] = asyncio.get_running_loop().create_future()
-        self._pending.append((drafts, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush(), name="verification-record-flush")
-        return await future
+        return await self._batches.submit(drafts)
 
     async def close(self) -> None:
         """Wait until everything appended so far is written."""
-        if self._flusher is not None:
-            await self._flusher
-
-    def _take_batch(self) -> list[tuple[Sequence[VerificationRecord], asyncio.Future[list[VerificationRecord]]]]:
-        taken, size = 0, 0
-        for drafts, _ in self._pending:
-            if taken and size + len(drafts) > self._max_batch:
-                break
-            taken, size = taken + 1, size + len(drafts)
-        batch, self._pending = self._pending[:taken], self._pending[taken:]
-        return batch
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch = self._take_batch()
-                try:
-                    stored = await self._store.insert([d for drafts, _ in batch for d in drafts])
-                except Exception as error:  # every waiter gets the store's error; the loop goes on
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                start = 0
-                for drafts, future in batch:
-                    if not future.done():
-                        future.set_result(stored[start : start + len(drafts)])
-                    start += len(drafts)
-        finally:
-            self._flusher = None
+        await self._batches.drain()

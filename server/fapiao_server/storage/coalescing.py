@@ -1,0 +1,64 @@
+"""Natural batching of database work: whatever callers ask for while one batch is at the database goes in the
+next batch. Under light load a call waits for nobody; under heavy load one statement serves many calls, so the
+round trip and the driver's fixed cost are paid per batch instead of per call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Coalescer(Generic[T, R]):
+    """Runs ``process`` on batches of submitted items (at most ``max_batch`` each, one batch at a time) and hands
+    each caller the results for its own items. ``process`` returns one result per item, in order."""
+
+    def __init__(self, process: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int) -> None:
+        self._process = process
+        self._max_batch = max_batch
+        self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, items: Sequence[T]) -> list[R]:
+        """The results for ``items``, once the batch they joined is done (or what ``process`` raised)."""
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name="coalescer")
+        return await future
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is processed."""
+        if self._runner is not None:
+            await self._runner
+
+    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]]]]:
+        taken, size = 0, 0
+        for items, _ in self._pending:
+            if taken and size + len(items) > self._max_batch:
+                break
+            taken, size = taken + 1, size + len(items)
+        batch, self._pending = self._pending[:taken], self._pending[taken:]
+        return batch
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take()
+                try:
+                    results = await self._process([item for items, _ in batch for item in items])
+                except Exception as error:  # every caller of this batch gets the error; later batches go on
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                start = 0
+                for items, future in batch:
+                    if not future.done():
+                        future.set_result(results[start : start + len(items)])
+                    start += len(items)
+        finally:
+            self._runner = None
