@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -11,6 +12,7 @@ import pytest
 
 from fapiao_server.domain.errors import InvalidArgument, Unavailable
 from fapiao_server.domain.invoice import InvoiceKey
+from fapiao_server.domain.invoice_types import InvoiceType
 from fapiao_server.domain.verification import VerificationChannel, VerificationOutcome, VerificationRecord
 from fapiao_server.services.ports import RecordFilter
 from fapiao_server.services.verification import VerificationService
@@ -23,14 +25,14 @@ class CountingStore(PostgresVerificationRecords):
 
     writes = 0
 
-    async def insert(self, drafts: Sequence[VerificationRecord]) -> list[VerificationRecord]:
+    async def insert(self, records: Sequence[VerificationRecord]) -> list[None]:
         self.writes += 1
-        return await super().insert(drafts)
+        return await super().insert(records)
 
 
-def _draft(caller: str, number: str, outcome: VerificationOutcome, at: datetime) -> VerificationRecord:
+def _record(record_id: int, caller: str, number: str, outcome: VerificationOutcome, at: datetime) -> VerificationRecord:
     return VerificationRecord(
-        id=0,
+        id=record_id,
         verify_time=at,
         caller=caller,
         channel=VerificationChannel.SINGLE,
@@ -46,10 +48,10 @@ async def test_concurrent_appends_share_commits_and_get_distinct_ids(pool) -> No
     recorder = GroupCommitRecorder(store)
     caller = f"group-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
-    drafts = [_draft(caller, f"2611{i:016d}", VerificationOutcome.NOT_FOUND, now) for i in range(300)]
-    stored = await asyncio.gather(*(recorder.append([d]) for d in drafts))
-    ids = [records[0].id for records in stored]
+    ids = await recorder.reserve_ids(300)
     assert len(set(ids)) == 300 and all(i > 0 for i in ids)
+    records = [_record(ids[i], caller, f"2611{i:016d}", VerificationOutcome.NOT_FOUND, now) for i in range(300)]
+    await asyncio.gather(*(recorder.append([r]) for r in records))
     assert store.writes < 30, "300 concurrent appends should share a handful of commits"
     listed = await store.list(caller, RecordFilter(), limit=1000, after=None)
     assert sorted(r.id for r in listed) == sorted(ids)
@@ -63,7 +65,10 @@ async def test_a_failing_store_fails_every_waiter_instead_of_hanging(database_ur
     now = datetime.now(UTC)
     results = await asyncio.wait_for(
         asyncio.gather(
-            *(recorder.append([_draft("x", f"2611{i:016d}", VerificationOutcome.MATCH, now)]) for i in range(5)),
+            *(
+                recorder.append([_record(i + 1, "x", f"2611{i:016d}", VerificationOutcome.MATCH, now)])
+                for i in range(5)
+            ),
             return_exceptions=True,
         ),
         timeout=10,
@@ -78,10 +83,10 @@ async def history(pool):  # type: ignore[no-untyped-def]
     caller = f"history-{uuid.uuid4().hex[:8]}"
     start = datetime(2026, 11, 20, 8, tzinfo=UTC)
     outcomes = list(VerificationOutcome)
-    drafts = [_draft(caller, f"2611{i % 7:016d}", outcomes[i % 3], start + timedelta(minutes=i)) for i in range(120)]
-    await store.insert(drafts)
-    other = _draft("someone-else", f"2611{0:016d}", VerificationOutcome.MATCH, start)
-    await store.insert([other])
+    ids = await store.reserve_ids(121)
+    minutes = [start + timedelta(minutes=i) for i in range(120)]
+    await store.insert([_record(ids[i], caller, f"2611{i % 7:016d}", outcomes[i % 3], minutes[i]) for i in range(120)])
+    await store.insert([_record(ids[120], "someone-else", f"2611{0:016d}", VerificationOutcome.MATCH, start)])
     service = VerificationService(PostgresInvoices(pool), GroupCommitRecorder(store), store)
     return service, caller, start
 
@@ -132,3 +137,23 @@ async def test_a_page_token_only_continues_its_own_query(history) -> None:  # ty
     assert refused.value.violations[0].field == "page_token"
     with pytest.raises(InvalidArgument):
         await service.list_records("someone-else", RecordFilter(), page_size=10, page_token=page.next_page_token)
+
+
+@pytest.mark.parametrize("count", [3, 200], ids=["insert", "copy"])
+async def test_small_and_large_group_commits_store_the_same_rows(pool, count: int) -> None:  # type: ignore[no-untyped-def]
+    store = PostgresVerificationRecords(pool)
+    caller = f"paths-{uuid.uuid4().hex[:8]}"
+    at = datetime(2026, 11, 21, 9, tzinfo=UTC)
+    ids = await store.reserve_ids(count)
+    records = [
+        dataclasses.replace(
+            _record(ids[i], caller, f"2611{i:016d}", VerificationOutcome.MISMATCH, at + timedelta(seconds=i)),
+            invoice_type=InvoiceType.DIGITAL_SPECIAL,
+            mismatched_fields=("issue_date", "total_fen")[: 1 + i % 2],
+            invoice_id=i,
+        )
+        for i in range(count)
+    ]
+    await store.insert(records)
+    listed = await store.list(caller, RecordFilter(), limit=1000, after=None)
+    assert sorted(listed, key=lambda r: r.id) == records

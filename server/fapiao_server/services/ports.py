@@ -35,8 +35,12 @@ class RecordFilter:
 
 
 class RecordAppender(Protocol):
-    async def append(self, drafts: Sequence[VerificationRecord]) -> list[VerificationRecord]:
-        """Durably store the records (ids ignored); return them with their assigned ids."""
+    async def reserve_ids(self, count: int) -> list[int]:
+        """Ids for records about to be appended."""
+        ...
+
+    async def append(self, records: Sequence[VerificationRecord]) -> None:
+        """Durably store the records (with ids from ``reserve_ids``); return once committed."""
         ...
 
 

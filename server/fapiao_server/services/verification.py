@@ -83,7 +83,9 @@ class VerificationService:
         channel: VerificationChannel,
         now: datetime,
     ) -> Verification:
-        (record,) = await self._records.append([_draft(query, invoice, caller, channel, now)])
+        (record_id,) = await self._records.reserve_ids(1)
+        record = _record(record_id, query, invoice, caller, channel, now)
+        await self._records.append([record])
         return Verification(record, invoice if record.outcome is VerificationOutcome.MATCH else None)
 
     async def verify_batch(self, items: Sequence[BatchItem], *, caller: str) -> list[BatchResult]:
@@ -94,11 +96,17 @@ class VerificationService:
         valid = [q for q in queries if isinstance(q, VerificationQuery)]
         try:
             invoices = await self._invoices.get_many([q.key for q in valid]) if valid else {}
-            drafts = [_draft(q, invoices.get(q.key), caller, VerificationChannel.BATCH, now) for q in valid]
-            stored = iter(await self._records.append(drafts) if drafts else [])
+            ids = await self._records.reserve_ids(len(valid)) if valid else []
+            records = [
+                _record(i, q, invoices.get(q.key), caller, VerificationChannel.BATCH, now)
+                for i, q in zip(ids, valid, strict=True)
+            ]
+            if records:
+                await self._records.append(records)
         except Unavailable as error:
             return [error for _ in items]
         results: list[BatchResult] = []
+        stored = iter(records)
         for query in queries:
             if isinstance(query, DomainError):
                 results.append(query)
@@ -162,7 +170,8 @@ def _check_filter(where: RecordFilter) -> None:
         raise InvalidArgument(problems, reason="INVALID_RECORD_FILTER")
 
 
-def _draft(
+def _record(
+    record_id: int,
     query: VerificationQuery,
     invoice: Invoice | None,
     caller: str,
@@ -174,7 +183,7 @@ def _draft(
     else:
         outcome, mismatched = judge(query, invoice)
     return VerificationRecord(
-        id=0,
+        id=record_id,
         verify_time=now,
         caller=caller,
         channel=channel,

@@ -31,7 +31,8 @@ LEFT JOIN invoices o ON o.id = i.original_invoice_id;
 SELECT nextval('verification_records_id_seq');
 
 -- name: insert_verification_records
--- A group commit of records in one statement; mismatched fields travel comma-joined ('' for none).
+-- A small group commit in one statement: one array per column; mismatched fields arrive comma-joined ('' for
+-- none).
 INSERT INTO verification_records (
     id, verified_at, caller, channel, invoice_type, invoice_code, invoice_number, issue_date,
     outcome, mismatched_fields, invoice_state, invoice_id
@@ -44,6 +45,12 @@ FROM unnest(
     %(outcomes)s::smallint[], %(mismatched)s::text[], %(invoice_states)s::smallint[], %(invoice_ids)s::bigint[]
 ) AS r (id, verified_at, caller, channel, invoice_type, invoice_code, invoice_number, issue_date,
         outcome, mismatched, invoice_state, invoice_id);
+
+-- name: copy_verification_records
+COPY verification_records (
+    id, verified_at, caller, channel, invoice_type, invoice_code, invoice_number, issue_date,
+    outcome, mismatched_fields, invoice_state, invoice_id
+) FROM STDIN;
 
 -- name: list_verification_records
 -- One page of a caller's history, newest first; (after_time, after_id) is the keyset cursor of the last row seen.
