@@ -103,8 +103,8 @@ class VerificationService:
             ]
             if records:
                 await self._records.append(records)
-        except Unavailable as error:
-            return [error for _ in items]
+        except Unavailable as error:  # bad items keep their own errors; the rest could not be answered now
+            return [q if isinstance(q, DomainError) else error for q in queries]
         results: list[BatchResult] = []
         stored = iter(records)
         for query in queries:
