@@ -12,11 +12,9 @@ from psycopg.rows import class_row
 
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import verify_request
+from fapiao_server.domain.invoice_types import InvoiceType, Proof
 
 SAMPLE_QUERY = Path(__file__).with_name("invoice_sample.sql")
-# The type-specific field each type is verified with (DOMAIN section 2); every other type is asked total_fen.
-CHECK_CODE_TYPES = frozenset({4, 10, 11, 14})
-AMOUNT_TYPES = frozenset({1, 3, 8})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +34,9 @@ class SampledInvoice:
 
     def proof(self) -> dict[str, str | int]:
         """The one type-specific field, as keyword arguments for fapiao_client.verify_request."""
-        if self.invoice_type in CHECK_CODE_TYPES:
-            return {"check_code": self.check_code[-6:]}
-        if self.invoice_type in AMOUNT_TYPES:
-            return {"amount_fen": self.amount_fen}
-        return {"total_fen": self.total_fen}
+        proof = InvoiceType(self.invoice_type).proof  # the register's own rule (DOMAIN section 2)
+        values = {Proof.CHECK_CODE: self.check_code[-6:], Proof.AMOUNT: self.amount_fen, Proof.TOTAL: self.total_fen}
+        return {proof.value: values[proof]}
 
     def verify_request(
         self,

@@ -14,6 +14,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from fapiao_server.domain.calendar import business_date, utc_now
+from fapiao_server.domain.invoice_types import InvoiceType, Proof
 from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.migrations import migrate
 from tests.support.server import ServerProcess
@@ -68,11 +69,9 @@ class Sample:
 
     def proof(self) -> dict[str, Any]:
         """The type-specific verification field, as keyword arguments for verify_request."""
-        if self.invoice_type in (4, 10, 11, 14):
-            return {"check_code": self.check_code[-6:]}
-        if self.invoice_type in (1, 3, 8):
-            return {"amount_fen": self.amount_fen}
-        return {"total_fen": self.total_fen}
+        proof = InvoiceType(self.invoice_type).proof  # the register's own rule (DOMAIN section 2)
+        values = {Proof.CHECK_CODE: self.check_code[-6:], Proof.AMOUNT: self.amount_fen, Proof.TOTAL: self.total_fen}
+        return {proof.value: values[proof]}
 
     def request_fields(self) -> dict[str, Any]:
         return {

@@ -157,7 +157,7 @@ def _serve(options: argparse.Namespace) -> int:
             reserved = reserve_port(endpoint)
             stack.callback(reserved.close)
             endpoint = Endpoint(endpoint.host, reserved.getsockname()[1])
-        cache = "Redis at FAPIAO_REDIS_URL" if settings.redis_url else "in-process, per worker"
+        cache = "a near cache per worker" + (", then Redis at FAPIAO_REDIS_URL" if settings.redis_url else "")
         cache = cache if settings.cache == "on" else "off (every lookup reads PostgreSQL)"
 
         def banner(port: int) -> None:
