@@ -143,6 +143,7 @@ def _serve(options: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from .storage.migrations import pending_migrations
     from .supervisor import Endpoint, Fleet, configure_logging, reserve_port, resolve_database, run_worker
 
     settings = _settings(options)
@@ -151,6 +152,13 @@ def _serve(options: argparse.Namespace) -> int:
         url, database = resolve_database(settings, stack)
         if settings.migrate_on_start:
             _migrate_now(url)
+        elif pending := pending_migrations(url):
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+            print(
+                f"fapiao: the schema is behind this version ({names} not applied); run `fapiao migrate`",
+                file=sys.stderr,
+            )
+            return 2
         demo = _prepare_demo(url)[1] if options.demo else None
         endpoint = Endpoint.parse(settings.listen)
         if settings.workers > 1:

@@ -130,3 +130,16 @@ def test_no_configuration_starts_an_embedded_register_and_the_demo_command_works
     finally:
         demo.stop()
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").is_file()
+
+
+def test_without_migrate_on_start_an_outdated_schema_is_refused(pg_admin_url: str) -> None:
+    from tests.support.services import fresh_database
+
+    with fresh_database(pg_admin_url, "unmigrated") as url:
+        refused = ServerProcess(
+            "--listen", "127.0.0.1:0", env={"FAPIAO_DATABASE_URL": url, "FAPIAO_MIGRATE_ON_START": "false"}
+        )
+        with pytest.raises(RuntimeError) as failed:
+            refused.start(timeout=60)
+        assert refused.wait(10) == 2
+        assert "run `fapiao migrate`" in str(failed.value)

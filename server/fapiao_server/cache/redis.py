@@ -153,12 +153,6 @@ class RedisCache:
         if batch:
             await self._redis.unlink(*batch)
 
-    async def ping(self) -> bool:
-        try:
-            return bool(await self._call(self._redis.ping))
-        except CacheUnavailable:
-            return False
-
     async def close(self) -> None:
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()

@@ -36,12 +36,6 @@ class InvalidArgument(DomainError):
         fields = ", ".join(dict.fromkeys(v.field for v in self.violations))
         super().__init__(f"invalid {fields}: " + "; ".join(v.description for v in self.violations), reason=reason)
 
-    def prefixed(self, prefix: str) -> InvalidArgument:
-        """The same violations with field paths under ``prefix`` (e.g. for an item of a batch)."""
-        return InvalidArgument(
-            (FieldViolation(f"{prefix}.{v.field}", v.description) for v in self.violations), reason=self.reason
-        )
-
 
 class Unavailable(DomainError):
     """A dependency the answer needs (the database) cannot be reached. Maps to UNAVAILABLE; retry later."""

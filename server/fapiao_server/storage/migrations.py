@@ -64,8 +64,8 @@ def migrate(url: str, *, today: date) -> list[Migration]:
 
 
 def pending_migrations(url: str) -> list[Migration]:
-    """Migrations not yet applied to the database at ``url``."""
+    """Migrations not yet applied to the database at ``url`` (read only: it creates nothing)."""
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(query("create_migrations_table"))
-        done = {row[0] for row in conn.execute(query("applied_migrations"))}
+        tracked = conn.execute(query("migrations_table_exists")).fetchone()
+        done = {row[0] for row in conn.execute(query("applied_migrations"))} if tracked and tracked[0] else set()
     return [m for m in available_migrations() if m.version not in done]

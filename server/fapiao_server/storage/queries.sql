@@ -115,6 +115,9 @@ CREATE TABLE IF NOT EXISTS fapiao_schema_migrations (
     applied_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- name: migrations_table_exists
+SELECT to_regclass('fapiao_schema_migrations') IS NOT NULL;
+
 -- name: applied_migrations
 SELECT version FROM fapiao_schema_migrations ORDER BY version;
 
