@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from grpc_health.v1 import health, health_pb2
 
@@ -13,25 +14,37 @@ from .cache.near import NearCache
 from .cache.redis import RedisCache
 from .config import Settings
 from .domain.calendar import business_date, utc_now
-from .domain.errors import Unavailable
+from .domain.errors import DomainError, Unavailable
+from .domain.invoice import InvoiceKey
 from .domain.verification import VerificationPolicy
+from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
 from .storage.database import create_pool, database_answers, storage_errors
 from .storage.invoices import PostgresInvoices
+from .storage.issuing import PostgresIssuer
+from .storage.lifecycle import PostgresLifecycle
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
 from .storage.queries import query
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
+from .transport.invoice_servicer import InvoiceServicer
 from .transport.server import SERVICE_NAMES, create_server
 from .transport.verification_servicer import VerificationServicer
 
 log = logging.getLogger(__name__)
 HEALTH_PROBE_SECONDS = 5.0
 PARTITION_CHECK_SECONDS = 6 * 3600.0
+# How often each worker voids red-letter forms past their 72 hours (every worker may; each form is voided once).
+FORM_SWEEP_SECONDS = 30.0
+REQUEST_SWEEP_SECONDS = 3600.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _nothing_cached(_keys: Sequence[InvoiceKey]) -> None:
+    pass
 
 
 def create_invoice_lookup(settings: Settings, source: PostgresInvoices) -> tuple[InvoiceLookup, CachedInvoices | None]:
@@ -82,11 +95,18 @@ class Application:
             records,
             policy=VerificationPolicy(window_years=settings.verification_window_years),
         )
+        lifecycle = PostgresLifecycle(self.pool)
+        self.lifecycle = LifecycleService(
+            lifecycle,
+            PostgresIssuer(self.pool),
+            invalidate=self.cache.invalidate if self.cache is not None else _nothing_cached,
+        )
         self.health = health.aio.HealthServicer()
         interceptors, self._tracer_provider = start_tracing(settings.otel_exporter)
         self.server, self.port = create_server(
             settings.listen,
             VerificationServicer(self.verification),
+            InvoiceServicer(self.lifecycle),
             self.health,
             max_message_bytes=settings.max_message_bytes,
             interceptors=interceptors,
@@ -95,17 +115,42 @@ class Application:
 
     async def start(self) -> int:
         await self.pool.open(wait=True, timeout=self.settings.db_acquire_timeout_seconds * 2)
-        if self.cache is not None:  # every worker listens, so every copy of a changed invoice is dropped
-            listening = asyncio.Event()
-            self._tasks.append(
-                asyncio.create_task(listen_for_changes(self._database_url, self.cache.on_changes, ready=listening))
+        # Every worker listens, so every copy of a changed invoice is dropped and every watcher hears of changes.
+        listening = asyncio.Event()
+        self._tasks.append(
+            asyncio.create_task(
+                listen_for_changes(
+                    self._database_url,
+                    self.cache.on_changes if self.cache is not None else None,
+                    on_history=self.lifecycle.feed.wake,
+                    ready=listening,
+                )
             )
-            await asyncio.wait_for(listening.wait(), timeout=self.settings.db_acquire_timeout_seconds * 2)
+        )
+        await asyncio.wait_for(listening.wait(), timeout=self.settings.db_acquire_timeout_seconds * 2)
+        self._tasks.append(asyncio.create_task(self.lifecycle.feed.run()))
         await self.server.start()
         await self._set_health(SERVING)
         self._tasks.append(asyncio.create_task(self._probe_database()))
         self._tasks.append(asyncio.create_task(self._keep_partitions()))
+        self._tasks.append(asyncio.create_task(self._every(FORM_SWEEP_SECONDS, self._expire_forms)))
+        self._tasks.append(asyncio.create_task(self._every(REQUEST_SWEEP_SECONDS, self.lifecycle.forget_requests)))
         return self.port
+
+    async def _expire_forms(self) -> int:
+        expired = await self.lifecycle.expire_forms()
+        if expired:
+            log.info("voided %d red-letter forms left unanswered for 72 hours", expired)
+        return expired
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[int]]) -> None:
+        """Run an upkeep job now and then every ``seconds``; a failure is logged and tried again next time."""
+        while True:
+            try:
+                await job()
+            except DomainError as error:
+                log.warning("upkeep %s failed: %s", getattr(job, "__name__", job), error)
+            await asyncio.sleep(seconds)
 
     async def _set_health(self, status: int) -> None:
         for name in ("", *SERVICE_NAMES):

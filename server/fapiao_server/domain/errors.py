@@ -61,3 +61,27 @@ class Violations:
     def raise_if_any(self, reason: str) -> None:
         if self._items:
             raise InvalidArgument(self._items, reason=reason)
+
+
+class NotFound(DomainError):
+    """The invoice or form a change or read names does not exist. Maps to NOT_FOUND."""
+
+    reason = "NOT_FOUND"
+
+
+class FailedPrecondition(DomainError):
+    """A rule refuses the change in the invoice's present state; ``reason`` names the rule (e.g.
+    VOID_PERIOD_ENDED). Maps to FAILED_PRECONDITION with a PreconditionFailure. Retrying will not help."""
+
+    reason = "FAILED_PRECONDITION"
+
+    def __init__(self, message: str, *, reason: str, subject: str = "") -> None:
+        super().__init__(message, reason=reason)
+        self.subject = subject
+
+
+class Aborted(DomainError):
+    """A concurrent change to the same invoice got there first, or the database broke a lock cycle. Maps to
+    ABORTED: re-read and retry the call as is."""
+
+    reason = "CONCURRENT_CHANGE"

@@ -49,3 +49,23 @@ def decode_token(token: str, query_fingerprint: str) -> tuple[datetime, int] | N
 
 def _bad_token(description: str) -> InvalidArgument:
     return InvalidArgument([FieldViolation("page_token", description)], reason="INVALID_PAGE_TOKEN")
+
+
+def encode_values(values: tuple[int, ...], query_fingerprint: str) -> str:
+    """A page token for an integer keyset (such as an event position)."""
+    body = json.dumps([*values, query_fingerprint], separators=(",", ":"))
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def decode_values(token: str, query_fingerprint: str, size: int) -> tuple[int, ...] | None:
+    if not token:
+        return None
+    try:
+        *values, owner = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if len(values) != size or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+            raise TypeError("values")
+    except (ValueError, TypeError):
+        raise _bad_token("is not a page token this service issued") from None
+    if owner != query_fingerprint:
+        raise _bad_token("belongs to a listing with other filters; start again without it")
+    return tuple(values)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
-from ..domain.invoice import Invoice, InvoiceKey
+from ..domain.events import EventPosition, InvoiceEvent, NewEvent
+from ..domain.invoice import Invoice, InvoiceKey, InvoiceState
+from ..domain.invoice_types import InvoiceType
+from ..domain.issuing import InvoiceDraft
+from ..domain.lifecycle import InvoiceFacts
+from ..domain.red_letter import FormState, RedLetterForm
 from ..domain.verification import VerificationOutcome, VerificationRecord
 
 
@@ -64,3 +70,155 @@ class InvoiceChanges:
     keys: tuple[InvoiceKey, ...] | None
     bulk_id: str = ""
     missed: bool = False
+
+
+# --- the invoice lifecycle ---------------------------------------------------------------------------------
+
+# An invoice named by register id or by key.
+InvoiceRef = int | InvoiceKey
+
+
+@dataclass(frozen=True, slots=True)
+class RequestClaim:
+    """An AIP-155 request id claimed for a change: by whom, and a digest of the request it was first used for."""
+
+    caller: str
+    request_id: str  # canonical UUID text
+    fingerprint: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UsedRequest:
+    """A request id used before: the digest of its first request and what that produced."""
+
+    fingerprint: bytes
+    result_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFilter:
+    """Which invoices to list; None means "any". A seller or a buyer is always given."""
+
+    seller_tax_id: str | None = None
+    buyer_tax_id: str | None = None
+    state: InvoiceState | None = None
+    invoice_type: InvoiceType | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormFilter:
+    seller_tax_id: str | None = None
+    buyer_tax_id: str | None = None
+    invoice_id: int | None = None
+    state: FormState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a watcher follows: one invoice's, or a tax id's as seller or buyer."""
+
+    invoice_id: int | None = None
+    tax_id: str | None = None
+
+    def matches(self, event: InvoiceEvent) -> bool:
+        if self.invoice_id is not None:
+            return event.invoice.id == self.invoice_id
+        return self.tax_id in (event.seller_tax_id, event.buyer_tax_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingIssue:
+    draft: InvoiceDraft
+    actor: str
+    claim: RequestClaim | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The request id was used before: this is what the first call produced (or None if it was another kind of
+    request), with the first request's digest so the caller can tell a retry from a reuse."""
+
+    used: UsedRequest
+
+
+class InvoiceIssuer(Protocol):
+    async def issue(self, item: PendingIssue) -> Invoice | Replayed:
+        """Issue one invoice (batched with whatever else is being issued); a used request id replays."""
+        ...
+
+
+class LifecycleTransaction(Protocol):
+    """One change, all or nothing. Every change locks its invoice first, so changes to one invoice queue up."""
+
+    async def claim(self, claims: Sequence[RequestClaim]) -> dict[tuple[str, str], UsedRequest]:
+        """Claim request ids; returns those used before (by committed changes), keyed by (caller, request id)."""
+        ...
+
+    async def finish(self, results: Sequence[tuple[RequestClaim, int]]) -> None:
+        """Record what each claimed request produced."""
+        ...
+
+    async def lock_invoice(self, ref: InvoiceRef) -> Invoice | None: ...
+
+    async def facts(self, invoice: Invoice) -> InvoiceFacts: ...
+
+    async def set_state(
+        self, invoice_id: int, state: InvoiceState, now: datetime, *, reversed_amount_fen: int | None = None
+    ) -> None: ...
+
+    async def certify(self, invoice_id: int, now: datetime) -> None: ...
+
+    async def lock_form(self, form_id: int) -> RedLetterForm | None:
+        """The form, with its invoice locked."""
+        ...
+
+    async def insert_form(self, form: RedLetterForm) -> RedLetterForm:
+        """Store a new form (its id is ignored); returns it with the id it got."""
+        ...
+
+    async def set_form_state(self, form_id: int, state: FormState, *, red_invoice_id: int | None = None) -> None: ...
+
+    async def insert_invoices(self, drafts: Sequence[InvoiceDraft], now: datetime) -> list[Invoice]:
+        """Allocate identifiers for the drafts and store them; numbers come from the same transaction, so a
+        rollback returns them and none is ever skipped or used twice."""
+        ...
+
+    async def append(self, events: Sequence[NewEvent]) -> None: ...
+
+
+class LifecycleStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[LifecycleTransaction]: ...
+
+    async def invoices(self, ids: Sequence[int]) -> dict[int, Invoice]: ...
+
+    async def invoice(self, ref: InvoiceRef) -> Invoice | None: ...
+
+    async def facts(self, invoice: Invoice) -> InvoiceFacts: ...
+
+    async def list_invoices(
+        self, where: InvoiceFilter, *, limit: int, after: tuple[datetime, int] | None
+    ) -> list[Invoice]: ...
+
+    async def forms(self, ids: Sequence[int]) -> dict[int, RedLetterForm]: ...
+
+    async def list_forms(
+        self, where: FormFilter, *, limit: int, after: tuple[datetime, int] | None
+    ) -> list[RedLetterForm]: ...
+
+    async def expired_forms(self, now: datetime, *, limit: int) -> list[int]: ...
+
+    async def report_period(self, tax_id: str, period: date, actor: str) -> datetime: ...
+
+    async def invoice_events(self, invoice_id: int, *, after: EventPosition, limit: int) -> list[InvoiceEvent]:
+        """An invoice's committed events in the register's order."""
+        ...
+
+    async def stable_events(self, where: EventFilter | None, *, after: EventPosition, limit: int) -> list[InvoiceEvent]:
+        """Events after ``after`` that no later commit can precede (see EventPosition)."""
+        ...
+
+    async def stable_head(self) -> EventPosition: ...
+
+    async def forget_requests(self, before: datetime) -> int: ...

@@ -80,7 +80,7 @@ def _line(values: list[Any]) -> InvoiceLine:
 
 
 def invoice_from_row(row: dict[str, Any]) -> Invoice:
-    """An invoice from a row of the ``invoices_by_keys`` query."""
+    """An invoice from a row of the ``invoice_documents`` view."""
     original = None
     if row["original_id"] is not None:
         original = InvoiceReference(
@@ -122,6 +122,7 @@ def invoice_from_row(row: dict[str, Any]) -> Invoice:
             for ref_id, kind, code, number in row["red_letter_invoices"]
         ),
         reversed_amount_fen=row["reversed_amount_fen"],
+        red_letter_form_id=str(row["red_letter_form_id"] or ""),
         certify_time=row["certified_at"],
         void_time=row["voided_at"],
         vehicle=vehicle,

@@ -1,4 +1,5 @@
-"""Announcements of invoice changes (LISTEN fapiao_invoice_changed), so every worker can drop stale cache."""
+"""PostgreSQL's announcements: invoice changes (LISTEN fapiao_invoice_changed), so every worker can drop stale
+cache, and new history events (fapiao_invoice_events), so every worker's watchers hear of them."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from ..domain.invoice import InvoiceKey
 from ..services.ports import InvoiceChanges
 
 CHANNEL = "fapiao_invoice_changed"
+HISTORY_CHANNEL = "fapiao_invoice_events"
 log = logging.getLogger(__name__)
 
 
 ChangeHandler = Callable[[InvoiceChanges], Awaitable[None]]
+HistoryHandler = Callable[[], None]
 
 
 def parse_announcement(payload: str) -> InvoiceChanges:
@@ -30,21 +33,35 @@ def parse_announcement(payload: str) -> InvoiceChanges:
 
 
 async def listen_for_changes(
-    url: str, on_change: ChangeHandler, *, ready: asyncio.Event | None = None, retry_seconds: float = 1.0
+    url: str,
+    on_change: ChangeHandler | None,
+    *,
+    on_history: HistoryHandler | None = None,
+    ready: asyncio.Event | None = None,
+    retry_seconds: float = 1.0,
 ) -> None:
-    """Forward announcements to ``on_change`` until cancelled, reconnecting whenever the connection drops.
+    """Forward announcements to ``on_change`` (invoice changes) and ``on_history`` (new events) until cancelled,
+    reconnecting whenever the connection drops.
 
-    After every (re)connection ``on_change`` first gets a ``missed`` announcement.
+    After every (re)connection ``on_change`` first gets a ``missed`` announcement and ``on_history`` a call.
     """
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
-                await on_change(InvoiceChanges(keys=None, missed=True))
+                if on_change is not None:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await on_change(InvoiceChanges(keys=None, missed=True))
+                if on_history is not None:
+                    await conn.execute(f"LISTEN {HISTORY_CHANNEL}")
+                    on_history()
                 if ready is not None:
                     ready.set()
                 async for notice in conn.notifies():
-                    await on_change(parse_announcement(notice.payload))
+                    if notice.channel == HISTORY_CHANNEL:
+                        if on_history is not None:
+                            on_history()
+                    elif on_change is not None:
+                        await on_change(parse_announcement(notice.payload))
         except psycopg.OperationalError as error:
             log.warning("invoice change listener lost its connection (%s); retrying", error)
         await asyncio.sleep(retry_seconds)

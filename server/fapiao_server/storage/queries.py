@@ -21,7 +21,22 @@ def parse_named_queries(text: str) -> dict[str, str]:
     return queries
 
 
-_QUERIES = parse_named_queries(files(__package__).joinpath("queries.sql").read_text(encoding="utf-8"))
+# Verification and maintenance queries, and those of the invoice lifecycle.
+QUERY_FILES = ("queries.sql", "lifecycle.sql")
+
+
+def _load() -> dict[str, str]:
+    loaded: dict[str, str] = {}
+    for name in QUERY_FILES:
+        found = parse_named_queries(files(__package__).joinpath(name).read_text(encoding="utf-8"))
+        duplicated = loaded.keys() & found.keys()
+        if duplicated:
+            raise ValueError(f"queries {sorted(duplicated)} are defined in two files")
+        loaded |= found
+    return loaded
+
+
+_QUERIES = _load()
 
 
 def query(name: str) -> LiteralString:

@@ -2,29 +2,11 @@
 -- say what it is for. Parameters are psycopg's %(name)s placeholders.
 
 -- name: invoices_by_keys
--- The invoices with the given (number, code) keys, each with its lines, the invoice it reverses (if red-letter)
--- and the red-letter invoices issued against it. One statement serves single and batch lookups.
-SELECT
-    i.id, i.invoice_type, i.invoice_code, i.invoice_number, i.issue_date, i.issue_time, i.state, i.region_code,
-    i.seller_tax_id, i.seller_name, i.seller_address, i.seller_phone, i.seller_bank_name, i.seller_bank_account,
-    i.buyer_tax_id, i.buyer_name, i.buyer_address, i.buyer_phone, i.buyer_bank_name, i.buyer_bank_account,
-    i.amount_fen, i.tax_fen, i.total_fen, i.check_code, i.qr_payload, i.remarks,
-    i.issuer_name, i.payee_name, i.reviewer_name,
-    i.vehicle_vin, i.vehicle_brand_model, i.vehicle_type, i.vehicle_license_plate,
-    i.reversed_amount_fen, i.certified_at, i.voided_at, i.updated_at,
-    o.id AS original_id, o.invoice_type AS original_type, o.invoice_code AS original_code,
-    o.invoice_number AS original_number,
-    (SELECT coalesce(json_agg(json_build_array(
-                l.line_number, l.item_name, l.tax_classification_code, l.specification, l.unit,
-                l.quantity::text, l.unit_price::text, l.amount_fen, l.tax_rate_basis_points, l.tax_fen)
-            ORDER BY l.line_number), '[]')
-       FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines,
-    (SELECT coalesce(json_agg(json_build_array(r.id, r.invoice_type, r.invoice_code, r.invoice_number)
-            ORDER BY r.id), '[]')
-       FROM invoices r WHERE r.original_invoice_id = i.id) AS red_letter_invoices
+-- The invoices with the given (number, code) keys, whole (see the invoice_documents view). One statement
+-- serves single and batch lookups.
+SELECT d.*
 FROM unnest(%(numbers)s::text[], %(codes)s::text[]) AS k (invoice_number, invoice_code)
-JOIN invoices i ON i.invoice_number = k.invoice_number AND i.invoice_code = k.invoice_code
-LEFT JOIN invoices o ON o.id = i.original_invoice_id;
+JOIN invoice_documents d ON d.invoice_number = k.invoice_number AND d.invoice_code = k.invoice_code;
 
 -- name: reserve_verification_record_ids
 -- The first id of a block of 1,000 this worker may hand out (the sequence steps by 1,000).

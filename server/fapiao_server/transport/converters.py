@@ -80,7 +80,7 @@ def _party(party: Party, view: int) -> pb_invoice.Party:
     )
 
 
-def _line(line: InvoiceLine) -> pb_invoice.InvoiceLine:
+def line_message(line: InvoiceLine) -> pb_invoice.InvoiceLine:
     return pb_invoice.InvoiceLine(
         line_number=line.line_number,
         item_name=line.item_name,
@@ -95,7 +95,7 @@ def _line(line: InvoiceLine) -> pb_invoice.InvoiceLine:
     )
 
 
-def _reference(ref: InvoiceReference) -> pb_invoice.InvoiceReference:
+def reference_message(ref: InvoiceReference) -> pb_invoice.InvoiceReference:
     return pb_invoice.InvoiceReference(
         id=str(ref.id),
         invoice_type=ref.invoice_type.value,  # type: ignore[arg-type]
@@ -125,20 +125,20 @@ def invoice_message(invoice: Invoice, view: int = FULL) -> pb_invoice.Invoice:
         check_code=invoice.check_code,
         region_code=invoice.region_code,
         red_letter=invoice.red_letter,
-        red_letter_invoices=[_reference(ref) for ref in invoice.red_letter_invoices],
+        red_letter_invoices=[reference_message(ref) for ref in invoice.red_letter_invoices],
         reversed_amount_fen=invoice.reversed_amount_fen,
         red_letter_form_id=invoice.red_letter_form_id,
         update_time=_timestamp(invoice.update_time),
     )
     if invoice.original_invoice is not None:
-        message.original_invoice.CopyFrom(_reference(invoice.original_invoice))
+        message.original_invoice.CopyFrom(reference_message(invoice.original_invoice))
     if invoice.certify_time is not None:
         message.certify_time.FromDatetime(invoice.certify_time)
     if invoice.void_time is not None:
         message.void_time.FromDatetime(invoice.void_time)
     if view == BASIC:
         return message
-    message.lines.extend(_line(line) for line in invoice.lines)
+    message.lines.extend(line_message(line) for line in invoice.lines)
     message.qr_payload, message.remarks = invoice.qr_payload, invoice.remarks
     message.issuer_name, message.payee_name, message.reviewer_name = (
         invoice.issuer_name,

@@ -13,13 +13,18 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ..domain.errors import DomainError, InvalidArgument, Unavailable
+from ..domain.errors import Aborted, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 ERROR_DOMAIN = "fapiao.gov.cn"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_CODES = ((InvalidArgument, code_pb2.INVALID_ARGUMENT), (Unavailable, code_pb2.UNAVAILABLE))
+_CODES = (
+    (InvalidArgument, code_pb2.INVALID_ARGUMENT),
+    (Unavailable, code_pb2.UNAVAILABLE),
+    (NotFound, code_pb2.NOT_FOUND),
+    (Aborted, code_pb2.ABORTED),
+)
 _RETRY_UNAVAILABLE_AFTER = duration_pb2.Duration(seconds=1)
 
 
@@ -39,6 +44,11 @@ def status_for(error: DomainError) -> status_pb2.Status:
             for v in error.violations
         ]
         details.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
+    if isinstance(error, FailedPrecondition):
+        violation = error_details_pb2.PreconditionFailure.Violation(
+            type=error.reason, subject=error.subject, description=error.message
+        )
+        details.append(_pack(error_details_pb2.PreconditionFailure(violations=[violation])))
     if isinstance(error, Unavailable):
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_RETRY_UNAVAILABLE_AFTER)))
     return status_pb2.Status(code=code, message=error.message, details=details)

@@ -8,12 +8,21 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from fapiao.v1 import verification_service_pb2, verification_service_pb2_grpc
+from fapiao.v1 import (
+    invoice_service_pb2,
+    invoice_service_pb2_grpc,
+    verification_service_pb2,
+    verification_service_pb2_grpc,
+)
 
+from .invoice_servicer import InvoiceServicer
 from .malformed import RejectMalformedRequests
 from .verification_servicer import VerificationServicer
 
-SERVICE_NAMES = (verification_service_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name,)
+SERVICE_NAMES = (
+    verification_service_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name,
+    invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"].full_name,
+)
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -34,6 +43,7 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
 def create_server(
     address: str,
     verification: VerificationServicer,
+    invoices: InvoiceServicer,
     health_servicer: health.aio.HealthServicer,
     *,
     max_message_bytes: int = 4 * 1024 * 1024,
@@ -44,6 +54,7 @@ def create_server(
         interceptors=[*interceptors, RejectMalformedRequests()], options=server_options(max_message_bytes)
     )
     verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(verification, server)
+    invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(invoices, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server

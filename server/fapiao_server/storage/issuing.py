@@ -1,0 +1,113 @@
+"""Issuing in group commits: IssueInvoice calls arriving together are issued in one transaction (request ids
+claimed, numbers reserved, invoices, lines and events written), so the number counters - one hot row per code -
+are locked once per batch rather than once per invoice. Numbers are reserved inside the transaction that uses
+them, so a failed batch gives them back and the sequence has no gaps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from psycopg_pool import AsyncConnectionPool
+
+from ..domain.calendar import utc_now
+from ..domain.errors import Aborted, DomainError, FailedPrecondition
+from ..domain.events import EventType, NewEvent
+from ..domain.invoice import Invoice, InvoiceState
+from ..services.ports import PendingIssue, Replayed, UsedRequest
+from .coalescing import Coalescer
+from .database import storage_errors
+from .lifecycle import append_events, change_errors, claim_requests, finish_requests, insert_invoices
+
+IssueResult = Invoice | Replayed | DomainError
+
+
+class PostgresIssuer:
+    def __init__(
+        self, pool: AsyncConnectionPool, *, max_batch: int = 256, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._batches: Coalescer[PendingIssue, IssueResult] = Coalescer(self._issue_batch, max_batch=max_batch)
+
+    async def issue(self, item: PendingIssue) -> Invoice | Replayed:
+        (result,) = await self._batches.submit([item])
+        if isinstance(result, DomainError):
+            raise result
+        return result
+
+    async def _issue_batch(self, items: list[PendingIssue]) -> list[IssueResult]:
+        try:
+            return await self._attempt(items)
+        except (Aborted, FailedPrecondition):
+            if len(items) == 1:
+                raise
+        # One item's trouble must not fail its neighbours: issue them one by one, each with its own answer.
+        results: list[IssueResult] = []
+        for item in items:
+            try:
+                results.extend(await self._attempt([item]))
+            except (Aborted, FailedPrecondition) as error:
+                results.append(error)
+        return results
+
+    async def _attempt(self, items: Sequence[PendingIssue]) -> list[IssueResult]:
+        now = self._clock()
+        results: list[IssueResult | None] = [None] * len(items)
+        # A request id repeated within the batch is issued once; the repeats replay the first.
+        first_of: dict[tuple[str, str], int] = {}
+        repeats: dict[int, int] = {}
+        for index, item in enumerate(items):
+            if item.claim is not None:
+                key = (item.claim.caller, item.claim.request_id)
+                if key in first_of:
+                    repeats[index] = first_of[key]
+                else:
+                    first_of[key] = index
+        with storage_errors(), change_errors():
+            async with self._pool.connection() as conn, conn.transaction():
+                claims = [items[i].claim for i in first_of.values()]
+                used = await claim_requests(conn, [c for c in claims if c is not None])
+                fresh = []
+                for index, item in enumerate(items):
+                    if index in repeats:
+                        continue
+                    earlier = None if item.claim is None else used.get((item.claim.caller, item.claim.request_id))
+                    if earlier is not None:
+                        results[index] = Replayed(earlier)
+                    else:
+                        fresh.append(index)
+                invoices = await insert_invoices(conn, [items[i].draft for i in fresh], now)
+                for index, invoice in zip(fresh, invoices, strict=True):
+                    results[index] = invoice
+                await append_events(
+                    conn,
+                    [
+                        NewEvent(
+                            event_type=EventType.ISSUED,
+                            invoice_id=invoice.id,
+                            seller_tax_id=invoice.seller.tax_id,
+                            buyer_tax_id=invoice.buyer.tax_id,
+                            actor=items[index].actor,
+                            state_after=InvoiceState.ISSUED,
+                        )
+                        for index, invoice in zip(fresh, invoices, strict=True)
+                    ],
+                )
+                await finish_requests(
+                    conn,
+                    [
+                        (claim, invoice.id)
+                        for index, invoice in zip(fresh, invoices, strict=True)
+                        if (claim := items[index].claim) is not None
+                    ],
+                )
+        for index, first in repeats.items():
+            original, claim = results[first], items[first].claim
+            assert claim is not None
+            if isinstance(original, Invoice):
+                results[index] = Replayed(UsedRequest(claim.fingerprint, original.id))
+            else:
+                results[index] = original
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]

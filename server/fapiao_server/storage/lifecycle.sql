@@ -1,0 +1,268 @@
+-- Named queries of the invoice lifecycle (issue, void, certify, red-letter forms, history). Same conventions as
+-- queries.sql.
+
+-- name: invoices_by_ids
+SELECT d.* FROM invoice_documents d WHERE d.id = ANY(%(ids)s::bigint[]);
+
+-- name: lock_invoice_by_id
+-- Every change to an invoice (or to a form against it) first locks the invoice row, so changes to one invoice
+-- happen one after another and the loser of a race sees the winner's result.
+SELECT id FROM invoices WHERE id = %(id)s FOR UPDATE;
+
+-- name: lock_invoice_by_key
+SELECT id FROM invoices WHERE invoice_number = %(number)s AND invoice_code = %(code)s FOR UPDATE;
+
+-- name: invoice_id_by_key
+SELECT id FROM invoices WHERE invoice_number = %(number)s AND invoice_code = %(code)s;
+
+-- name: list_invoices
+-- One page of a seller's or buyer's invoices, newest first; (after_time, after_id) is the keyset cursor.
+SELECT d.*
+FROM invoice_documents d
+WHERE (%(seller)s::text IS NULL OR d.seller_tax_id = %(seller)s)
+  AND (%(buyer)s::text IS NULL OR d.buyer_tax_id = %(buyer)s)
+  AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
+  AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
+  AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
+  AND d.issue_date <= coalesce(%(end_date)s::date, 'infinity')
+  AND (%(after_time)s::timestamptz IS NULL OR (d.issue_time, d.id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))
+ORDER BY d.issue_time DESC, d.id DESC
+LIMIT %(limit)s;
+
+-- name: period_reported
+SELECT EXISTS (SELECT 1 FROM tax_period_reports WHERE tax_id = %(tax_id)s AND period = %(period)s);
+
+-- name: report_period
+-- Reporting is idempotent: the first report's time stands.
+WITH inserted AS (
+    INSERT INTO tax_period_reports (tax_id, period, actor) VALUES (%(tax_id)s, %(period)s, %(actor)s)
+    ON CONFLICT (tax_id, period) DO NOTHING
+    RETURNING reported_at
+)
+SELECT reported_at FROM inserted
+UNION ALL
+SELECT reported_at FROM tax_period_reports WHERE tax_id = %(tax_id)s AND period = %(period)s
+LIMIT 1;
+
+-- name: reversed_by_line
+-- How much of each line of an original its red invoices have reversed (positive amounts).
+SELECT l.reverses_line_number, -sum(l.amount_fen), -sum(l.tax_fen)
+FROM invoices r JOIN invoice_lines l ON l.invoice_id = r.id
+WHERE r.original_invoice_id = %(id)s AND l.reverses_line_number IS NOT NULL
+GROUP BY l.reverses_line_number;
+
+-- name: set_invoice_state
+UPDATE invoices
+SET state = %(state)s,
+    voided_at = CASE WHEN %(state)s = 2 THEN %(now)s ELSE voided_at END,
+    reversed_amount_fen = coalesce(%(reversed_amount_fen)s, reversed_amount_fen)
+WHERE id = %(id)s;
+
+-- name: certify_invoice
+UPDATE invoices SET certified_at = %(now)s WHERE id = %(id)s;
+
+-- name: claim_requests
+-- Claims AIP-155 request ids. A claim held by a transaction still running waits for it; the ids returned are
+-- the ones this transaction now owns (the others were used before: see requests_used).
+INSERT INTO idempotency_keys (caller, request_id, fingerprint)
+SELECT * FROM unnest(%(callers)s::text[], %(request_ids)s::uuid[], %(fingerprints)s::bytea[])
+ON CONFLICT (caller, request_id) DO NOTHING
+RETURNING caller, request_id::text;
+
+-- name: requests_used
+SELECT k.caller, k.request_id::text, k.fingerprint, k.result_id
+FROM unnest(%(callers)s::text[], %(request_ids)s::uuid[]) AS q (caller, request_id)
+JOIN idempotency_keys k ON k.caller = q.caller AND k.request_id = q.request_id;
+
+-- name: finish_requests
+UPDATE idempotency_keys k SET result_id = r.result_id
+FROM unnest(%(callers)s::text[], %(request_ids)s::uuid[], %(result_ids)s::bigint[]) AS r (caller, request_id, result_id)
+WHERE k.caller = r.caller AND k.request_id = r.request_id;
+
+-- name: forget_old_requests
+-- Request ids are remembered for a week: far longer than any client retries.
+DELETE FROM idempotency_keys WHERE created_at < %(before)s;
+
+-- name: insert_invoices
+INSERT INTO invoices (
+    id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, state, region_code,
+    seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
+    buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
+    amount_fen, tax_fen, total_fen, check_code, qr_payload, remarks, issuer_name, payee_name, reviewer_name,
+    vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate,
+    original_invoice_id, red_letter_form_id, created_at, updated_at
+)
+SELECT id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, 1, region_code,
+    seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
+    buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
+    amount_fen, tax_fen, amount_fen + tax_fen, check_code, qr_payload, remarks, issuer_name, payee_name,
+    reviewer_name, vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate,
+    original_invoice_id, red_letter_form_id, issue_time, issue_time
+FROM unnest(
+    %(ids)s::bigint[], %(invoice_types)s::smallint[], %(invoice_codes)s::text[], %(invoice_numbers)s::text[],
+    %(issue_dates)s::date[], %(issue_times)s::timestamptz[], %(region_codes)s::text[],
+    %(seller_tax_ids)s::text[], %(seller_names)s::text[], %(seller_addresses)s::text[], %(seller_phones)s::text[],
+    %(seller_bank_names)s::text[], %(seller_bank_accounts)s::text[],
+    %(buyer_tax_ids)s::text[], %(buyer_names)s::text[], %(buyer_addresses)s::text[], %(buyer_phones)s::text[],
+    %(buyer_bank_names)s::text[], %(buyer_bank_accounts)s::text[],
+    %(amounts)s::bigint[], %(taxes)s::bigint[], %(check_codes)s::text[], %(qr_payloads)s::text[],
+    %(remarks)s::text[], %(issuer_names)s::text[], %(payee_names)s::text[], %(reviewer_names)s::text[],
+    %(vins)s::text[], %(brand_models)s::text[], %(vehicle_types)s::text[], %(license_plates)s::text[],
+    %(original_ids)s::bigint[], %(form_ids)s::bigint[]
+) AS v (
+    id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, region_code,
+    seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
+    buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
+    amount_fen, tax_fen, check_code, qr_payload, remarks, issuer_name, payee_name, reviewer_name,
+    vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate, original_invoice_id, red_letter_form_id
+);
+
+-- name: insert_invoice_lines
+INSERT INTO invoice_lines (
+    invoice_id, line_number, item_name, tax_classification_code, specification, unit, quantity, unit_price,
+    amount_fen, tax_rate_basis_points, tax_fen, reverses_line_number
+)
+SELECT * FROM unnest(
+    %(invoice_ids)s::bigint[], %(line_numbers)s::smallint[], %(item_names)s::text[],
+    %(classifications)s::text[], %(specifications)s::text[], %(units)s::text[], %(quantities)s::numeric[],
+    %(unit_prices)s::numeric[], %(amounts)s::bigint[], %(rates)s::integer[], %(taxes)s::bigint[],
+    %(reverses)s::smallint[]
+);
+
+-- name: insert_events
+INSERT INTO invoice_events (
+    event_type, invoice_id, seller_tax_id, buyer_tax_id, actor, reason, state_before, state_after,
+    form_id, form_state_before, form_state_after, reversed_amount_fen, red_invoice_id
+)
+SELECT * FROM unnest(
+    %(event_types)s::smallint[], %(invoice_ids)s::bigint[], %(sellers)s::text[], %(buyers)s::text[],
+    %(actors)s::text[], %(reasons)s::text[], %(states_before)s::smallint[], %(states_after)s::smallint[],
+    %(form_ids)s::bigint[], %(form_states_before)s::smallint[], %(form_states_after)s::smallint[],
+    %(reversed)s::bigint[], %(red_invoice_ids)s::bigint[]
+);
+
+-- name: insert_form
+INSERT INTO red_letter_forms (
+    original_invoice_id, reason, state, initiator, seller_tax_id, buyer_tax_id, amount_fen, tax_fen, total_fen,
+    remarks, created_at, updated_at, expires_at
+)
+VALUES (
+    %(original_id)s, %(reason)s, %(state)s, %(initiator)s, %(seller)s, %(buyer)s, %(amount)s, %(tax)s,
+    %(amount)s + %(tax)s, %(remarks)s, %(now)s, %(now)s, %(expires_at)s
+)
+RETURNING id;
+
+-- name: insert_form_lines
+INSERT INTO red_letter_form_lines (
+    form_id, line_number, item_name, tax_classification_code, specification, unit, quantity, unit_price,
+    amount_fen, tax_rate_basis_points, tax_fen
+)
+SELECT %(form_id)s, * FROM unnest(
+    %(line_numbers)s::smallint[], %(item_names)s::text[], %(classifications)s::text[],
+    %(specifications)s::text[], %(units)s::text[], %(quantities)s::numeric[], %(unit_prices)s::numeric[],
+    %(amounts)s::bigint[], %(rates)s::integer[], %(taxes)s::bigint[]
+);
+
+-- name: forms
+-- Whole forms: lines, and the references of their original and red invoices.
+SELECT f.id, f.original_invoice_id, o.invoice_type AS original_type, o.invoice_code AS original_code,
+       o.invoice_number AS original_number, f.reason, f.state, f.initiator, f.seller_tax_id, f.buyer_tax_id,
+       f.amount_fen, f.tax_fen, f.total_fen, f.remarks, f.created_at, f.updated_at, f.expires_at,
+       f.red_invoice_id, r.invoice_type AS red_type, r.invoice_code AS red_code, r.invoice_number AS red_number,
+       (SELECT coalesce(json_agg(json_build_array(
+                   l.line_number, l.item_name, l.tax_classification_code, l.specification, l.unit,
+                   l.quantity::text, l.unit_price::text, l.amount_fen, l.tax_rate_basis_points, l.tax_fen)
+               ORDER BY l.line_number), '[]')
+          FROM red_letter_form_lines l WHERE l.form_id = f.id) AS lines
+FROM red_letter_forms f
+JOIN invoices o ON o.id = f.original_invoice_id
+LEFT JOIN invoices r ON r.id = f.red_invoice_id
+WHERE f.id = ANY(%(ids)s::bigint[]);
+
+-- name: lock_form
+SELECT original_invoice_id FROM red_letter_forms WHERE id = %(id)s;
+
+-- name: open_form_of
+SELECT id FROM red_letter_forms
+WHERE original_invoice_id = %(id)s AND state IN (1, 2, 3, 4) AND red_invoice_id IS NULL;
+
+-- name: set_form_state
+UPDATE red_letter_forms
+SET state = %(state)s, red_invoice_id = coalesce(%(red_invoice_id)s, red_invoice_id)
+WHERE id = %(id)s;
+
+-- name: list_forms
+SELECT f.id FROM red_letter_forms f
+WHERE (%(seller)s::text IS NULL OR f.seller_tax_id = %(seller)s)
+  AND (%(buyer)s::text IS NULL OR f.buyer_tax_id = %(buyer)s)
+  AND (%(invoice_id)s::bigint IS NULL OR f.original_invoice_id = %(invoice_id)s)
+  AND (%(state)s::smallint IS NULL OR
+       CASE WHEN f.state IN (2, 3) AND f.expires_at <= now() THEN 7 ELSE f.state END = %(state)s)
+  AND (%(after_time)s::timestamptz IS NULL OR (f.created_at, f.id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))
+ORDER BY f.created_at DESC, f.id DESC
+LIMIT %(limit)s;
+
+-- name: expired_forms
+-- Forms past their 72 hours still awaiting an answer, oldest first; the sweep locks each invoice, then acts.
+SELECT id, original_invoice_id FROM red_letter_forms
+WHERE state IN (2, 3) AND expires_at <= %(now)s
+ORDER BY expires_at
+LIMIT %(limit)s;
+
+-- name: events
+-- Events with their invoices' identifiers; the WHERE is appended by the caller's query (see events_*).
+SELECT e.xid::text::bigint AS xid, e.id, e.event_type, e.invoice_id, i.invoice_type, i.invoice_code,
+       i.invoice_number, e.seller_tax_id, e.buyer_tax_id, e.actor, e.occurred_at, e.reason, e.state_before,
+       e.state_after, e.form_id, e.form_state_before, e.form_state_after, e.reversed_amount_fen,
+       e.red_invoice_id, r.invoice_type AS red_type, r.invoice_code AS red_code, r.invoice_number AS red_number
+FROM invoice_events e
+JOIN invoices i ON i.id = e.invoice_id
+LEFT JOIN invoices r ON r.id = e.red_invoice_id
+WHERE e.id = ANY(%(ids)s::bigint[])
+ORDER BY e.xid, e.id;
+
+-- name: invoice_event_ids
+-- One page of an invoice's history, in the register's order (committed events, stable or not).
+SELECT id FROM invoice_events
+WHERE invoice_id = %(invoice_id)s AND (xid, id) > (%(after_xid)s::text::xid8, %(after_id)s::bigint)
+ORDER BY xid, id
+LIMIT %(limit)s;
+
+-- name: stable_event_ids
+-- Events after a position that can no longer be preceded by another: written by transactions older than the
+-- oldest one still running. Watchers read only these, so a cursor never skips a late commit.
+SELECT id FROM invoice_events
+WHERE (xid, id) > (%(after_xid)s::text::xid8, %(after_id)s::bigint)
+  AND xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid, id
+LIMIT %(limit)s;
+
+-- name: stable_invoice_event_ids
+SELECT id FROM invoice_events
+WHERE invoice_id = %(invoice_id)s AND (xid, id) > (%(after_xid)s::text::xid8, %(after_id)s::bigint)
+  AND xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid, id
+LIMIT %(limit)s;
+
+-- name: stable_tax_id_event_ids
+-- A tax id's events as seller or as buyer, merged from the two indexes.
+SELECT id FROM (
+    (SELECT xid, id FROM invoice_events
+     WHERE seller_tax_id = %(tax_id)s AND (xid, id) > (%(after_xid)s::text::xid8, %(after_id)s::bigint)
+     ORDER BY xid, id LIMIT %(limit)s)
+    UNION
+    (SELECT xid, id FROM invoice_events
+     WHERE buyer_tax_id = %(tax_id)s AND buyer_tax_id <> ''
+       AND (xid, id) > (%(after_xid)s::text::xid8, %(after_id)s::bigint)
+     ORDER BY xid, id LIMIT %(limit)s)
+) AS e
+WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid, id
+LIMIT %(limit)s;
+
+-- name: stable_head
+-- The last stable position: where a watch that starts "now" begins.
+SELECT xid::text::bigint, id FROM invoice_events
+WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid DESC, id DESC
+LIMIT 1;
