@@ -1,4 +1,4 @@
-"""Named SQL queries: the queries.sql parser, and that every query the code asks for exists."""
+"""Named SQL queries: the .sql parser, and that every query the code asks for exists (and every one is used)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 import fapiao_server
-from fapiao_server.storage.queries import parse_named_queries, query
+from fapiao_server.storage.queries import QUERY_FILES, parse_named_queries, query
 
 SOURCE = Path(fapiao_server.__file__).parent
-QUERIES_SQL = files("fapiao_server.storage").joinpath("queries.sql").read_text(encoding="utf-8")
+QUERIES_SQL = "\n".join(
+    files("fapiao_server.storage").joinpath(name).read_text(encoding="utf-8") for name in QUERY_FILES
+)
 # Every call of query(...), however it is spelled, and the ones whose argument is a string literal.
 _ANY_CALL = re.compile(r"(?<![\w.])(?<!def )query\(")
 _LITERAL_CALL = re.compile(r"(?<![\w.])query\(\s*\"(\w+)\"\s*\)")

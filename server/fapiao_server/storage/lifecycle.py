@@ -162,13 +162,13 @@ async def _events(conn: psycopg.AsyncConnection[Any], ids: Sequence[int]) -> lis
 
 async def _resolve(conn: psycopg.AsyncConnection[Any], ref: InvoiceRef, *, lock: bool) -> int | None:
     if isinstance(ref, InvoiceKey):
-        name = "lock_invoice_by_key" if lock else "invoice_id_by_key"
         params: dict[str, Any] = {"number": ref.invoice_number, "code": ref.invoice_code}
+        statement = query("lock_invoice_by_key") if lock else query("invoice_id_by_key")
     elif lock:
-        name, params = "lock_invoice_by_id", {"id": ref}
+        params, statement = {"id": ref}, query("lock_invoice_by_id")
     else:
         return ref
-    row = await (await conn.execute(query(name), params)).fetchone()
+    row = await (await conn.execute(statement, params)).fetchone()
     return None if row is None else row[0]
 
 
@@ -491,13 +491,13 @@ class PostgresLifecycle:
     async def stable_events(self, where: EventFilter | None, *, after: EventPosition, limit: int) -> list[InvoiceEvent]:
         params: dict[str, Any] = {"after_xid": after.xid, "after_id": after.id, "limit": limit}
         if where is None:
-            name = "stable_event_ids"
+            statement = query("stable_event_ids")
         elif where.invoice_id is not None:
-            name, params["invoice_id"] = "stable_invoice_event_ids", where.invoice_id
+            statement, params["invoice_id"] = query("stable_invoice_event_ids"), where.invoice_id
         else:
-            name, params["tax_id"] = "stable_tax_id_event_ids", where.tax_id
+            statement, params["tax_id"] = query("stable_tax_id_event_ids"), where.tax_id
         async with self._read() as conn:
-            ids = [row[0] for row in await (await conn.execute(query(name), params)).fetchall()]
+            ids = [row[0] for row in await (await conn.execute(statement, params)).fetchall()]
             return await _events(conn, ids)
 
     async def stable_head(self) -> EventPosition:
