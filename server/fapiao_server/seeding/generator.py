@@ -57,6 +57,8 @@ class SeedLine:
     tax_rate_basis_points: int
     tax_fen: int
     specification: str = ""
+    # On a red invoice: the original line this line reverses.
+    reverses_line: int | None = None
 
 
 @dataclass(slots=True)
@@ -230,10 +232,10 @@ class InvoiceGenerator:
         rng = self._rng
         roll = rng.random()
         if roll < 0.6:
-            lines = [_negated(line) for line in original.lines]
+            lines = [_negated(line, n) for n, line in enumerate(original.lines, start=1)]
             reason = "开票有误"
         elif roll < 0.8 and len(original.lines) > 1:
-            lines = [_negated(original.lines[0])]
+            lines = [_negated(original.lines[0], 1)]
             reason = "销货退回"
         else:
             first = original.lines[0]
@@ -241,6 +243,7 @@ class InvoiceGenerator:
             amount = -(first.amount_fen * share // 100) or -1
             lines = [_line(first.item_name, first.tax_classification_code, "", 0, 0, first.tax_rate_basis_points,
                            amount_fen=amount)]  # fmt: skip
+            lines[0].reverses_line = 1
             reason = "销售折让"
         issued = self._issue_time(earliest=original.issue_time)
         red = SeedInvoice(
@@ -291,7 +294,7 @@ def _line(
     )
 
 
-def _negated(line: SeedLine) -> SeedLine:
+def _negated(line: SeedLine, original_line: int) -> SeedLine:
     return SeedLine(
         item_name=line.item_name,
         tax_classification_code=line.tax_classification_code,
@@ -302,4 +305,5 @@ def _negated(line: SeedLine) -> SeedLine:
         tax_rate_basis_points=line.tax_rate_basis_points,
         tax_fen=-line.tax_fen,
         specification=line.specification,
+        reverses_line=original_line,
     )

@@ -4,12 +4,13 @@ ids from its sequence, rows by COPY, one transaction per batch so a batch lands 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import psycopg
 
+from ..domain.events import EventType
 from ..domain.invoice_types import Proof
 from ..domain.qr import QrPayload, format_qr_payload
 from ..seeding.generator import InvoiceGenerator, SeedInvoice
@@ -59,6 +60,26 @@ def _invoice_row(inv: SeedInvoice, invoice_id: int, number: str, original_id: in
     )  # fmt: skip
 
 
+SEED_ACTOR = "seed"
+
+
+def _history(batch: Sequence[SeedInvoice], ids: Sequence[int]) -> Iterator[tuple[Any, ...]]:
+    """Event rows for a generated batch: each invoice's ISSUED event, then what brought it to its state."""
+    issued, voided, certified, reversed_ = (int(t) for t in (EventType.ISSUED, EventType.VOIDED,
+                                                              EventType.CERTIFIED, EventType.REVERSED))  # fmt: skip
+    for inv, invoice_id in zip(batch, ids, strict=True):
+        parties = (inv.seller.tax_id, inv.buyer.tax_id, SEED_ACTOR)
+        yield (issued, invoice_id, *parties, inv.issue_time, "", None, 1, 0, None)
+        if inv.voided_at is not None:
+            yield (voided, invoice_id, *parties, inv.voided_at, "", 1, 2, 0, None)
+        if inv.certified_at is not None:
+            yield (certified, invoice_id, *parties, inv.certified_at, "", 1, 1, 0, None)
+        if inv.reverses is not None:
+            original = batch[inv.reverses]
+            yield (reversed_, ids[inv.reverses], original.seller.tax_id, original.buyer.tax_id, SEED_ACTOR,
+                   inv.issue_time, inv.remarks, 1, int(original.state), -inv.amount_fen, invoice_id)  # fmt: skip
+
+
 def write_seed_batch(conn: psycopg.Connection, batch: Sequence[SeedInvoice]) -> list[tuple[str, str]]:
     """Insert a generated batch; returns each invoice's (code, number) in batch order."""
     with storage_errors(), conn.transaction():
@@ -74,8 +95,11 @@ def write_seed_batch(conn: psycopg.Connection, batch: Sequence[SeedInvoice]) -> 
                     copy.write_row((
                         invoice_id, position, line.item_name, line.tax_classification_code, line.specification,
                         line.unit, line.quantity or None, line.unit_price or None, line.amount_fen,
-                        line.tax_rate_basis_points, line.tax_fen,
+                        line.tax_rate_basis_points, line.tax_fen, line.reverses_line,
                     ))  # fmt: skip
+        with conn.cursor().copy(query("copy_invoice_events")) as copy:
+            for row in _history(batch, ids):
+                copy.write_row(row)
     return [
         ("" if inv.invoice_type.digital else inv.prefix, number) for inv, number in zip(batch, numbers, strict=True)
     ]

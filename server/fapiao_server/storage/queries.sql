@@ -74,7 +74,14 @@ COPY invoices (
 -- name: copy_invoice_lines
 COPY invoice_lines (
     invoice_id, line_number, item_name, tax_classification_code, specification, unit, quantity, unit_price,
-    amount_fen, tax_rate_basis_points, tax_fen
+    amount_fen, tax_rate_basis_points, tax_fen, reverses_line_number
+) FROM STDIN;
+
+-- name: copy_invoice_events
+-- The generated history of seeded invoices (their ISSUED events and the change that led to their state).
+COPY invoice_events (
+    event_type, invoice_id, seller_tax_id, buyer_tax_id, actor, occurred_at, reason, state_before, state_after,
+    reversed_amount_fen, red_invoice_id
 ) FROM STDIN;
 
 -- name: count_invoices
