@@ -148,8 +148,10 @@ class Application:
         while True:
             try:
                 await job()
-            except DomainError as error:
+            except DomainError as error:  # the database is away: the next round tries again
                 log.warning("upkeep %s failed: %s", getattr(job, "__name__", job), error)
+            except Exception:  # a bug must not end upkeep for the worker's lifetime
+                log.exception("upkeep %s failed unexpectedly", getattr(job, "__name__", job))
             await asyncio.sleep(seconds)
 
     async def _set_health(self, status: int) -> None:
