@@ -1,6 +1,7 @@
-"""A Beijing business day of verification traffic, replayed compressed in time.
+"""A Beijing business day of register traffic, replayed compressed in time.
 
-``locust -f loadtests/business_day.py --headless`` runs VerificationUser under this shape: from midnight to
+``locust -f loadtests/business_day.py --headless`` runs VerificationUser and IssuingUser (four verifying callers
+to one issuing enterprise) under this shape: from midnight to
 midnight Asia/Shanghai, quiet overnight, busy from 08:00, peaks 09:00-11:00 and 14:00-16:00 with a lunch dip
 between them, tailing off in the evening. FAPIAO_LOADTEST_COMPRESSION sets how many simulated seconds pass per
 real second (360: the day in 4 minutes) and FAPIAO_LOADTEST_PEAK_USERS the users at the peaks; the run ends
@@ -11,10 +12,15 @@ from __future__ import annotations
 
 import logging
 
+from issuing_user import IssuingUser
 from locust import LoadTestShape
 from verification_user import SETTINGS, VerificationUser
 
-__all__ = ["BeijingBusinessDay", "VerificationUser"]
+__all__ = ["BeijingBusinessDay", "IssuingUser", "VerificationUser"]
+
+# Verification dominates the day; issuing follows the same office hours.
+VerificationUser.weight = 4
+IssuingUser.weight = 1
 
 log = logging.getLogger(__name__)
 DAY_SECONDS = 24 * 3600

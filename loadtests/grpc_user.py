@@ -42,12 +42,14 @@ class GrpcUser(User):
 
     abstract = True
     host = DEFAULT_TARGET
+    # The service this kind of user calls; ``self.stub`` is its stub on the user's channel.
+    service_stub: type = pb_grpc.VerificationServiceStub
 
     def on_start(self) -> None:
         self.caller = f"loadtest-{os.getpid()}-{next(_user_numbers)}"
         self.metadata = ((CALLER_HEADER, self.caller),)
         self._channel = grpc.insecure_channel(self.host)
-        self.stub = pb_grpc.VerificationServiceStub(self._channel)
+        self.stub = self.service_stub(self._channel)
 
     def on_stop(self) -> None:
         self._channel.close()

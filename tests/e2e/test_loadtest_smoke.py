@@ -27,6 +27,16 @@ EVERY_CALL = {
     "BatchVerifyInvoices",
     "ListVerificationRecords",
 }
+EVERY_ISSUING_CALL = {
+    "IssueInvoice",
+    "IssueInvoice [invalid]",
+    "ListInvoices",
+    "GetAllowedActions",
+    "VoidInvoice",
+    "VoidInvoice [refused]",
+    "CreateRedLetterForm",
+    "IssueRedInvoice",
+}
 PEAK_USERS = 6
 HOUR_LOG = re.compile(r"Beijing (\d\d):00, (\d+) users")
 
@@ -69,6 +79,17 @@ def test_steady_load_makes_every_call_without_unexpected_failures(
 
     stats = _assert_clean_run(run, prefix)
     assert set(stats) == EVERY_CALL
+    assert all(int(row["Request Count"]) > 0 for row in stats.values()), stats
+
+
+def test_issuing_load_makes_every_call_without_unexpected_failures(
+    server: ServerProcess, database_url: str, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "issuing"
+    run = _locust("issuing_user.py", server, database_url, prefix, "-u", "4", "-r", "4", "--run-time", "5s")
+
+    stats = _assert_clean_run(run, prefix)
+    assert set(stats) == EVERY_ISSUING_CALL
     assert all(int(row["Request Count"]) > 0 for row in stats.values()), stats
 
 
