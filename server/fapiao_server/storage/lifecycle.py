@@ -444,8 +444,10 @@ class PostgresLifecycle:
             "after_id": after and after[1],
             "limit": limit,
         }
+        # Each listing walks the index of the party it is for (the seller's when both are given).
+        statement = query("list_seller_invoices") if where.seller_tax_id else query("list_buyer_invoices")
         async with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query("list_invoices"), params)
+            await cur.execute(statement, params)
             return [invoice_from_row(row) for row in await cur.fetchall()]
 
     async def forms(self, ids: Sequence[int]) -> dict[int, RedLetterForm]:
@@ -464,8 +466,14 @@ class PostgresLifecycle:
             "after_id": after and after[1],
             "limit": limit,
         }
+        if where.invoice_id is not None:
+            statement = query("list_invoice_forms")
+        elif where.seller_tax_id is not None:
+            statement = query("list_seller_forms")
+        else:
+            statement = query("list_buyer_forms")
         async with self._read() as conn:
-            ids = [row[0] for row in await (await conn.execute(query("list_forms"), params)).fetchall()]
+            ids = [row[0] for row in await (await conn.execute(statement, params)).fetchall()]
             found = await _forms(conn, ids)
         return [found[i] for i in ids if i in found]
 

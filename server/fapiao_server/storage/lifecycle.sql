@@ -15,12 +15,26 @@ SELECT id FROM invoices WHERE invoice_number = %(number)s AND invoice_code = %(c
 -- name: invoice_id_by_key
 SELECT id FROM invoices WHERE invoice_number = %(number)s AND invoice_code = %(code)s;
 
--- name: list_invoices
--- One page of a seller's or buyer's invoices, newest first; (after_time, after_id) is the keyset cursor.
+-- name: list_seller_invoices
+-- One page of a seller's invoices (optionally to one buyer), newest first; (after_time, after_id) is the keyset
+-- cursor. The tax id is a plain equality, never "$1 IS NULL OR ...", so even a generic plan walks the index.
 SELECT d.*
 FROM invoice_documents d
-WHERE (%(seller)s::text IS NULL OR d.seller_tax_id = %(seller)s)
+WHERE d.seller_tax_id = %(seller)s
   AND (%(buyer)s::text IS NULL OR d.buyer_tax_id = %(buyer)s)
+  AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
+  AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
+  AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
+  AND d.issue_date <= coalesce(%(end_date)s::date, 'infinity')
+  AND (%(after_time)s::timestamptz IS NULL OR (d.issue_time, d.id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))
+ORDER BY d.issue_time DESC, d.id DESC
+LIMIT %(limit)s;
+
+-- name: list_buyer_invoices
+-- The same for a buyer's invoices from any seller.
+SELECT d.*
+FROM invoice_documents d
+WHERE d.buyer_tax_id = %(buyer)s
   AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
   AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
   AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
@@ -191,11 +205,32 @@ UPDATE red_letter_forms
 SET state = %(state)s, red_invoice_id = coalesce(%(red_invoice_id)s, red_invoice_id)
 WHERE id = %(id)s;
 
--- name: list_forms
+-- name: list_invoice_forms
+-- Forms against one invoice (optionally also by seller / buyer), newest first; a form past its 72 hours
+-- unanswered counts as state 07 whether or not the sweep has written it yet.
 SELECT f.id FROM red_letter_forms f
-WHERE (%(seller)s::text IS NULL OR f.seller_tax_id = %(seller)s)
+WHERE f.original_invoice_id = %(invoice_id)s
+  AND (%(seller)s::text IS NULL OR f.seller_tax_id = %(seller)s)
   AND (%(buyer)s::text IS NULL OR f.buyer_tax_id = %(buyer)s)
-  AND (%(invoice_id)s::bigint IS NULL OR f.original_invoice_id = %(invoice_id)s)
+  AND (%(state)s::smallint IS NULL OR
+       CASE WHEN f.state IN (2, 3) AND f.expires_at <= now() THEN 7 ELSE f.state END = %(state)s)
+  AND (%(after_time)s::timestamptz IS NULL OR (f.created_at, f.id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))
+ORDER BY f.created_at DESC, f.id DESC
+LIMIT %(limit)s;
+
+-- name: list_seller_forms
+SELECT f.id FROM red_letter_forms f
+WHERE f.seller_tax_id = %(seller)s
+  AND (%(buyer)s::text IS NULL OR f.buyer_tax_id = %(buyer)s)
+  AND (%(state)s::smallint IS NULL OR
+       CASE WHEN f.state IN (2, 3) AND f.expires_at <= now() THEN 7 ELSE f.state END = %(state)s)
+  AND (%(after_time)s::timestamptz IS NULL OR (f.created_at, f.id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))
+ORDER BY f.created_at DESC, f.id DESC
+LIMIT %(limit)s;
+
+-- name: list_buyer_forms
+SELECT f.id FROM red_letter_forms f
+WHERE f.buyer_tax_id = %(buyer)s
   AND (%(state)s::smallint IS NULL OR
        CASE WHEN f.state IN (2, 3) AND f.expires_at <= now() THEN 7 ELSE f.state END = %(state)s)
   AND (%(after_time)s::timestamptz IS NULL OR (f.created_at, f.id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))
