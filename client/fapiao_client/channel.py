@@ -7,30 +7,51 @@ import json
 DEFAULT_TARGET = "127.0.0.1:50051"
 # Names the caller until authentication lands; the register keeps each caller's history apart.
 CALLER_HEADER = "x-fapiao-caller"
-SERVICE = "fapiao.v1.VerificationService"
+VERIFICATION_SERVICE = "fapiao.v1.VerificationService"
+INVOICE_SERVICE = "fapiao.v1.InvoiceService"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-# Verification is safe to repeat (a retry is one more recorded verification, never a changed invoice), so
-# UNAVAILABLE is retried; streams are not (the caller resumes by index). round_robin spreads the calls of a
-# long-lived client over every address a DNS name resolves to.
+# Changes carry a request id that the client fills in before the first attempt, and gRPC resends the same bytes,
+# so a retry returns the first attempt's result instead of changing anything twice (AIP-155). ABORTED means a
+# concurrent change to the same invoice won, or the first attempt with this id is still running: retry as is.
+INVOICE_CHANGES = (
+    "IssueInvoice", "VoidInvoice", "CertifyInvoice", "ReportTaxPeriod", "CreateRedLetterForm",
+    "ConfirmRedLetterForm", "RejectRedLetterForm", "WithdrawRedLetterForm", "IssueRedInvoice",
+)  # fmt: skip
+INVOICE_READS = (
+    "GetInvoice", "ListInvoices", "GetAllowedActions", "ListInvoiceEvents", "GetRedLetterForm", "ListRedLetterForms",
+)  # fmt: skip
+
+
+def _retry(attempts: int, codes: list[str]) -> dict[str, object]:
+    return {
+        "maxAttempts": attempts,
+        "initialBackoff": "0.1s",
+        "maxBackoff": "1s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": codes,
+    }
+
+
+def _methods(service: str, names: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"service": service, "method": name} for name in names]
+
+
+# Verification and reads are safe to repeat (a retry is one more recorded verification, never a changed
+# invoice), so UNAVAILABLE is retried. Streams are not: a batch resumes by index, a watch by its cursor.
+# round_robin spreads the calls of a long-lived client over every address a DNS name resolves to.
 SERVICE_CONFIG = json.dumps(
     {
         "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [
-                    {"service": SERVICE, "method": "VerifyInvoice"},
-                    {"service": SERVICE, "method": "VerifyQrCode"},
-                    {"service": SERVICE, "method": "ListVerificationRecords"},
+                    *_methods(VERIFICATION_SERVICE, ("VerifyInvoice", "VerifyQrCode", "ListVerificationRecords")),
+                    *_methods(INVOICE_SERVICE, INVOICE_READS),
                 ],
-                "retryPolicy": {
-                    "maxAttempts": 3,
-                    "initialBackoff": "0.1s",
-                    "maxBackoff": "1s",
-                    "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
-                },
-            }
+                "retryPolicy": _retry(3, ["UNAVAILABLE"]),
+            },
+            {"name": _methods(INVOICE_SERVICE, INVOICE_CHANGES), "retryPolicy": _retry(5, ["UNAVAILABLE", "ABORTED"])},
         ],
     }
 )
@@ -42,6 +63,8 @@ def channel_options() -> list[tuple[str, object]]:
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        # gRPC keeps a request for retrying only up to this size (256 KiB by default); a large invoice must fit.
+        ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.keepalive_timeout_ms", 20_000),
         # A restarted worker or a rolling deploy should cost a fraction of a second, not gRPC's default 1-120 s.

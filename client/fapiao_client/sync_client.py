@@ -11,7 +11,7 @@ import grpc
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
 
-from .channel import DEFAULT_TARGET, caller_metadata, channel_options
+from .calls import BlockingCalls
 from .errors import FapiaoError
 from .requests import batch_item, verify_request
 
@@ -46,7 +46,7 @@ def list_request(page_size: int, page_token: str, filters: dict[str, Any]) -> pb
     return request
 
 
-class VerificationClient:
+class VerificationClient(BlockingCalls):
     """Verify invoices against the register.
 
     >>> with VerificationClient("127.0.0.1:50051", caller="acme-erp") as client:
@@ -58,50 +58,16 @@ class VerificationClient:
     at once, which rides out a restarting worker or a rolling deploy; pass False to fail fast.
     """
 
-    def __init__(
-        self,
-        target: str = DEFAULT_TARGET,
-        *,
-        caller: str | None = None,
-        timeout: float | None = 10.0,
-        wait_for_ready: bool = True,
-        credentials: grpc.ChannelCredentials | None = None,
-        channel: grpc.Channel | None = None,
-    ) -> None:
-        if channel is None:
-            options = channel_options()
-            channel = (
-                grpc.secure_channel(target, credentials, options)
-                if credentials
-                else grpc.insecure_channel(target, options)
-            )
-        self._channel = channel
-        self._stub = pb_grpc.VerificationServiceStub(channel)
-        self._metadata = caller_metadata(caller)
-        self._timeout = timeout
-        self._wait = wait_for_ready
+    _stub_class = pb_grpc.VerificationServiceStub
 
     def verify_invoice(self, request: pb.VerifyInvoiceRequest | None = None, **fields: Any) -> pb.VerifyInvoiceResponse:
         """Verify one invoice: pass a request, or the keyword fields of :func:`fapiao_client.verify_request`."""
         message = request if request is not None else verify_request(**fields)
-        try:
-            return self._stub.VerifyInvoice(
-                message, timeout=self._timeout, metadata=self._metadata, wait_for_ready=self._wait
-            )
-        except grpc.RpcError as error:
-            raise FapiaoError.from_rpc_error(error) from None
+        return self._call(self._stub.VerifyInvoice, message)  # type: ignore[no-any-return]
 
     def verify_qr_code(self, payload: str) -> pb.VerifyQrCodeResponse:
         """Verify the invoice whose QR payload was scanned."""
-        try:
-            return self._stub.VerifyQrCode(
-                pb.VerifyQrCodeRequest(payload=payload),
-                timeout=self._timeout,
-                metadata=self._metadata,
-                wait_for_ready=self._wait,
-            )
-        except grpc.RpcError as error:
-            raise FapiaoError.from_rpc_error(error) from None
+        return self._call(self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload))  # type: ignore[no-any-return]
 
     def batch_verify(
         self,
@@ -129,27 +95,4 @@ class VerificationClient:
     def list_verification_records(self, *, page_size: int = 0, **filters: Any) -> Iterator[pb.VerificationRecord]:
         """The caller's history, newest first, fetched page by page as you iterate. Filters: invoice_code,
         invoice_number, outcome, start_time, end_time (aware datetimes)."""
-        token = ""
-        while True:
-            try:
-                page = self._stub.ListVerificationRecords(
-                    list_request(page_size, token, filters),
-                    timeout=self._timeout,
-                    metadata=self._metadata,
-                    wait_for_ready=self._wait,
-                )
-            except grpc.RpcError as error:
-                raise FapiaoError.from_rpc_error(error) from None
-            yield from page.records
-            token = page.next_page_token
-            if not token:
-                return
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> VerificationClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        return self._pages(self._stub.ListVerificationRecords, list_request(page_size, "", filters), "records")

@@ -1,0 +1,105 @@
+"""What every client shares: one channel, the caller's name, deadlines, and failures raised as FapiaoError."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Self
+
+import grpc
+
+from .channel import DEFAULT_TARGET, caller_metadata, channel_options
+from .errors import FapiaoError
+
+
+class _Calls:
+    """One channel per client. ``_channels`` is the module that opens it (grpc, or grpc.aio); ``_stub_class`` the
+    generated stub the client calls through."""
+
+    _channels: Any = grpc
+    _stub_class: Any = None
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        caller: str | None = None,
+        timeout: float | None = 10.0,
+        wait_for_ready: bool = True,
+        credentials: grpc.ChannelCredentials | None = None,
+        channel: grpc.Channel | grpc.aio.Channel | None = None,
+    ) -> None:
+        if channel is None:
+            options = channel_options()
+            channel = (
+                self._channels.secure_channel(target, credentials, options)
+                if credentials
+                else self._channels.insecure_channel(target, options)
+            )
+        self._channel: Any = channel
+        self._metadata = caller_metadata(caller)
+        self._timeout = timeout
+        self._wait = wait_for_ready
+        self._stub = self._stub_class(channel)
+
+
+class BlockingCalls(_Calls):
+    """The base of the blocking clients.
+
+    With ``wait_for_ready`` (the default) a call waits, up to its ``timeout``, for a connection instead of failing
+    at once, which rides out a restarting worker or a rolling deploy; pass False to fail fast.
+    """
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=self._timeout, metadata=self._metadata, wait_for_ready=self._wait)
+        except grpc.RpcError as error:
+            raise FapiaoError.from_rpc_error(error) from None
+
+    def _pages(self, method: Any, request: Any, items: str) -> Iterator[Any]:
+        """Every item of a List call, fetched page by page (following next_page_token) as the caller iterates."""
+        while True:
+            page = self._call(method, request)
+            yield from getattr(page, items)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class AsyncCalls(_Calls):
+    """The base of the asyncio clients; the same conventions as :class:`BlockingCalls`."""
+
+    _channels = grpc.aio
+
+    async def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return await method(request, timeout=self._timeout, metadata=self._metadata, wait_for_ready=self._wait)
+        except grpc.RpcError as error:
+            raise FapiaoError.from_rpc_error(error) from None
+
+    async def _pages(self, method: Any, request: Any, items: str) -> AsyncIterator[Any]:
+        """Every item of a List call, fetched page by page (following next_page_token) as the caller iterates."""
+        while True:
+            page = await self._call(method, request)
+            for item in getattr(page, items):
+                yield item
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
