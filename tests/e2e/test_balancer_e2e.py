@@ -1,5 +1,6 @@
 """The fleet behind the balancer: deploy/envoy/envoy.yaml (addresses swapped for local ports) in front of two
-real nodes, spreading calls over both and draining one on SIGTERM without failing a call."""
+real nodes, spreading calls over both, draining one on SIGTERM without failing a call, and carrying the
+lifecycle's changes and long-lived watch streams."""
 
 from __future__ import annotations
 
@@ -8,15 +9,23 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
+from fapiao.v1 import invoice_pb2 as pb_invoice
+from fapiao.v1 import invoice_service_pb2 as pb_invoice_service
+from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
+from fapiao.v1 import lifecycle_pb2 as pb_lifecycle
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import VerificationClient
+from fapiao_server.domain.taxpayer import uscc_check_character
 from tests.conftest import Register
 from tests.support.server import ServerProcess
 from tests.support.services import free_port
@@ -132,3 +141,52 @@ def test_calls_are_spread_and_a_draining_node_fails_none(fleet, register: Regist
             calls += 1
         assert nodes[0].wait(30) == 0
     assert calls > 50
+
+
+def test_lifecycle_goes_through_the_balancer_and_a_watch_outlives_unary_timeouts(fleet) -> None:  # type: ignore[no-untyped-def]
+    """Changes reach a node through Envoy, and WatchInvoices has its own route: the 15 s timeout of unary calls
+    would cut every watcher off; here a change made 16 s into the watch still arrives."""
+    envoy, _nodes = fleet
+    body = "91110108" + uuid.uuid4().hex[:9].upper().translate(str.maketrans("IOSVZ", "ABCDE"))
+    seller = body + uscc_check_character(body)
+    with grpc.insecure_channel(f"127.0.0.1:{envoy.port}") as channel:
+        stub = pb_grpc.InvoiceServiceStub(channel)
+        invoice = stub.IssueInvoice(
+            pb_invoice_service.IssueInvoiceRequest(
+                request_id=str(uuid.uuid4()),
+                invoice_type=pb_invoice.INVOICE_TYPE_VAT_GENERAL,
+                seller=pb_invoice.Party(tax_id=seller, name="北京均衡测试有限公司"),
+                buyer=pb_invoice.Party(name="张三"),
+                lines=[
+                    pb_invoice_service.IssueLine(item_name="*办公用品*纸", amount_fen=10000, tax_rate_basis_points=1300)
+                ],
+            ),
+            timeout=10,
+        ).invoice
+        stream = stub.WatchInvoices(
+            pb_invoice_service.WatchInvoicesRequest(invoice=pb_invoice_service.InvoiceSelector(id=invoice.id))
+        )
+        received: list[object] = []
+
+        def read() -> None:  # the first answer (a cursor), a heartbeat at 15 s, then the event
+            try:
+                for response in stream:
+                    received.append(response)
+                    if response.events:
+                        return
+            except grpc.RpcError as error:
+                received.append(error)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(16)
+        stub.VoidInvoice(
+            pb_invoice_service.VoidInvoiceRequest(
+                request_id=str(uuid.uuid4()), invoice=pb_invoice_service.InvoiceSelector(id=invoice.id)
+            ),
+            timeout=10,
+        )
+        reader.join(10)
+        stream.cancel()
+    events = [event for response in received for event in response.events]  # type: ignore[attr-defined]
+    assert [event.event_type for event in events] == [pb_lifecycle.INVOICE_EVENT_TYPE_VOIDED], received
