@@ -62,7 +62,8 @@ def decode_values(token: str, query_fingerprint: str, size: int) -> tuple[int, .
         return None
     try:
         *values, owner = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if len(values) != size or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        # Keys are PostgreSQL bigints: a value outside them never came from this service.
+        if len(values) != size or not all(type(v) is int and 0 <= v < 2**63 for v in values):
             raise TypeError("values")
     except (ValueError, TypeError):
         raise _bad_token("is not a page token this service issued") from None
