@@ -13,7 +13,9 @@ from fapiao_server.services.paging import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     decode_token,
+    decode_values,
     encode_token,
+    encode_values,
     fingerprint,
     page_limit,
 )
@@ -103,4 +105,30 @@ def test_garbage_token_is_rejected_on_page_token(token: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         decode_token(token, OWNER)
     assert [v.field for v in caught.value.violations] == ["page_token"]
+    assert caught.value.reason == "INVALID_PAGE_TOKEN"
+
+
+def test_integer_keyset_round_trips_and_is_bound_to_its_query() -> None:
+    token = encode_values((2**63 - 1, 7), OWNER)
+    assert decode_values(token, OWNER, 2) == (2**63 - 1, 7)
+    assert decode_values("", OWNER, 2) is None
+    with pytest.raises(InvalidArgument, match="other filters"):
+        decode_values(token, "another", 2)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [2**63, 1, OWNER],
+        [-1, 1, OWNER],
+        [1, OWNER],
+        [1, 2, 3, OWNER],
+        [True, 1, OWNER],
+        [1.5, 1, OWNER],
+        ["1", 1, OWNER],
+    ],
+)
+def test_integer_keyset_refuses_what_it_never_issued(values: list[object]) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        decode_values(_raw(values), OWNER, 2)
     assert caught.value.reason == "INVALID_PAGE_TOKEN"
