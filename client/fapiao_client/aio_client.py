@@ -25,10 +25,10 @@ class AsyncVerificationClient(AsyncCalls):
         self, request: pb.VerifyInvoiceRequest | None = None, **fields: Any
     ) -> pb.VerifyInvoiceResponse:
         message = request if request is not None else verify_request(**fields)
-        return await self._call(self._stub.VerifyInvoice, message)  # type: ignore[no-any-return]
+        return await self._call(self._stub.VerifyInvoice, message)
 
     async def verify_qr_code(self, payload: str) -> pb.VerifyQrCodeResponse:
-        return await self._call(self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload))  # type: ignore[no-any-return]
+        return await self._call(self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload))
 
     async def batch_verify(
         self,

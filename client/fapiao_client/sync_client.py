@@ -63,11 +63,11 @@ class VerificationClient(BlockingCalls):
     def verify_invoice(self, request: pb.VerifyInvoiceRequest | None = None, **fields: Any) -> pb.VerifyInvoiceResponse:
         """Verify one invoice: pass a request, or the keyword fields of :func:`fapiao_client.verify_request`."""
         message = request if request is not None else verify_request(**fields)
-        return self._call(self._stub.VerifyInvoice, message)  # type: ignore[no-any-return]
+        return self._call(self._stub.VerifyInvoice, message)
 
     def verify_qr_code(self, payload: str) -> pb.VerifyQrCodeResponse:
         """Verify the invoice whose QR payload was scanned."""
-        return self._call(self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload))  # type: ignore[no-any-return]
+        return self._call(self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload))
 
     def batch_verify(
         self,

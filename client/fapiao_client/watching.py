@@ -1,0 +1,162 @@
+"""Following WatchInvoices: when the stream breaks (a worker restarts, a connection is recycled, a deploy rolls)
+the watch reconnects and resumes after the last cursor it saw, so the watcher misses nothing and sees nothing
+twice. The register sends a heartbeat with a fresh cursor now and then, so the cursor moves on even when nothing
+happens."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+
+from fapiao.v1 import invoice_service_pb2 as pb
+from fapiao.v1 import lifecycle_pb2
+
+from .errors import FapiaoError
+
+# Only a broken connection is worth another try; anything else (a bad cursor, no such invoice) would fail again.
+RECONNECT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
+FIRST_DELAY_SECONDS = 0.2
+MAX_DELAY_SECONDS = 5.0
+
+
+class _Resumption:
+    """What a watch keeps between connections: the cursor, its deadline, and the failures since the last answer."""
+
+    def __init__(self, request: pb.WatchInvoicesRequest, timeout: float | None, reconnect_attempts: int) -> None:
+        self.request = request
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.attempts = reconnect_attempts
+        self.failures = 0
+        self.closed = False
+
+    def next_request(self) -> pb.WatchInvoicesRequest:
+        request = pb.WatchInvoicesRequest()
+        request.CopyFrom(self.request)
+        return request
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def over(self) -> bool:
+        return self.closed or self.remaining() == 0.0
+
+    def move_to(self, cursor: str) -> None:
+        if cursor:
+            self.request.cursor = cursor
+
+    def finish(self, error: grpc.RpcError | None) -> None:
+        """The watch is over: quietly if it was closed or its time is up, with the error if it was failing."""
+        if error is not None and not self.closed and error.code() is not grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise FapiaoError.from_rpc_error(error)
+
+    def delay(self, error: grpc.RpcError | None) -> float:
+        """Seconds to wait before reconnecting after ``error`` (None: the stream ended without one), or raise."""
+        if error is not None and error.code() not in RECONNECT_CODES:
+            raise FapiaoError.from_rpc_error(error)
+        self.failures += 1
+        if self.failures > self.attempts:
+            if error is not None:
+                raise FapiaoError.from_rpc_error(error)
+            raise FapiaoError(grpc.StatusCode.UNAVAILABLE, "the register keeps ending the watch without an answer")
+        delay = min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2 ** (self.failures - 1))
+        remaining = self.remaining()
+        return delay if remaining is None else min(delay, remaining)
+
+
+class _Watch:
+    def __init__(self, stub: Any, request: pb.WatchInvoicesRequest, *, timeout: float | None,
+                 reconnect_attempts: int, metadata: Any, wait_for_ready: bool) -> None:  # fmt: skip
+        self._stub = stub
+        self._state = _Resumption(request, timeout, reconnect_attempts)
+        self._options = {"metadata": metadata, "wait_for_ready": wait_for_ready}
+        self._call: Any = None
+
+    @property
+    def cursor(self) -> str:
+        return self._state.request.cursor
+
+    def close(self) -> None:
+        """End the watch: the iteration (in this or another thread or task) stops quietly."""
+        self._state.closed = True
+        if self._call is not None:
+            self._call.cancel()
+
+
+class InvoiceWatch(_Watch):
+    """The transitions of one invoice, or of every invoice of a tax id, as they happen.
+
+    Iterate it for InvoiceEvent messages (or :meth:`responses` for the raw answers, heartbeats included).
+    ``cursor`` is the position after the last event (or answer) handed to you: store it once you have handled
+    that event, and pass it as ``cursor`` to a later watch to go on from there. A broken stream (UNAVAILABLE) is
+    resumed from that cursor, up to ``reconnect_attempts`` times in a row without an answer; other failures raise
+    FapiaoError. With a ``timeout`` the iteration ends once that many seconds have passed (raising the last
+    error instead if the register was not answering). :meth:`close` ends it from another thread or task.
+    """
+
+    def responses(self) -> Iterator[pb.WatchInvoicesResponse]:
+        for response in self._stream():
+            self._state.move_to(response.cursor)
+            yield response
+
+    def __iter__(self) -> Iterator[lifecycle_pb2.InvoiceEvent]:
+        for response in self._stream():
+            for event in response.events:
+                self._state.move_to(event.cursor)
+                yield event
+
+    def _stream(self) -> Iterator[pb.WatchInvoicesResponse]:
+        state = self._state
+        error = None
+        while not state.over():
+            self._call = self._stub.WatchInvoices(state.next_request(), timeout=state.remaining(), **self._options)
+            error = None
+            try:
+                for response in self._call:
+                    state.failures = 0
+                    yield response
+                    state.move_to(response.cursor)  # the caller is done with it
+            except grpc.RpcError as failure:
+                error = failure
+            finally:
+                self._call.cancel()
+            if not state.over():
+                time.sleep(state.delay(error))
+        state.finish(error)
+
+
+class AsyncInvoiceWatch(_Watch):
+    """:class:`InvoiceWatch` for asyncio: ``async for event in client.watch_invoices(...)``."""
+
+    async def responses(self) -> AsyncIterator[pb.WatchInvoicesResponse]:
+        async for response in self._stream():
+            self._state.move_to(response.cursor)
+            yield response
+
+    async def __aiter__(self) -> AsyncIterator[lifecycle_pb2.InvoiceEvent]:
+        async for response in self._stream():
+            for event in response.events:
+                self._state.move_to(event.cursor)
+                yield event
+
+    async def _stream(self) -> AsyncIterator[pb.WatchInvoicesResponse]:
+        state = self._state
+        error = None
+        while not state.over():
+            self._call = self._stub.WatchInvoices(state.next_request(), timeout=state.remaining(), **self._options)
+            error = None
+            try:
+                async for response in self._call:
+                    state.failures = 0
+                    yield response
+                    state.move_to(response.cursor)  # the caller is done with it
+            except grpc.RpcError as failure:
+                error = failure
+            finally:
+                self._call.cancel()
+            if not state.over():
+                await asyncio.sleep(state.delay(error))
+        state.finish(error)
