@@ -105,8 +105,9 @@ def void_refusal(invoice: Invoice, facts: InvoiceFacts, now: datetime) -> Failed
     return None
 
 
-def certify_refusal(invoice: Invoice) -> FailedPrecondition | None:
-    """认证/勾选 by the buyer: deductible types, a registered buyer, once, while the invoice is in force."""
+def certify_refusal(invoice: Invoice, facts: InvoiceFacts) -> FailedPrecondition | None:
+    """认证/勾选 by the buyer: deductible types, a registered buyer, once, while the invoice is in force and no
+    red-letter form holds it (红字锁定: a seller's form entered as needing no confirmation must stay so)."""
     if invoice.red_letter:
         return _refusal(invoice, "RED_INVOICE", "a red invoice is not certified")
     if invoice.invoice_type not in DEDUCTIBLE_TYPES:
@@ -121,6 +122,10 @@ def certify_refusal(invoice: Invoice) -> FailedPrecondition | None:
         return _refusal(invoice, "INVOICE_FULLY_REVERSED", "the invoice is fully reversed")
     if invoice.certify_time is not None:
         return _refusal(invoice, "ALREADY_CERTIFIED", "the buyer has already certified the invoice")
+    if facts.open_form is not None:
+        return _refusal(
+            invoice, "RED_LETTER_FORM_OPEN", f"red-letter form {facts.open_form.id} is open against the invoice"
+        )
     return None
 
 
@@ -264,7 +269,7 @@ def allowed_actions(invoice: Invoice, facts: InvoiceFacts, now: datetime) -> lis
             void,
             deadline=month_end(invoice.issue_date) if invoice.invoice_type.paper and not invoice.red_letter else None,
         ),
-        ActionAnswer(Action.CERTIFY, certify_refusal(invoice)),
+        ActionAnswer(Action.CERTIFY, certify_refusal(invoice, facts)),
         ActionAnswer(
             Action.CREATE_RED_LETTER_FORM,
             form,

@@ -303,7 +303,7 @@ class LifecycleService:
     async def certify(self, ref: InvoiceRef, *, caller: str, request_id: str) -> Invoice:
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
             invoice = await self._locked(tx, ref)
-            refusal = certify_refusal(invoice)
+            refusal = certify_refusal(invoice, await tx.facts(invoice))
             if refusal is not None:
                 raise refusal
             await tx.certify(invoice.id, now)
