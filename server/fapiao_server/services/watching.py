@@ -29,6 +29,7 @@ IDLE_POLL_SECONDS = 1.0
 FEED_BATCH = 1000
 # A watcher that lets this many events pile up is cut loose and reads the history to catch up.
 QUEUE_LIMIT = 10_000
+MAX_BIGINT = 2**63 - 1
 
 
 def encode_cursor(position: EventPosition) -> str:
@@ -42,7 +43,8 @@ def decode_cursor(cursor: str) -> EventPosition | None:
     try:
         xid, _, event_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii").partition(".")
         position = EventPosition(int(xid), int(event_id))
-        if position.xid < 0 or position.id < 0 or len(cursor) > 64:
+        # Positions are read back as bigints: larger numbers never came from this service (and would fail its query).
+        if not (0 <= position.xid <= MAX_BIGINT and 0 <= position.id <= MAX_BIGINT) or len(cursor) > 64:
             raise ValueError(cursor)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise InvalidArgument(

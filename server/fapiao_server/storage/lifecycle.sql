@@ -59,8 +59,9 @@ SELECT reported_at FROM tax_period_reports WHERE tax_id = %(tax_id)s AND period 
 LIMIT 1;
 
 -- name: reversed_by_line
--- How much of each line of an original its red invoices have reversed (positive amounts).
-SELECT l.reverses_line_number, -sum(l.amount_fen), -sum(l.tax_fen)
+-- How much of each line of an original its red invoices have reversed (positive amounts). sum() of bigint is
+-- numeric: cast back, so the rules compute in integers like every other amount.
+SELECT l.reverses_line_number, (-sum(l.amount_fen))::bigint, (-sum(l.tax_fen))::bigint
 FROM invoices r JOIN invoice_lines l ON l.invoice_id = r.id
 WHERE r.original_invoice_id = %(id)s AND l.reverses_line_number IS NOT NULL
 GROUP BY l.reverses_line_number;
