@@ -676,8 +676,10 @@ def test_a_form_unanswered_for_72_hours_is_void_at_once(trade: Trade, db: psycop
     refused(lambda: trade.answer("Reject", form, BUYER_SIDE), reason="FORM_EXPIRED")
     refused(lambda: trade.answer("Withdraw", form, SELLER_SIDE), reason="FORM_EXPIRED")
     refused(lambda: trade.issue_red(form), reason="FORM_EXPIRED")
+    # The void form no longer holds the invoice: nothing to issue from, and a new form may be entered.
     actions = allowed(trade.seller, invoice)
-    assert actions[ISSUE_RED].refusal_reason == "FORM_EXPIRED"
+    assert actions[ISSUE_RED].refusal_reason == "NO_ISSUABLE_FORM"
+    assert actions[CREATE_FORM].allowed
     expired = pb.ListRedLetterFormsRequest(invoice=selector(invoice), state=F07)
     assert [f.id for f in trade.seller.ListRedLetterForms(expired).forms] == [form.id]
     awaiting = pb.ListRedLetterFormsRequest(invoice=selector(invoice), state=F02)

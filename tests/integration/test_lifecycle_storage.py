@@ -127,12 +127,8 @@ async def test_a_form_reads_void_at_exactly_72_hours(pool: Any) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a form past its 72 hours reads 07 at once, but until the sweep writes 07 down (up to 30 s) it still "
-    "holds its invoice: CreateRedLetterForm (and VoidInvoice, CertifyInvoice) are refused RED_LETTER_FORM_OPEN",
-)
 async def test_an_expired_form_frees_its_invoice_at_once(pool: Any) -> None:
+    """No waiting for the sweep: the next change voids the stale form (07, by the system) in its own transaction."""
     service = lifecycle(pool)
     invoice = await issue(service, 10)
     awaiting = await form(service, invoice, by=BUYER)
@@ -141,6 +137,10 @@ async def test_an_expired_form_frees_its_invoice_at_once(pool: Any) -> None:
     _, answers = await later.allowed_actions(invoice.id)
     assert answers[2].refusal is None  # CREATE_RED_LETTER_FORM
     assert (await form(later, invoice)).state is FormState.NO_CONFIRMATION_NEEDED
+    assert (await service.get_form(awaiting.id)).state is FormState.EXPIRED  # written down, not only read so
+    history = (await later.list_events(invoice.id, page_size=50, page_token="")).items
+    expiries = [e for e in history if e.event_type is EventType.RED_LETTER_FORM_EXPIRED]
+    assert [(e.form_id, e.actor) for e in expiries] == [(awaiting.id, "system")]
 
 
 # --- changes racing for one invoice -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ..domain.invoice import Invoice, InvoiceKey, InvoiceReference, InvoiceState
 from ..domain.issuing import InvoiceDraft, IssueRequest, check_issue_request
 from ..domain.lifecycle import (
     ActionAnswer,
+    InvoiceFacts,
     ReversalItem,
     allowed_actions,
     certify_refusal,
@@ -187,8 +188,9 @@ class LifecycleService:
 
     async def allowed_actions(self, ref: InvoiceRef) -> tuple[Invoice, list[ActionAnswer]]:
         invoice = await self.get(ref)
-        facts = await self._store.facts(invoice)
-        return invoice, allowed_actions(invoice, facts, self._clock())
+        now = self._clock()
+        facts = _unexpired(await self._store.facts(invoice), now)
+        return invoice, allowed_actions(invoice, facts, now)
 
     async def list_events(self, ref: InvoiceRef, *, page_size: int, page_token: str) -> Page[InvoiceEvent]:
         invoice = await self.get(ref)
@@ -290,7 +292,7 @@ class LifecycleService:
 
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
             invoice = await self._locked(tx, ref)
-            refusal = void_refusal(invoice, await tx.facts(invoice), now)
+            refusal = void_refusal(invoice, await _change_facts(tx, invoice, now), now)
             if refusal is not None:
                 raise refusal
             await tx.set_state(invoice.id, InvoiceState.VOIDED, now)
@@ -303,7 +305,7 @@ class LifecycleService:
     async def certify(self, ref: InvoiceRef, *, caller: str, request_id: str) -> Invoice:
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
             invoice = await self._locked(tx, ref)
-            refusal = certify_refusal(invoice, await tx.facts(invoice))
+            refusal = certify_refusal(invoice, await _change_facts(tx, invoice, now))
             if refusal is not None:
                 raise refusal
             await tx.certify(invoice.id, now)
@@ -354,7 +356,7 @@ class LifecycleService:
 
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
             invoice = await self._locked(tx, ref)
-            facts = await tx.facts(invoice)
+            facts = await _change_facts(tx, invoice, now)
             refusal = form_refusal(invoice, facts, party)
             if refusal is not None:
                 raise refusal
@@ -488,14 +490,7 @@ class LifecycleService:
                 form = await tx.lock_form(form_id)
                 if form is None or form.state not in _AWAITING or form.effective_state(now) is not FormState.EXPIRED:
                     continue  # another worker got there first
-                invoice = await self._locked(tx, form.original_invoice.id)
-                await tx.set_form_state(form.id, FormState.EXPIRED)
-                await tx.append(
-                    [
-                        _event(EventType.RED_LETTER_FORM_EXPIRED, invoice, SYSTEM_ACTOR, invoice.state, form=form,
-                               after=FormState.EXPIRED, reason="not confirmed within 72 hours")
-                    ]
-                )  # fmt: skip
+                await _expire(tx, await self._locked(tx, form.original_invoice.id), form)
                 expired += 1
         return expired
 
@@ -504,6 +499,35 @@ class LifecycleService:
 
 
 _AWAITING = frozenset({FormState.AWAITING_BUYER, FormState.AWAITING_SELLER})
+
+
+async def _expire(tx: LifecycleTransaction, invoice: Invoice, form: RedLetterForm) -> None:
+    """Write down that a form went unanswered for 72 hours (07), with its event by the system."""
+    await tx.set_form_state(form.id, FormState.EXPIRED)
+    await tx.append(
+        [
+            _event(EventType.RED_LETTER_FORM_EXPIRED, invoice, SYSTEM_ACTOR, invoice.state, form=form,
+                   after=FormState.EXPIRED, reason="not confirmed within 72 hours")
+        ]
+    )  # fmt: skip
+
+
+def _unexpired(facts: InvoiceFacts, now: datetime) -> InvoiceFacts:
+    """The facts without an open form that has gone past its 72 hours: such a form no longer holds the invoice."""
+    form = facts.open_form
+    if form is not None and form.effective_state(now) is FormState.EXPIRED:
+        return replace(facts, open_form=None)
+    return facts
+
+
+async def _change_facts(tx: LifecycleTransaction, invoice: Invoice, now: datetime) -> InvoiceFacts:
+    """The facts a change is judged on. A form past its 72 hours is voided (07) here, in the change's own
+    transaction, rather than holding the invoice until the sweep comes by."""
+    facts = await tx.facts(invoice)
+    current = _unexpired(facts, now)
+    if current is not facts and facts.open_form is not None:
+        await _expire(tx, invoice, facts.open_form)
+    return current
 
 
 def _reference(invoice: Invoice) -> InvoiceReference:
