@@ -247,7 +247,11 @@ def check_issue_request(request: IssueRequest) -> InvoiceDraft:
     elif kind in VEHICLE_TYPES and len(request.lines) != 1:
         problems.add("lines", "a motor vehicle or used car invoice has exactly one line (the vehicle)")
     lines = tuple(_line(problems, n, line) for n, line in enumerate(request.lines[:MAX_LINES], start=1))
-    if sum(line.amount_fen + line.tax_fen for line in lines) > MAX_ABS_FEN:
+    # The total is judged only when every line's amount is sound (a bad line is reported on its own).
+    if (
+        all(0 < line.amount_fen <= MAX_ABS_FEN for line in lines)
+        and sum(line.amount_fen + line.tax_fen for line in lines) > MAX_ABS_FEN
+    ):
         problems.add("lines", f"the total exceeds {MAX_ABS_FEN} fen")
     draft = InvoiceDraft(
         invoice_type=kind or InvoiceType.VAT_GENERAL,
