@@ -81,7 +81,15 @@ class InvoiceEvent:
     form_state_after: FormState | None = None
     reversed_amount_fen: int = 0
     red_invoice: InvoiceReference | None = None
+    # Where a watch resuming after this event starts. Its own position once nothing can still commit before it;
+    # until then (an event read from the history while an older transaction runs) the last such position, so a
+    # resume may see the event again but never misses the late one.
+    resume_after: EventPosition | None = None
 
     @property
     def id(self) -> int:
         return self.position.id
+
+    @property
+    def cursor(self) -> EventPosition:
+        return self.resume_after or self.position

@@ -199,6 +199,10 @@ class LifecycleService:
         after = decode_values(page_token, owner, 2)
         position = EventPosition(*after) if after else EventPosition(0, 0)
         events = await self._store.invoice_events(invoice.id, after=position, limit=limit + 1)
+        if events:
+            # The history shows every committed event at once, but a watch may resume only from a stable one.
+            head = await self._store.stable_head()
+            events = [e if e.position <= head else replace(e, resume_after=head) for e in events]
         if len(events) <= limit:
             return Page(events, "")
         last = events[limit - 1].position

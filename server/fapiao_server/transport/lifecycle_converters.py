@@ -220,7 +220,7 @@ def event_message(event: InvoiceEvent) -> pb_lifecycle.InvoiceEvent:
         form_state_before=0 if event.form_state_before is None else event.form_state_before.value,  # type: ignore[arg-type]
         form_state_after=0 if event.form_state_after is None else event.form_state_after.value,  # type: ignore[arg-type]
         reversed_amount_fen=event.reversed_amount_fen,
-        cursor=encode_cursor(event.position),
+        cursor=encode_cursor(event.cursor),
     )
     if event.red_invoice is not None:
         message.red_invoice.CopyFrom(reference_message(event.red_invoice))
