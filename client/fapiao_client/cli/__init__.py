@@ -1,7 +1,11 @@
-"""The `fapiao` command line: client commands (verify, verify-batch) and, when the server is installed, the
-server's (serve, migrate, seed).
+"""The `fapiao` command line: client commands (verify, verify-batch, and the invoice lifecycle: issue, void,
+certify, report-period, red-letter, invoice, watch) and, when the server is installed, the server's (serve,
+migrate, seed).
 
-Exit status of verify: 0 MATCH, 3 MISMATCH, 4 NOT_FOUND, 2 invalid input, 1 any other failure.
+Exit status: 0 success (verify: MATCH), 2 invalid input, 3 MISMATCH (verify), 4 not found (verify: NOT_FOUND;
+the other commands: no such invoice or form), 5 refused by a lifecycle rule (FAILED_PRECONDITION, e.g.
+VOID_PERIOD_ENDED), 124 `watch --timeout` ended before `--count` events, 1 any other failure (e.g. the register
+is unreachable).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ..channel import DEFAULT_TARGET
+from .lifecycle import add_commands as add_lifecycle_commands
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--chunk-size", type=int, default=500, help="items per stream message (1-1000)")
     _common(batch)
     batch.set_defaults(handler=_run_batch)
+
+    add_lifecycle_commands(commands, _common)
 
     try:
         from fapiao_server.cli import add_commands

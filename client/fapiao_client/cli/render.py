@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import timedelta, timezone
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type.date_pb2 import Date
 from rich.console import Console
 from rich.table import Table
 
@@ -13,7 +17,9 @@ from fapiao.v1 import invoice_pb2
 from fapiao.v1 import verification_service_pb2 as pb
 
 from ..errors import FapiaoError
-from ..money import fen_to_yuan
+from ..money import basis_points_to_percent, fen_to_yuan
+
+BEIJING = timezone(timedelta(hours=8))
 
 # Request fields as the CLI spells them, for error messages.
 FLAGS = {
@@ -26,6 +32,8 @@ FLAGS = {
     "invoice_type": "--type",
     "payload": "--qr",
 }
+# The exit status of a refused call (cli/__init__ lists them all); anything else is 1.
+ERROR_EXIT = {"INVALID_ARGUMENT": 2, "NOT_FOUND": 4, "FAILED_PRECONDITION": 5}
 OUTCOME_EXIT = {
     pb.VERIFICATION_OUTCOME_MATCH: 0,
     pb.VERIFICATION_OUTCOME_MISMATCH: 3,
@@ -35,6 +43,14 @@ OUTCOME_EXIT = {
 
 def to_json(message: Any) -> str:
     return json_format.MessageToJson(message, ensure_ascii=False, indent=2)
+
+
+def proto_json(message: Any, *, one_line: bool = False) -> str:
+    """The lifecycle commands' JSON: protobuf's JSON mapping with the proto field names (amounts stay integer
+    fen, written as strings as the mapping does for int64), indented, or on one line for streams and lists."""
+    return json_format.MessageToJson(
+        message, ensure_ascii=False, indent=None if one_line else 2, preserving_proto_field_name=True
+    )
 
 
 def outcome_name(outcome: int) -> str:
@@ -57,11 +73,13 @@ def print_error(error: FapiaoError, *, as_json: bool) -> int:
     else:
         console = Console(stderr=True)
         console.print(f"[bold red]error[/]: {error.code.name}" + (f" ({error.reason})" if error.reason else ""))
+        # soft_wrap: a message stays one line however narrow the terminal, so scripts can match it.
         if not error.field_violations:
-            console.print(f"  {error.message}", markup=False)
+            console.print(f"  {error.message}", markup=False, soft_wrap=True)
         for violation in error.field_violations:
-            console.print(f"  {FLAGS.get(violation.field, violation.field)}: {violation.description}", markup=False)
-    return 2 if error.code.name == "INVALID_ARGUMENT" else 1
+            field = FLAGS.get(violation.field, violation.field)
+            console.print(f"  {field}: {violation.description}", markup=False, soft_wrap=True)
+    return ERROR_EXIT.get(error.code.name, 1)
 
 
 def print_verification(response: pb.VerifyInvoiceResponse) -> None:
@@ -76,31 +94,72 @@ def print_verification(response: pb.VerifyInvoiceResponse) -> None:
     if response.outcome != pb.VERIFICATION_OUTCOME_MATCH:
         console.print("The register has no invoice with this code and number.")
         return
-    invoice = response.invoice
-    summary = Table.grid(padding=(0, 2))
-    kind = invoice_pb2.InvoiceType.Name(invoice.invoice_type).removeprefix("INVOICE_TYPE_")
-    date = f"{invoice.issue_date.year:04d}-{invoice.issue_date.month:02d}-{invoice.issue_date.day:02d}"
-    for label, value in (
+    print_invoice(response.invoice, console)
+
+
+def date_text(day: Date) -> str:
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+def time_text(stamp: Timestamp) -> str:
+    """An instant as Beijing time (China keeps UTC+8 all year), to the second; "" when unset."""
+    if not stamp.seconds and not stamp.nanos:
+        return ""
+    return stamp.ToDatetime(BEIJING).strftime("%Y-%m-%d %H:%M:%S%z")
+
+
+def invoice_key(invoice: invoice_pb2.Invoice | invoice_pb2.InvoiceReference) -> str:
+    """How the CLI names an invoice: CODE:NUMBER, or the 数电 number alone (what INVOICE arguments take)."""
+    return f"{invoice.invoice_code}:{invoice.invoice_number}" if invoice.invoice_code else invoice.invoice_number
+
+
+def type_text(invoice_type: int) -> str:
+    return f"{invoice_type:02d} {invoice_pb2.InvoiceType.Name(invoice_type).removeprefix('INVOICE_TYPE_')}"  # type: ignore[arg-type]
+
+
+def print_invoice(invoice: invoice_pb2.Invoice, console: Console) -> None:
+    """An invoice's summary (what it is, where it stands) and its lines, amounts in yuan."""
+    rows = [
         ("state", state_name(invoice.state)),
-        ("type", f"{invoice.invoice_type:02d} {kind}"),
+        ("type", type_text(invoice.invoice_type)),
         ("code / number", f"{invoice.invoice_code or '-'} / {invoice.invoice_number}"),
-        ("issue date", date),
+        ("register id", invoice.id),
+        ("issue date", date_text(invoice.issue_date)),
         ("seller", f"{invoice.seller.name} ({invoice.seller.tax_id})"),
         ("buyer", f"{invoice.buyer.name} ({invoice.buyer.tax_id or 'individual'})"),
         ("amount / tax / total", f"{fen_to_yuan(invoice.amount_fen)} / {fen_to_yuan(invoice.tax_fen)} / "
                                  f"{fen_to_yuan(invoice.total_fen)} yuan"),
-    ):  # fmt: skip
-        summary.add_row(label, value)
-    console.print(summary)
-    lines = Table("#", "item", "quantity", "unit price", "amount", "rate", "tax")
-    for line in invoice.lines:
-        lines.add_row(
+        ("certified", time_text(invoice.certify_time)),
+        ("voided", time_text(invoice.void_time)),
+        ("reversed so far", fen_to_yuan(invoice.reversed_amount_fen) + " yuan" if invoice.reversed_amount_fen else ""),
+        ("red invoices", ", ".join(invoice_key(red) for red in invoice.red_letter_invoices)),
+        ("reverses", invoice_key(invoice.original_invoice) if invoice.red_letter else ""),
+        ("red-letter form", invoice.red_letter_form_id),
+    ]  # fmt: skip
+    print_summary(rows, console)
+    print_lines(invoice.lines, console)
+
+
+def print_summary(rows: Iterable[tuple[str, str]], console: Console) -> None:
+    """Label / value rows, leaving out those with no value."""
+    summary = Table.grid(padding=(0, 2))
+    for label, value in rows:
+        if value:
+            summary.add_row(label, value)
+    console.print(summary, markup=False)
+
+
+def print_lines(lines: Iterable[invoice_pb2.InvoiceLine], console: Console) -> None:
+    table = Table("#", "item", "quantity", "unit price", "amount", "rate", "tax")
+    for line in lines:
+        table.add_row(
             str(line.line_number),
             line.item_name,
             line.quantity,
             line.unit_price,
             fen_to_yuan(line.amount_fen),
-            f"{line.tax_rate_basis_points / 100:g}%",
+            basis_points_to_percent(line.tax_rate_basis_points),
             fen_to_yuan(line.tax_fen),
         )
-    console.print(lines)
+    if table.row_count:
+        console.print(table)

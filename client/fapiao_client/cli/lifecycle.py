@@ -1,0 +1,176 @@
+"""The lifecycle commands' arguments: issue, void, certify, report-period, red-letter, invoice, watch. Only
+argparse is imported here; each command's module is imported when it runs.
+
+INVOICE is ``CODE:NUMBER`` for a legacy invoice (10 or 12-digit code, 8-digit number) or ``NUMBER`` alone for
+a 20-digit 数电 number; ``--id ID`` names it by its register id instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+PARTIES = ("seller", "buyer")
+REASONS = "1 issued-in-error, 2 goods-returned, 3 service-terminated, 4 sales-discount"
+
+
+def _handler(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    def run(options: argparse.Namespace) -> int:
+        result: int = getattr(importlib.import_module(f"{__package__}.{module}"), function)(options)
+        return result
+
+    return run
+
+
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The handler of a command group run without its subcommand: its own help, and exit status 2."""
+
+    def run(_options: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return run
+
+
+def _request_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a UUID") from None
+
+
+def _invoice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("invoice", nargs="?", metavar="INVOICE", help="CODE:NUMBER, or NUMBER for a 数电 invoice")
+    parser.add_argument("--id", metavar="ID", help="the invoice's register id, instead of INVOICE")
+
+
+def _change(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--request-id",
+        type=_request_id,
+        metavar="UUID",
+        help="idempotency key: the same id again returns the first result instead of changing twice",
+    )
+
+
+def _party(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--as", dest="party", required=True, choices=PARTIES, help=help_text)
+
+
+def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register the lifecycle commands; ``common`` adds --target, --caller and --json to each."""
+
+    def command(parent: Any, name: str, module: str, function: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = parent.add_parser(name, **kwargs)
+        common(parser)
+        parser.set_defaults(handler=_handler(module, function), command=parser.prog)
+        return parser
+
+    issue = command(commands, "issue", "invoices", "issue", help="issue an invoice described by a JSON file (开具)")
+    issue.add_argument("--file", "-f", required=True, metavar="FILE", help="the invoice as JSON ('-': stdin)")
+    _change(issue)
+
+    void = command(commands, "void", "invoices", "void", help="void a paper invoice in its month of issue (作废)")
+    _invoice(void)
+    void.add_argument("--reason", default="", help="why, for the history")
+    _change(void)
+
+    certify = command(commands, "certify", "invoices", "certify", help="record the buyer's certification (认证/勾选)")
+    _invoice(certify)
+    _change(certify)
+
+    report = command(
+        commands, "report-period", "invoices", "report_period", help="record a seller's report of a month (申报)"
+    )
+    report.add_argument("tax_id", metavar="TAX_ID", help="the seller's unified social credit code")
+    report.add_argument("period", metavar="YYYY-MM", help="the month reported")
+    _change(report)
+
+    _add_invoice_commands(command, commands)
+    _add_red_letter_commands(command, commands)
+
+    watch = command(commands, "watch", "watch", "watch",
+                    help="print an invoice's (or a tax id's) transitions as they happen")  # fmt: skip
+    _invoice(watch)
+    watch.add_argument("--tax-id", help="watch every invoice this tax id sells or buys, instead of one invoice")
+    watch.add_argument("--cursor", default="", help="resume after this cursor (printed by an earlier watch)")
+    watch.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    watch.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long")
+
+
+def _add_invoice_commands(command: Callable[..., argparse.ArgumentParser], commands: Any) -> None:
+    group = commands.add_parser("invoice", help="read invoices: get, list, events, actions")
+    group.set_defaults(handler=_usage(group))
+    invoice = group.add_subparsers(title="invoice commands", metavar="COMMAND")
+    get = command(invoice, "get", "invoices", "get", help="one invoice")
+    _invoice(get)
+    get.add_argument("--view", choices=("basic", "full"), default="full", help="how much of it (default full)")
+
+    listing = command(invoice, "list", "invoices", "list_invoices", help="a seller's or buyer's invoices, newest first")
+    listing.add_argument("--seller", metavar="TAX_ID", default="", help="issued by this tax id")
+    listing.add_argument("--buyer", metavar="TAX_ID", default="", help="bought by this tax id")
+    listing.add_argument("--state", default="", help="issued, voided, partially-reversed or fully-reversed")
+    listing.add_argument("--type", default="", metavar="FPLX", help="invoice type, e.g. 01 or 32")
+    listing.add_argument("--from", dest="start_date", metavar="YYYY-MM-DD", help="issued on or after")
+    listing.add_argument("--to", dest="end_date", metavar="YYYY-MM-DD", help="issued on or before")
+    _limit(listing)
+
+    events = command(invoice, "events", "invoices", "events", help="an invoice's history, oldest first")
+    _invoice(events)
+    actions = command(invoice, "actions", "invoices", "actions", help="what the invoice allows now, and why not")
+    _invoice(actions)
+
+
+def _limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, default=50, metavar="N", help="print at most N (default 50; 0: all)")
+
+
+def _add_red_letter_commands(command: Callable[..., argparse.ArgumentParser], commands: Any) -> None:
+    group = commands.add_parser("red-letter", help="red-letter confirmation forms (红字确认单) and red invoices")
+    group.set_defaults(handler=_usage(group))
+    forms = group.add_subparsers(title="red-letter commands", metavar="COMMAND")
+
+    create = command(forms, "create", "red_letter", "create", help="enter a form against an invoice")
+    _invoice(create)
+    create.add_argument("--reason", required=True, help=f"why: {REASONS} (number or name)")
+    _party(create, "who enters the form; the other party confirms it unless none is needed")
+    create.add_argument(
+        "--line",
+        action="append",
+        default=[],
+        metavar="N[:YUAN]",
+        help="reverse line N, wholly or by YUAN excluding tax (repeatable; none: everything left)",
+    )
+    create.add_argument("--remarks", default="", help="free text kept with the form")
+    _change(create)
+
+    for name, function, help_text, who in (
+        ("confirm", "confirm", "the awaited party confirms a form (02/03 -> 04)", "the party the form awaits"),
+        ("reject", "reject", "the awaited party refuses a form (02 -> 05, 03 -> 06)", "the party the form awaits"),
+        ("withdraw", "withdraw", "the initiator withdraws a form (-> 08/09)", "the form's initiator"),
+    ):
+        answer = command(forms, name, "red_letter", function, help=help_text)
+        answer.add_argument("form_id", metavar="FORM_ID")
+        _party(answer, who)
+        if name != "confirm":
+            answer.add_argument("--reason", default="", help="why, for the history")
+        _change(answer)
+
+    issue = command(forms, "issue", "red_letter", "issue", help="issue the red invoice of a form in 01 or 04")
+    issue.add_argument("form_id", metavar="FORM_ID")
+    _change(issue)
+
+    get = command(forms, "get", "red_letter", "get", help="one form")
+    get.add_argument("form_id", metavar="FORM_ID")
+
+    listing = command(forms, "list", "red_letter", "list_forms", help="forms of a seller, buyer or invoice")
+    listing.add_argument("--seller", metavar="TAX_ID", default="", help="forms of invoices this tax id issued")
+    listing.add_argument("--buyer", metavar="TAX_ID", default="", help="forms of invoices this tax id bought")
+    listing.add_argument("--invoice", metavar="INVOICE", help="forms against this invoice (CODE:NUMBER or NUMBER)")
+    listing.add_argument("--invoice-id", metavar="ID", help="forms against the invoice with this register id")
+    listing.add_argument("--state", default="", help="01-09 or a name, e.g. awaiting-buyer")
+    _limit(listing)
