@@ -192,6 +192,7 @@ class Application:
         """Stop taking calls, let in-flight ones finish (up to the grace period), then close everything."""
         await self.health.enter_graceful_shutdown()
         await asyncio.sleep(self.settings.shutdown_drain_delay_seconds)
+        self.lifecycle.feed.close()  # watchers move to another node now, with their cursors, not at the deadline
         await self.server.stop(self.settings.shutdown_grace_seconds)
         await self.recorder.close()
         for task in self._tasks:

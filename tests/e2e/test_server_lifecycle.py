@@ -16,8 +16,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from fapiao.v1 import invoice_service_pb2 as pb_invoices
+from fapiao.v1 import invoice_service_pb2_grpc as pb_invoices_grpc
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import FapiaoError, VerificationClient, verify_request
+from fapiao_server.domain.taxpayer import uscc_check_character
 from tests.conftest import Register
 from tests.support.server import ServerProcess
 
@@ -143,3 +146,26 @@ def test_without_migrate_on_start_an_outdated_schema_is_refused(pg_admin_url: st
             refused.start(timeout=60)
         assert refused.wait(10) == 2
         assert "run `fapiao migrate`" in str(failed.value)
+
+
+def test_sigterm_sends_watchers_elsewhere_at_once_with_their_cursor(database_url: str) -> None:
+    """A watch stream would otherwise hold the shutdown for the whole grace period and then be cut off; it ends
+    at once with UNAVAILABLE (reason SHUTTING_DOWN) so the client reconnects to another node with its cursor."""
+    fleet = _fleet(database_url)
+    try:
+        with grpc.insecure_channel(fleet.address) as channel:
+            stream = pb_invoices_grpc.InvoiceServiceStub(channel).WatchInvoices(
+                pb_invoices.WatchInvoicesRequest(tax_id="91110108MA01ABCDE" + uscc_check_character("91110108MA01ABCDE"))
+            )
+            first = next(stream)
+            assert first.cursor and not first.events
+            started = time.monotonic()
+            fleet.terminate()
+            with pytest.raises(grpc.RpcError) as ended:
+                next(stream)
+            refusal = FapiaoError.from_rpc_error(ended.value)
+            assert (refusal.code, refusal.reason) == (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
+            assert fleet.wait(30) == 0
+            assert time.monotonic() - started < 10  # well inside the 20 s grace period
+    finally:
+        fleet.stop()

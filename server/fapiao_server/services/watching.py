@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from ..domain.errors import FieldViolation, InvalidArgument
+from ..domain.errors import FieldViolation, InvalidArgument, Unavailable
 from ..domain.events import EventPosition, InvoiceEvent
 from .ports import EventFilter, LifecycleStore
 
@@ -56,11 +56,13 @@ def decode_cursor(cursor: str) -> EventPosition | None:
 @dataclass(eq=False)
 class Subscription:
     where: EventFilter
-    queue: asyncio.Queue[InvoiceEvent] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    # Events for the watcher; None is the feed closing (the server is shutting down).
+    queue: asyncio.Queue[InvoiceEvent | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     lagged: bool = False
+    closed: bool = False
 
     def offer(self, event: InvoiceEvent) -> None:
-        if self.lagged:
+        if self.lagged or self.closed:
             return
         try:
             self.queue.put_nowait(event)
@@ -68,6 +70,11 @@ class Subscription:
             self.lagged = True  # the watcher reads the history from its own position instead
             while not self.queue.empty():
                 self.queue.get_nowait()
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue is read soon, and closed is checked then
+            self.queue.put_nowait(None)
 
 
 class EventFeed:
@@ -81,13 +88,25 @@ class EventFeed:
         self._position: EventPosition | None = None
         self._wake = asyncio.Event()
         self._started = asyncio.Event()  # set once the feed holds a position taken after the first subscription
+        self._closed = False
 
     def wake(self) -> None:
         """Something was written to the history (called on PostgreSQL's announcement)."""
         self._wake.set()
 
+    def close(self) -> None:
+        """End every watch (and refuse new ones) with UNAVAILABLE, so watchers reconnect with their cursor to a
+        node that is not shutting down instead of being cut off when the grace period ends."""
+        self._closed = True
+        for index in (self._by_invoice, self._by_tax_id):
+            for members in index.values():  # type: ignore[attr-defined]
+                for subscription in members:
+                    subscription.close()
+
     def subscribe(self, where: EventFilter) -> Subscription:
         subscription = Subscription(where)
+        if self._closed:
+            subscription.close()
         if where.invoice_id is not None:
             self._by_invoice[where.invoice_id].add(subscription)
         else:
@@ -160,6 +179,10 @@ class EventFeed:
                 follow_ups = list(FOLLOW_UP_DELAYS)
 
 
+def _shutting_down() -> Unavailable:
+    return Unavailable("this server is shutting down; reconnect with the last cursor to resume", reason="SHUTTING_DOWN")
+
+
 async def watch(
     store: LifecycleStore,
     feed: EventFeed,
@@ -173,6 +196,8 @@ async def watch(
     A batch with no events is a heartbeat that still moves the cursor on."""
     subscription = feed.subscribe(where)
     try:
+        if subscription.closed:
+            raise _shutting_down()
         await feed.started()
         position = after if after is not None else await store.stable_head()
         yield [], position
@@ -190,6 +215,8 @@ async def watch(
         async for events in catch_up():
             yield events, position
         while True:
+            if subscription.closed:
+                raise _shutting_down()
             if subscription.lagged:
                 subscription.lagged = False
                 async for events in catch_up():
@@ -203,7 +230,7 @@ async def watch(
             batch = [first]
             while not subscription.queue.empty():
                 batch.append(subscription.queue.get_nowait())
-            fresh = [event for event in batch if position < event.position]
+            fresh = [event for event in batch if event is not None and position < event.position]
             if fresh:
                 position = fresh[-1].position
                 yield fresh, position
