@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from fapiao_client import InvoiceClient
+from fapiao.v1 import invoice_service_pb2 as pb
+from fapiao.v1 import lifecycle_pb2
+from fapiao_client import AsyncInvoiceClient, InvoiceClient
 from fapiao_server.domain.taxpayer import USCC_ALPHABET, uscc_check_character
 from tests.conftest import Register
 from tests.support.server import ServerProcess, fapiao_executable
@@ -311,3 +313,26 @@ def test_an_unreachable_register_says_how_to_retry_safely(cli: Cli) -> None:
     assert uuid.UUID(request_id)
     watch = cli.refused(1, "watch", "--tax-id", new_tax_id(), "--timeout", "2", "--target", "127.0.0.1:9")
     assert "UNAVAILABLE" in watch
+
+
+async def test_the_async_client_issues_reverses_and_lists(server: ServerProcess) -> None:
+    seller, buyer = new_tax_id(), new_tax_id("310101")
+    async with AsyncInvoiceClient(server.address, caller="e2e-async") as client:
+        invoice = await client.issue_invoice(invoice_data("08", seller, buyer))
+        assert (invoice.amount_fen, invoice.tax_fen) == (30125, 3915)
+        allowed = {a.action: a for a in (await client.get_allowed_actions(invoice)).actions}
+        assert allowed[pb.INVOICE_ACTION_VOID].refusal_reason == "ELECTRONIC_NOT_VOIDABLE"
+        certified = await client.certify_invoice(invoice)
+        form = await client.create_red_letter_form(certified, reason="sales-discount", initiator="seller", items=[2])
+        assert form.state == lifecycle_pb2.RED_LETTER_FORM_STATE_AWAITING_BUYER, "a certified invoice needs the buyer"
+        await client.confirm_red_letter_form(form.id, party="buyer")
+        red = await client.issue_red_invoice(form.id)
+        assert red.original_invoice.reversed_amount_fen == 25
+        assert [f.id async for f in client.list_red_letter_forms(invoice=invoice, page_size=1)] == [form.id]
+        listed = [i.id async for i in client.list_invoices(seller_tax_id=seller, page_size=1)]
+        assert listed == [red.invoice.id, invoice.id]
+        kinds = [e.event_type async for e in client.list_invoice_events(invoice, page_size=2)]
+        assert (
+            kinds[0] == lifecycle_pb2.INVOICE_EVENT_TYPE_ISSUED
+            and kinds[-1] == lifecycle_pb2.INVOICE_EVENT_TYPE_REVERSED
+        )
