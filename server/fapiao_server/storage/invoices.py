@@ -63,7 +63,8 @@ def _party(row: dict[str, Any], prefix: str) -> Party:
     )
 
 
-def _line(values: list[Any]) -> InvoiceLine:
+def line_from_values(values: list[Any]) -> InvoiceLine:
+    """A line from the JSON array the document queries build for it (invoice lines and form lines alike)."""
     number, item, classification, spec, unit, quantity, unit_price, amount, rate, tax = values
     return InvoiceLine(
         line_number=number,
@@ -109,7 +110,7 @@ def invoice_from_row(row: dict[str, Any]) -> Invoice:
         total_fen=row["total_fen"],
         region_code=row["region_code"],
         update_time=row["updated_at"],
-        lines=tuple(_line(values) for values in row["lines"]),
+        lines=tuple(line_from_values(values) for values in row["lines"]),
         check_code=row["check_code"],
         qr_payload=row["qr_payload"],
         remarks=row["remarks"],

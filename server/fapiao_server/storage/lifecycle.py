@@ -25,7 +25,7 @@ from ..domain.lifecycle import InvoiceFacts, period_of
 from ..domain.red_letter import FormState, RedLetterForm, RedLetterReason, TradeParty
 from ..services.ports import EventFilter, FormFilter, InvoiceFilter, InvoiceRef, RequestClaim, UsedRequest
 from .database import storage_errors
-from .invoices import invoice_from_row
+from .invoices import invoice_from_row, line_from_values
 from .queries import query
 
 
@@ -61,22 +61,6 @@ def _reference(row: dict[str, Any], prefix: str, id_column: str) -> InvoiceRefer
     )
 
 
-def _form_line(values: list[Any]) -> InvoiceLine:
-    number, item, classification, spec, unit, quantity, unit_price, amount, rate, tax = values
-    return InvoiceLine(
-        line_number=number,
-        item_name=item,
-        tax_classification_code=classification,
-        specification=spec,
-        unit=unit,
-        quantity=quantity or "",
-        unit_price=unit_price or "",
-        amount_fen=amount,
-        tax_rate_basis_points=rate,
-        tax_fen=tax,
-    )
-
-
 def form_from_row(row: dict[str, Any]) -> RedLetterForm:
     original = _reference(row, "original", "original_invoice_id")
     assert original is not None  # the column is NOT NULL
@@ -88,7 +72,7 @@ def form_from_row(row: dict[str, Any]) -> RedLetterForm:
         initiator=TradeParty(row["initiator"]),
         seller_tax_id=row["seller_tax_id"],
         buyer_tax_id=row["buyer_tax_id"],
-        lines=tuple(_form_line(values) for values in row["lines"]),
+        lines=tuple(line_from_values(values) for values in row["lines"]),
         amount_fen=row["amount_fen"],
         tax_fen=row["tax_fen"],
         total_fen=row["total_fen"],
