@@ -215,12 +215,6 @@ def test_forms_are_refused_and_withdrawn(cli: Cli, tmp_path: Path) -> None:
     assert "06 REFUSED_BY_SELLER" in table.stdout and "WITHDRAWN" not in table.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: lifecycle.sql insert_form computes total_fen as %(amount)s + %(tax)s; psycopg binds small "
-    "ints as smallint, so a form whose amount and tax fit in smallint but whose total does not (over 327.67 yuan) "
-    "fails with NumericValueOutOfRange -> INTERNAL. Cast the parameters to bigint, then drop this marker.",
-)
 def test_a_full_reversal_of_a_few_hundred_yuan(cli: Cli, tmp_path: Path) -> None:
     number = cli.json("issue", "-f", write(tmp_path, invoice_data("32", new_tax_id())))["invoice_number"]
     form = cli.json("red-letter", "create", number, "--reason", "issued-in-error", "--as", "seller")

@@ -198,7 +198,9 @@ class InvoiceServiceServicer:
 
     def WatchInvoices(self, request, context):
         """A live stream of transitions of one invoice or of every invoice of a tax id (as seller or buyer). Each
-        response carries a cursor; reconnect with the last one seen and nothing in between is missed.
+        response carries a cursor; reconnect with the last one seen and nothing in between is missed. Streams do
+        end: UNAVAILABLE when a node shuts down (reason SHUTTING_DOWN) or recycles its connections (every ~10
+        minutes, so the fleet stays balanced); reconnect with the last cursor.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -319,7 +319,10 @@ class LifecycleService:
         invoice_id = await self._change("CertifyInvoice", ref, caller=caller, request_id=request_id, apply=apply)
         return await self._fresh(invoice_id)
 
-    async def report_period(self, tax_id: str, year: int, month: int, *, caller: str) -> datetime:
+    async def report_period(self, tax_id: str, year: int, month: int, *, caller: str, request_id: str = "") -> datetime:
+        """Record that the seller reported the period. Idempotent by nature (the first report's time stands), so the
+        request id is only checked for its form."""
+        request_claim(caller, request_id, "ReportTaxPeriod", (tax_id, year, month))
         problems = Violations()
         try:
             tax_id = check_tax_id(tax_id.strip())
@@ -470,9 +473,9 @@ class LifecycleService:
             await tx.set_form_state(form.id, form.state, red_invoice_id=red.id)
             await tx.append(
                 [
-                    _event(EventType.ISSUED, red, caller, InvoiceState.ISSUED, form=form, after=form.state,
+                    _event(EventType.ISSUED, red, caller, InvoiceState.ISSUED, form=form,
                            new_invoice=True, reason=f"red invoice of form {form.id}"),
-                    _event(EventType.REVERSED, original, caller, state, form=form, after=form.state,
+                    _event(EventType.REVERSED, original, caller, state, form=form,
                            reversed_amount_fen=-red.amount_fen, red_invoice_id=red.id),
                 ]
             )  # fmt: skip
@@ -561,7 +564,10 @@ def _event(
         state_before=None if new_invoice else invoice.state,
         reason=reason,
         form_id=None if form is None else form.id,
-        form_state_before=None if form is None or event_type is EventType.RED_LETTER_FORM_CREATED else form.state,
+        # A form's states only when the event changes them (issuing from a form leaves it as it is).
+        form_state_before=None
+        if form is None or after is None or event_type is EventType.RED_LETTER_FORM_CREATED
+        else form.state,
         form_state_after=after,
         reversed_amount_fen=reversed_amount_fen,
         red_invoice_id=red_invoice_id,

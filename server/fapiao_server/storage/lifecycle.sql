@@ -157,13 +157,14 @@ SELECT * FROM unnest(
 );
 
 -- name: insert_form
+-- Amounts are cast: psycopg sends a small Python int as a smallint, and smallint arithmetic overflows.
 INSERT INTO red_letter_forms (
     original_invoice_id, reason, state, initiator, seller_tax_id, buyer_tax_id, amount_fen, tax_fen, total_fen,
     remarks, created_at, updated_at, expires_at
 )
 VALUES (
     %(original_id)s, %(reason)s, %(state)s, %(initiator)s, %(seller)s, %(buyer)s, %(amount)s, %(tax)s,
-    %(amount)s + %(tax)s, %(remarks)s, %(now)s, %(now)s, %(expires_at)s
+    %(amount)s::bigint + %(tax)s::bigint, %(remarks)s, %(now)s, %(now)s, %(expires_at)s
 )
 RETURNING id;
 

@@ -80,7 +80,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         self, request: pb.ReportTaxPeriodRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportTaxPeriodResponse:
         reported = await self._service.report_period(
-            request.tax_id, request.year, request.month, caller=caller_of(context)
+            request.tax_id, request.year, request.month, caller=caller_of(context), request_id=request.request_id
         )
         response = pb.ReportTaxPeriodResponse()
         response.report_time.FromDatetime(reported)
