@@ -131,9 +131,12 @@ def _prepare_demo(url: str) -> tuple[str, Callable[[str], str]]:
         if sample is None:
             return done + "No invoice in the register suits a demo verification."
         code, number, day, check_code = sample
+        fapiao = _fapiao_command()
         return (
-            f"{done}Verify a demo invoice (in another terminal):\n  {_fapiao_command()} verify --target {target} "
-            f"--code {code} --number {number} --date {day.isoformat()} --check-code {check_code[-6:]}"
+            f"{done}Verify a demo invoice (in another terminal):\n  {fapiao} verify --target {target} "
+            f"--code {code} --number {number} --date {day.isoformat()} --check-code {check_code[-6:]}\n"
+            f"See what it allows now, and its history:\n  {fapiao} invoice actions --target {target} {code}:{number}\n"
+            f"  {fapiao} invoice events --target {target} {code}:{number}"
         )
 
     return done, command

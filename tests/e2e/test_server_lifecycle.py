@@ -130,6 +130,11 @@ def test_no_configuration_starts_an_embedded_register_and_the_demo_command_works
         result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "MATCH" in result.stdout
+        for kind, shown in (("invoice actions", "CREATE_RED_LETTER_FORM"), ("invoice events", "ISSUED")):
+            command = next(line for line in demo.output().splitlines() if f"{kind} --target" in line)
+            result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert shown in result.stdout
     finally:
         demo.stop()
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").is_file()
