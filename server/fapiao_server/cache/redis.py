@@ -17,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ..storage.coalescing import Coalescer
 from .backend import CacheUnavailable
 from .breaker import CircuitBreaker
 
@@ -64,6 +65,8 @@ class RedisCache:
         self._breaker = breaker or CircuitBreaker()
         self._pending_deletes: set[str] = set()
         self._pending_clear = False
+        # Deletions asked for together (every IssueInvoice of a group commit drops its new key) share one DEL.
+        self._deletes: Coalescer[str, None] = Coalescer(self._delete_batch, max_batch=2000)
 
     def _value(self, key: str) -> str:
         return f"{self._prefix}inv:{key}"
@@ -122,10 +125,14 @@ class RedisCache:
             args += [value, ttl_ms]
         await self._call(lambda: self._fill_script(keys=names, args=args))
 
+    async def _delete_batch(self, names: list[str]) -> list[None]:
+        await self._call(lambda: self._redis.delete(*names))
+        return [None] * len(names)
+
     async def delete(self, keys: Sequence[str]) -> None:
         names = [name for key in keys for name in (self._value(key), self._lease(key))]
         try:
-            await self._call(lambda: self._redis.delete(*names))
+            await self._deletes.submit(names)
         except CacheUnavailable:
             if len(self._pending_deletes) + len(names) > _MAX_PENDING_DELETES:
                 self._pending_clear = True

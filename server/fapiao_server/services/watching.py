@@ -127,6 +127,11 @@ class EventFeed:
                 del index[key]  # type: ignore[arg-type]
             self._count -= 1
 
+    @property
+    def position(self) -> EventPosition | None:
+        """Where the feed has read the history up to (None while nobody watches)."""
+        return self._position
+
     async def started(self) -> None:
         """Wait until the feed follows the history from a position taken after the caller subscribed."""
         await self._started.wait()
@@ -199,7 +204,8 @@ async def watch(
         if subscription.closed:
             raise _shutting_down()
         await feed.started()
-        position = after if after is not None else await store.stable_head()
+        # "From now on" starts where the feed stands (no query): at most a moment behind the newest stable event.
+        position = after if after is not None else (feed.position or await store.stable_head())
         yield [], position
 
         async def catch_up() -> AsyncIterator[list[InvoiceEvent]]:

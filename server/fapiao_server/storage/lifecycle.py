@@ -176,10 +176,13 @@ async def insert_invoices(
     """Give each draft the next number under its prefix and an id, and store it with its lines."""
     day = business_date(now)
     prefixes = [number_prefix(d.invoice_type, d.region, day) for d in drafts]
-    following: dict[str, int] = {}
-    for prefix, count in sorted(Counter(prefixes).items()):  # sorted: counters lock in one order, no deadlocks
-        row = await (await conn.execute(query("reserve_numbers"), {"prefix": prefix, "count": count})).fetchone()
-        following[prefix] = row[0] if row else 1
+    counts = Counter(prefixes)
+    reserved = await (
+        await conn.execute(
+            query("reserve_number_blocks"), {"prefixes": list(counts), "counts": list(counts.values())}
+        )
+    ).fetchall()
+    following = {prefix: next_value - counts[prefix] for prefix, next_value in reserved}
     ids = [row[0] for row in await (await conn.execute(query("next_invoice_ids"), {"count": len(drafts)})).fetchall()]
     invoices = []
     for draft, prefix, invoice_id in zip(drafts, prefixes, ids, strict=True):

@@ -98,6 +98,16 @@ WHERE k.caller = r.caller AND k.request_id = r.request_id;
 -- Request ids are remembered for a week: far longer than any client retries.
 DELETE FROM idempotency_keys WHERE created_at < %(before)s;
 
+-- name: reserve_number_blocks
+-- Reserves `count` consecutive numbers under each prefix in one statement, locking the counter rows in prefix
+-- order (so two batches never deadlock); returns each prefix's new next value (its block ends just before it).
+INSERT INTO number_counters AS c (prefix, next_value)
+SELECT prefix, 1 + count
+FROM unnest(%(prefixes)s::text[], %(counts)s::bigint[]) AS r (prefix, count)
+ORDER BY prefix
+ON CONFLICT (prefix) DO UPDATE SET next_value = c.next_value + excluded.next_value - 1
+RETURNING prefix, next_value;
+
 -- name: insert_invoices
 INSERT INTO invoices (
     id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, state, region_code,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+from cachetools import LRUCache
 
 from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 
+from ..domain.events import InvoiceEvent
 from ..services.lifecycle import LifecycleService
 from ..services.ports import EventFilter
 from ..services.watching import encode_cursor
@@ -25,6 +27,7 @@ def _view(requested: int, default: int) -> int:
 class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
     def __init__(self, service: LifecycleService) -> None:
         self._service = service
+        self._events: LRUCache[int, bytes] = LRUCache(50_000)
 
     @unary_errors
     async def IssueInvoice(
@@ -117,9 +120,18 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         else:
             where = EventFilter(invoice_id=await self._service.resolve(target))
         async for events, position in self._service.watch(where, request.cursor):
-            yield pb.WatchInvoicesResponse(
-                events=[convert.event_message(e) for e in events], cursor=encode_cursor(position)
-            )
+            response = pb.WatchInvoicesResponse(cursor=encode_cursor(position))
+            for event in events:
+                response.events.add().MergeFromString(self._event_bytes(event))
+            yield response
+
+    def _event_bytes(self, event: InvoiceEvent) -> bytes:
+        """An event's message, built once however many watchers it goes to (events never change)."""
+        data = self._events.get(event.id)
+        if data is None:
+            data = convert.event_message(event).SerializeToString()
+            self._events[event.id] = data
+        return data
 
     @unary_errors
     async def CreateRedLetterForm(
