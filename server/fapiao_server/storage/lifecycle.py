@@ -171,19 +171,22 @@ async def _facts(conn: psycopg.AsyncConnection[Any], invoice: Invoice) -> Invoic
 
 
 async def insert_invoices(
-    conn: psycopg.AsyncConnection[Any], drafts: Sequence[InvoiceDraft], now: datetime
+    conn: psycopg.AsyncConnection[Any], drafts: Sequence[InvoiceDraft], now: datetime, *, ids: Sequence[int] = ()
 ) -> list[Invoice]:
-    """Give each draft the next number under its prefix and an id, and store it with its lines."""
+    """Give each draft the next number under its prefix and an id (taken here unless ``ids`` are given), and
+    store it with its lines. In pipeline mode the inserts are only queued: they reach PostgreSQL with whatever
+    the caller sends next."""
     day = business_date(now)
     prefixes = [number_prefix(d.invoice_type, d.region, day) for d in drafts]
     counts = Counter(prefixes)
     reserved = await (
-        await conn.execute(
-            query("reserve_number_blocks"), {"prefixes": list(counts), "counts": list(counts.values())}
-        )
+        await conn.execute(query("reserve_number_blocks"), {"prefixes": list(counts), "counts": list(counts.values())})
     ).fetchall()
     following = {prefix: next_value - counts[prefix] for prefix, next_value in reserved}
-    ids = [row[0] for row in await (await conn.execute(query("next_invoice_ids"), {"count": len(drafts)})).fetchall()]
+    if not ids:
+        ids = [
+            row[0] for row in await (await conn.execute(query("next_invoice_ids"), {"count": len(drafts)})).fetchall()
+        ]
     invoices = []
     for draft, prefix, invoice_id in zip(drafts, prefixes, ids, strict=True):
         code, number = identifiers(draft.invoice_type, prefix, following[prefix])
