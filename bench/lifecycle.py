@@ -1165,11 +1165,12 @@ def failures(report: dict[str, Any]) -> list[str]:
                 f"watch at {entry['rate_offered']:g} events/s: {entry['watchers_wrong']} watchers saw a "
                 f"wrong sequence; driver errors {entry['driver_errors']}"
             )
+    # The register's errors fail the run. The no-op floor's do not: past its saturation gRPC core answers
+    # CANCELLED for calls no handler accepted yet (docs/performance.md), and the report lists them with its figures.
     for lines, entry in report["issue"].items():
-        for kind in ("issue", "floor"):
-            for m in [*entry[kind]["rounds"], entry[kind]["at_rate"]]:
-                if m["errors"]:
-                    failed.append(f"{m['title']} ({lines} line(s)): errors {m['errors']}")
+        for m in [*entry["issue"]["rounds"], entry["issue"]["at_rate"]]:
+            if m["errors"]:
+                failed.append(f"{m['title']} ({lines} line(s)): errors {m['errors']}")
     return failed
 
 
