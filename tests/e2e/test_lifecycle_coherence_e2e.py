@@ -29,7 +29,7 @@ from fapiao_client import verify_request
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.domain.invoice_types import InvoiceType
 from fapiao_server.domain.issuing import number_prefix, seller_region
-from tests.e2e.test_lifecycle_race_e2e import (
+from tests.support.fleet import (
     by_id,
     issue_request,
     new_request_id,

@@ -19,9 +19,7 @@ from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 from fapiao.v1 import lifecycle_pb2 as lc
 from fapiao_client import FapiaoError
-from tests.e2e.test_lifecycle_race_e2e import (
-    BUYER,
-    SELLER,
+from tests.support.fleet import (
     by_id,
     channel,
     issue_request,
@@ -33,6 +31,7 @@ from tests.e2e.test_lifecycle_race_e2e import (
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
+SELLER, BUYER = lc.TRADE_PARTY_SELLER, lc.TRADE_PARTY_BUYER
 # Generous: PostgreSQL is shared, and a long transaction anywhere in it holds every watcher back.
 WAIT = 20.0
 # How long a watcher must stay quiet after its last expected event (a duplicate would arrive by then).

@@ -1,0 +1,83 @@
+"""Helpers the lifecycle e2e files share: pairs of single-worker servers (so each call's worker is known),
+channels with connections of their own, and InvoiceService requests for a taxpayer of the test's own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import grpc
+
+from fapiao.v1 import invoice_pb2
+from fapiao.v1 import invoice_service_pb2 as pb
+from fapiao_client import FapiaoError
+
+from .invoices import new_request_id, tax_id
+from .server import ServerProcess
+
+OK = "OK"
+
+
+def new_tax_id(region: str = "310115") -> str:
+    """A valid unified social credit code no other test uses, registered in ``region`` (Shanghai by default)."""
+    return tax_id(region)
+
+
+def issue_request(
+    invoice_type: int, seller: str, buyer: str = "", amounts: Sequence[int] = (10_000,), rate: int = 1300
+) -> pb.IssueInvoiceRequest:
+    return pb.IssueInvoiceRequest(
+        request_id=new_request_id(),
+        invoice_type=invoice_type,  # type: ignore[arg-type]
+        seller=invoice_pb2.Party(tax_id=seller, name="上海测试科技有限公司"),
+        buyer=invoice_pb2.Party(tax_id=buyer, name="深圳测试贸易有限公司"),
+        lines=[
+            pb.IssueLine(item_name=f"*信息技术服务*软件开发服务{n}", amount_fen=amount, tax_rate_basis_points=rate)
+            for n, amount in enumerate(amounts, start=1)
+        ],
+    )
+
+
+def start_servers(database_url: str, redis_url: str, count: int = 2) -> list[ServerProcess]:
+    """``count`` single-worker servers on one database and one Redis namespace, so each call's worker is known."""
+    env = {
+        "FAPIAO_DATABASE_URL": database_url,
+        "FAPIAO_REDIS_URL": redis_url,
+        "FAPIAO_REDIS_KEY_PREFIX": f"fapiao:test:{uuid.uuid4().hex[:12]}:",
+        "FAPIAO_LOG_LEVEL": "WARNING",
+        "FAPIAO_SHUTDOWN_GRACE_SECONDS": "1",
+    }
+    servers: list[ServerProcess] = []
+    try:
+        for _ in range(count):
+            servers.append(ServerProcess("--listen", "127.0.0.1:0", "--workers", "1", env=env).start())
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+def stop_servers(servers: Sequence[ServerProcess]) -> None:
+    """Stop the servers; none may have logged an error (an unexpected exception is logged as one)."""
+    for server in servers:
+        server.stop()
+    errors = [line for server in servers for line in server.stderr if " ERROR " in line]
+    assert not errors, "".join(errors)
+
+
+def channel(address: str) -> grpc.aio.Channel:
+    """A channel with a connection of its own (gRPC would otherwise share one per target)."""
+    return grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+def by_id(invoice_id: str) -> pb.InvoiceSelector:
+    return pb.InvoiceSelector(id=invoice_id)
+
+
+def outcome(result: object) -> str:
+    """OK, or the status code and ErrorInfo reason of a refused call."""
+    if isinstance(result, grpc.aio.AioRpcError):
+        error = FapiaoError.from_rpc_error(result)
+        return f"{error.code.name}:{error.reason}"
+    return OK
