@@ -27,21 +27,17 @@ class EventType(enum.IntEnum):
     REVERSED = 9
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class EventPosition:
-    """Where an event sits in the register's history: ordered by the writing transaction, then by id. Only
-    positions below the oldest running transaction are ever handed out, so later events sort after them."""
+    """Where an event sits in the register's history: ordered by the writing transaction, then by id (the field
+    order). Only positions below the oldest running transaction are ever handed out, so later events sort after
+    them."""
 
     xid: int
     id: int
 
-    def __lt__(self, other: EventPosition) -> bool:
-        return (self.xid, self.id) < (other.xid, other.id)
 
-    def __le__(self, other: EventPosition) -> bool:
-        return (self.xid, self.id) <= (other.xid, other.id)
-
-
+# Before every event: where a history read from the beginning starts.
 START = EventPosition(0, 0)
 
 

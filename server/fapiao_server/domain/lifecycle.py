@@ -226,12 +226,20 @@ def red_lines(
         )
     if not lines:
         raise _refusal(invoice, "INVOICE_FULLY_REVERSED", "nothing is left to reverse")
-    reversible = invoice.amount_fen - invoice.reversed_amount_fen
+    reversible = reversible_amount(invoice)
     if -sum(line.amount_fen for line in lines) > reversible:
         raise _refusal(
             invoice, "REVERSAL_EXCEEDS_REMAINING", f"the invoice has {reversible} fen (excluding tax) left to reverse"
         )
     return tuple(lines)
+
+
+def reversible_amount(invoice: Invoice) -> int:
+    """What is left to reverse (excluding tax, fen): nothing on a red, voided or fully reversed invoice. An open
+    form does not change it; the form only has to finish first."""
+    if invoice.red_letter or invoice.state in (InvoiceState.VOIDED, InvoiceState.FULLY_REVERSED):
+        return 0
+    return invoice.amount_fen - invoice.reversed_amount_fen
 
 
 def state_after_reversal(invoice: Invoice, reversed_now: int) -> tuple[InvoiceState, int]:
@@ -274,9 +282,7 @@ def allowed_actions(invoice: Invoice, facts: InvoiceFacts, now: datetime) -> lis
             Action.CREATE_RED_LETTER_FORM,
             form,
             needs_confirmation=needs_confirmation(invoice, TradeParty.SELLER),
-            reversible_amount_fen=0
-            if form and form.reason != "RED_LETTER_FORM_OPEN"
-            else invoice.amount_fen - invoice.reversed_amount_fen,
+            reversible_amount_fen=reversible_amount(invoice),
         ),
         ActionAnswer(Action.ISSUE_RED_INVOICE, issue, form_id=None if open_form is None else open_form.id),
     ]

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from ..domain.calendar import business_date, utc_now
 from ..domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Violations
-from ..domain.events import SYSTEM_ACTOR, EventPosition, EventType, InvoiceEvent, NewEvent
+from ..domain.events import START, SYSTEM_ACTOR, EventPosition, EventType, InvoiceEvent, NewEvent
 from ..domain.invoice import Invoice, InvoiceKey, InvoiceReference, InvoiceState
 from ..domain.issuing import InvoiceDraft, IssueRequest, check_issue_request
 from ..domain.lifecycle import (
@@ -197,7 +197,7 @@ class LifecycleService:
         limit = page_limit(page_size)
         owner = fingerprint("events", invoice.id)
         after = decode_values(page_token, owner, 2)
-        position = EventPosition(*after) if after else EventPosition(0, 0)
+        position = EventPosition(*after) if after else START
         events = await self._store.invoice_events(invoice.id, after=position, limit=limit + 1)
         if events:
             # The history shows every committed event at once, but a watch may resume only from a stable one.

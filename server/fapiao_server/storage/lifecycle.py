@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..domain.calendar import business_date
 from ..domain.errors import Aborted, FailedPrecondition
-from ..domain.events import EventPosition, EventType, InvoiceEvent, NewEvent
+from ..domain.events import START, EventPosition, EventType, InvoiceEvent, NewEvent
 from ..domain.invoice import Invoice, InvoiceKey, InvoiceLine, InvoiceReference, InvoiceState
 from ..domain.invoice_types import InvoiceType
 from ..domain.issuing import InvoiceDraft, finish, identifiers, number_prefix
@@ -501,7 +501,7 @@ class PostgresLifecycle:
     async def stable_head(self) -> EventPosition:
         async with self._read() as conn:
             row = await (await conn.execute(query("stable_head"))).fetchone()
-        return EventPosition(0, 0) if row is None else EventPosition(row[0], row[1])
+        return START if row is None else EventPosition(row[0], row[1])
 
     async def forget_requests(self, before: datetime) -> int:
         async with self._read() as conn:
