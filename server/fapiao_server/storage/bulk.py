@@ -12,12 +12,11 @@ import psycopg
 
 from ..domain.events import EventType
 from ..domain.invoice_types import Proof
+from ..domain.issuing import identifiers
 from ..domain.qr import QrPayload, format_qr_payload
 from ..seeding.generator import InvoiceGenerator, SeedInvoice
 from .database import storage_errors
 from .queries import query
-
-LEGACY_NUMBER_LIMIT = 99_999_999
 
 
 def _quiet(_landed: int) -> None:
@@ -25,17 +24,17 @@ def _quiet(_landed: int) -> None:
 
 
 def _numbers(conn: psycopg.Connection, batch: Sequence[SeedInvoice]) -> list[str]:
-    following: dict[str, int] = {}
-    for prefix, count in sorted(Counter(inv.prefix for inv in batch).items()):  # sorted: no lock-order deadlocks
-        (first,) = conn.execute(query("reserve_numbers"), {"prefix": prefix, "count": count}).fetchone() or (0,)
-        if len(prefix) > 5 and first + count - 1 > LEGACY_NUMBER_LIMIT:
-            raise RuntimeError(f"invoice code {prefix} has run out of 8-digit numbers")
-        following[prefix] = first
+    """Numbers from the register's own counters, reserved as IssueInvoice reserves them (one statement, rows
+    locked in prefix order) and formatted by the same domain rule."""
+    counts = Counter(inv.prefix for inv in batch)
+    reserved = conn.execute(
+        query("reserve_number_blocks"), {"prefixes": list(counts), "counts": list(counts.values())}
+    ).fetchall()
+    following = {prefix: next_value - counts[prefix] for prefix, next_value in reserved}
     numbers = []
     for inv in batch:
-        value = following[inv.prefix]
-        following[inv.prefix] = value + 1
-        numbers.append(f"{inv.prefix}{value:015d}" if inv.invoice_type.digital else f"{value:08d}")
+        numbers.append(identifiers(inv.invoice_type, inv.prefix, following[inv.prefix])[1])
+        following[inv.prefix] += 1
     return numbers
 
 

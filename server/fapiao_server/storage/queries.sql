@@ -52,13 +52,6 @@ LIMIT %(limit)s;
 -- name: ensure_verification_partitions
 SELECT fapiao_ensure_verification_partitions(%(start)s::date, %(months)s);
 
--- name: reserve_numbers
--- Reserves `count` consecutive numbers under a prefix; returns the first.
--- The count is cast: psycopg sends a small Python int as a smallint, and 1 + 32767 overflows one.
-INSERT INTO number_counters AS c (prefix, next_value) VALUES (%(prefix)s, 1 + %(count)s::bigint)
-ON CONFLICT (prefix) DO UPDATE SET next_value = c.next_value + %(count)s::bigint
-RETURNING next_value - %(count)s::bigint AS first_value;
-
 -- name: next_invoice_ids
 SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, %(count)s);
 
