@@ -100,6 +100,20 @@ async def test_a_shared_fill_after_invalidation_is_refused(redis_url: str, key_p
         await backend.close()
 
 
+async def test_dropping_no_keys_is_not_an_outage(redis_url: str, key_prefix: str) -> None:
+    """A change that touches no cached invoice (a red-letter form's) drops nothing: never a failed call that
+    counts toward opening the breaker."""
+    breaker = CircuitBreaker(threshold=1)
+    backend = RedisCache(redis_url, prefix=key_prefix, breaker=breaker)
+    name = cache_key(_unused_key())
+    try:
+        for _ in range(3):
+            await backend.delete([])
+        assert await backend.lease([name], "reader", 5000) == [True]  # Redis is still used
+    finally:
+        await backend.close()
+
+
 async def test_batch_lookup_mixes_hits_misses_and_absent(lookups, register: Register) -> None:  # type: ignore[no-untyped-def]
     cached, source = lookups()
     samples = register.samples(limit=20)
