@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from grpc_health.v1 import health, health_pb2
 
@@ -14,8 +14,7 @@ from .cache.near import NearCache
 from .cache.redis import RedisCache
 from .config import Settings
 from .domain.calendar import business_date, utc_now
-from .domain.errors import DomainError, Unavailable
-from .domain.invoice import InvoiceKey
+from .domain.errors import DomainError
 from .domain.verification import VerificationPolicy
 from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
@@ -41,10 +40,6 @@ FORM_SWEEP_SECONDS = 30.0
 REQUEST_SWEEP_SECONDS = 3600.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-async def _nothing_cached(_keys: Sequence[InvoiceKey]) -> None:
-    pass
 
 
 def create_invoice_lookup(settings: Settings, source: PostgresInvoices) -> tuple[InvoiceLookup, CachedInvoices | None]:
@@ -95,11 +90,10 @@ class Application:
             records,
             policy=VerificationPolicy(window_years=settings.verification_window_years),
         )
-        lifecycle = PostgresLifecycle(self.pool)
         self.lifecycle = LifecycleService(
-            lifecycle,
+            PostgresLifecycle(self.pool),
             PostgresIssuer(self.pool),
-            invalidate=self.cache.invalidate if self.cache is not None else _nothing_cached,
+            invalidate=None if self.cache is None else self.cache.invalidate,
         )
         self.health = health.aio.HealthServicer()
         interceptors, self._tracer_provider = start_tracing(settings.otel_exporter)
@@ -132,18 +126,17 @@ class Application:
         await self.server.start()
         await self._set_health(SERVING)
         self._tasks.append(asyncio.create_task(self._probe_database()))
-        self._tasks.append(asyncio.create_task(self._keep_partitions()))
+        self._tasks.append(asyncio.create_task(self._every(PARTITION_CHECK_SECONDS, self._ensure_partitions)))
         self._tasks.append(asyncio.create_task(self._every(FORM_SWEEP_SECONDS, self._expire_forms)))
         self._tasks.append(asyncio.create_task(self._every(REQUEST_SWEEP_SECONDS, self.lifecycle.forget_requests)))
         return self.port
 
-    async def _expire_forms(self) -> int:
+    async def _expire_forms(self) -> None:
         expired = await self.lifecycle.expire_forms()
         if expired:
             log.info("voided %d red-letter forms left unanswered for 72 hours", expired)
-        return expired
 
-    async def _every(self, seconds: float, job: Callable[[], Awaitable[int]]) -> None:
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         """Run an upkeep job now and then every ``seconds``; a failure is logged and tried again next time."""
         while True:
             try:
@@ -174,19 +167,15 @@ class Application:
                 )
                 await self._set_health(SERVING if healthy else NOT_SERVING)
 
-    async def _keep_partitions(self) -> None:
-        """Keep next months' verification-record partitions created while the worker runs for months."""
-        while True:
-            try:
-                with storage_errors():
-                    async with self.pool.connection() as conn:
-                        await conn.execute(
-                            query("ensure_verification_partitions"),
-                            {"start": business_date(utc_now()), "months": PARTITION_MONTHS_AHEAD},
-                        )
-            except Unavailable:
-                log.warning("could not create verification-record partitions; the default partition takes rows")
-            await asyncio.sleep(PARTITION_CHECK_SECONDS)
+    async def _ensure_partitions(self) -> None:
+        """Keep next months' verification-record partitions created while the worker runs for months (until they
+        exist, rows land in the default partition)."""
+        with storage_errors():
+            async with self.pool.connection() as conn:
+                await conn.execute(
+                    query("ensure_verification_partitions"),
+                    {"start": business_date(utc_now()), "months": PARTITION_MONTHS_AHEAD},
+                )
 
     async def stop(self) -> None:
         """Stop taking calls, let in-flight ones finish (up to the grace period), then close everything."""

@@ -67,10 +67,6 @@ MAX_REASON_LENGTH = 500
 Invalidate = Callable[[Sequence[InvoiceKey]], Awaitable[None]]
 
 
-async def _no_cache(_keys: Sequence[InvoiceKey]) -> None:
-    pass
-
-
 T = TypeVar("T")
 E = TypeVar("E", TradeParty, RedLetterReason)
 
@@ -145,7 +141,7 @@ class LifecycleService:
         issuer: InvoiceIssuer,
         *,
         feed: EventFeed | None = None,
-        invalidate: Invalidate = _no_cache,
+        invalidate: Invalidate | None = None,
         clock: Callable[[], datetime] = utc_now,
         watch_heartbeat_seconds: float = 15.0,
     ) -> None:
@@ -155,6 +151,11 @@ class LifecycleService:
         self._invalidate = invalidate
         self._clock = clock
         self._heartbeat = watch_heartbeat_seconds
+
+    async def _drop_cached(self, keys: Sequence[InvoiceKey]) -> None:
+        """Push changed invoices out of this worker's caches (if it has any) before the change is answered."""
+        if self._invalidate is not None and keys:
+            await self._invalidate(keys)
 
     @property
     def feed(self) -> EventFeed:
@@ -264,7 +265,7 @@ class LifecycleService:
             outcome = await apply(tx, now)
             if claim is not None:
                 await tx.finish([(claim, outcome.result_id)])
-        await self._invalidate(outcome.changed)
+        await self._drop_cached(outcome.changed)
         return outcome.result_id
 
     async def _fresh(self, invoice_id: int) -> Invoice:
@@ -280,7 +281,7 @@ class LifecycleService:
         if isinstance(result, Replayed):
             assert claim is not None  # only claimed requests replay
             return await self._fresh(_replay_id(result.used, claim))
-        await self._invalidate([result.key])
+        await self._drop_cached([result.key])
         return result
 
     async def _locked(self, tx: LifecycleTransaction, ref: InvoiceRef) -> Invoice:
