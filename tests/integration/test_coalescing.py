@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
+from fapiao_server.coalescing import Coalescer
 from fapiao_server.domain.invoice import InvoiceKey
-from fapiao_server.storage.coalescing import Coalescer
 from fapiao_server.storage.invoices import PostgresInvoices
 from tests.conftest import Register
 

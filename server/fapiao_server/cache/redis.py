@@ -17,7 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..storage.coalescing import Coalescer
+from ..coalescing import Coalescer
 from .backend import CacheUnavailable
 from .breaker import CircuitBreaker
 

@@ -8,6 +8,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from ..coalescing import Coalescer
 from ..domain.invoice import (
     Invoice,
     InvoiceKey,
@@ -18,7 +19,6 @@ from ..domain.invoice import (
     VehicleDetails,
 )
 from ..domain.invoice_types import InvoiceType
-from .coalescing import Coalescer
 from .database import storage_errors
 from .queries import query
 

@@ -10,12 +10,12 @@ from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
+from ..coalescing import Coalescer
 from ..domain.calendar import utc_now
 from ..domain.errors import Aborted, DomainError, FailedPrecondition
 from ..domain.events import EventType, NewEvent
 from ..domain.invoice import Invoice, InvoiceState
 from ..services.ports import PendingIssue, Replayed, UsedRequest
-from .coalescing import Coalescer
 from .database import storage_errors
 from .lifecycle import append_events, change_errors, claim_requests, finish_requests, insert_invoices
 from .queries import query

@@ -9,11 +9,11 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from ..coalescing import Coalescer
 from ..domain.invoice import InvoiceKey, InvoiceState
 from ..domain.invoice_types import InvoiceType
 from ..domain.verification import VerificationChannel, VerificationOutcome, VerificationRecord
 from ..services.ports import RecordFilter
-from .coalescing import Coalescer
 from .database import storage_errors
 from .queries import query
 
