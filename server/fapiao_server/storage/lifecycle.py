@@ -144,14 +144,13 @@ async def _events(conn: psycopg.AsyncConnection[Any], ids: Sequence[int]) -> lis
         return [event_from_row(row) for row in await cur.fetchall()]
 
 
-async def _resolve(conn: psycopg.AsyncConnection[Any], ref: InvoiceRef, *, lock: bool) -> int | None:
+async def _lock(conn: psycopg.AsyncConnection[Any], ref: InvoiceRef) -> int | None:
+    """Lock the invoice's row (every change does this first); its id, or None if there is no such invoice."""
     if isinstance(ref, InvoiceKey):
         params: dict[str, Any] = {"number": ref.invoice_number, "code": ref.invoice_code}
-        statement = query("lock_invoice_by_key") if lock else query("invoice_id_by_key")
-    elif lock:
-        params, statement = {"id": ref}, query("lock_invoice_by_id")
+        statement = query("lock_invoice_by_key")
     else:
-        return ref
+        params, statement = {"id": ref}, query("lock_invoice_by_id")
     row = await (await conn.execute(statement, params)).fetchone()
     return None if row is None else row[0]
 
@@ -326,7 +325,7 @@ class PostgresLifecycleTransaction:
         await finish_requests(self._conn, results)
 
     async def lock_invoice(self, ref: InvoiceRef) -> Invoice | None:
-        invoice_id = await _resolve(self._conn, ref, lock=True)
+        invoice_id = await _lock(self._conn, ref)
         if invoice_id is None:
             return None
         return (await _documents(self._conn, [invoice_id])).get(invoice_id)
@@ -349,7 +348,7 @@ class PostgresLifecycleTransaction:
         row = await (await self._conn.execute(query("lock_form"), {"id": form_id})).fetchone()
         if row is None:
             return None
-        await _resolve(self._conn, row[0], lock=True)  # the invoice first, as every change does
+        await _lock(self._conn, row[0])  # the invoice first, as every change does
         return (await _forms(self._conn, [form_id])).get(form_id)
 
     async def insert_form(self, form: RedLetterForm) -> RedLetterForm:
@@ -412,9 +411,14 @@ class PostgresLifecycle:
             return await _documents(conn, ids)
 
     async def invoice(self, ref: InvoiceRef) -> Invoice | None:
+        if isinstance(ref, InvoiceKey):  # by key in one statement, as verification looks invoices up
+            params = {"numbers": [ref.invoice_number], "codes": [ref.invoice_code]}
+            async with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(query("invoices_by_keys"), params)
+                row = await cur.fetchone()
+            return None if row is None else invoice_from_row(row)
         async with self._read() as conn:
-            invoice_id = await _resolve(conn, ref, lock=False)
-            return None if invoice_id is None else (await _documents(conn, [invoice_id])).get(invoice_id)
+            return (await _documents(conn, [ref])).get(ref)
 
     async def facts(self, invoice: Invoice) -> InvoiceFacts:
         async with self._read() as conn:

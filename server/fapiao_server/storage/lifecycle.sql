@@ -12,9 +12,6 @@ SELECT id FROM invoices WHERE id = %(id)s FOR UPDATE;
 -- name: lock_invoice_by_key
 SELECT id FROM invoices WHERE invoice_number = %(number)s AND invoice_code = %(code)s FOR UPDATE;
 
--- name: invoice_id_by_key
-SELECT id FROM invoices WHERE invoice_number = %(number)s AND invoice_code = %(code)s;
-
 -- name: list_seller_invoices
 -- One page of a seller's invoices (optionally to one buyer), newest first; (after_time, after_id) is the keyset
 -- cursor. The tax id is a plain equality, never "$1 IS NULL OR ...", so even a generic plan walks the index.
