@@ -14,6 +14,9 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
+from fapiao_server.cache.invoices import CachedInvoices
+from fapiao_server.cache.near import NearCache
+from fapiao_server.cache.redis import RedisCache
 from fapiao_server.domain.calendar import utc_now
 from fapiao_server.domain.errors import Aborted, DomainError, FailedPrecondition
 from fapiao_server.domain.events import SYSTEM_ACTOR, EventType
@@ -22,6 +25,7 @@ from fapiao_server.domain.issuing import IssueRequest, LineRequest
 from fapiao_server.domain.lifecycle import ReversalItem
 from fapiao_server.domain.red_letter import CONFIRMATION_WINDOW, FormState, RedLetterForm, RedLetterReason, TradeParty
 from fapiao_server.services.lifecycle import LifecycleService
+from fapiao_server.storage.invoices import PostgresInvoices
 from fapiao_server.storage.issuing import PostgresIssuer
 from fapiao_server.storage.lifecycle import PostgresLifecycle
 from tests.support.invoices import new_request_id, tax_id
@@ -315,3 +319,28 @@ async def test_the_history_is_append_only(pool: Any, database_url: str) -> None:
             conn.execute("TRUNCATE invoice_events")
         actors = conn.execute("SELECT actor FROM invoice_events WHERE invoice_id = %s", (invoice.id,)).fetchall()
     assert actors == [("seller",)]
+
+
+# --- the writer's own caches --------------------------------------------------------------------------------
+
+
+async def test_a_change_leaves_the_writers_caches_before_it_is_answered(
+    pool: Any, redis_url: str, key_prefix: str
+) -> None:
+    """No announcement from PostgreSQL is listened to here, so only the writer's own invalidation can make the
+    next lookup see the change: near cache and Redis both held the old state."""
+    shared = RedisCache(redis_url, prefix=key_prefix)
+    cached = CachedInvoices(
+        PostgresInvoices(pool), near=NearCache(max_entries=100, ttl_seconds=60, negative_ttl_seconds=30), shared=shared
+    )
+    service = LifecycleService(PostgresLifecycle(pool), PostgresIssuer(pool), invalidate=cached.invalidate)
+    try:
+        paper, electronic = await issue(service, 4), await issue(service, 10)
+        for invoice in (paper, electronic):
+            assert (await cached.get(invoice.key)).state is InvoiceState.ISSUED  # type: ignore[union-attr]
+        await service.void(paper.id, reason="", caller="seller", request_id=new_request_id())
+        await service.issue_red((await form(service, electronic)).id, caller="seller", request_id=new_request_id())
+        assert (await cached.get(paper.key)).state is InvoiceState.VOIDED  # type: ignore[union-attr]
+        assert (await cached.get(electronic.key)).state is InvoiceState.FULLY_REVERSED  # type: ignore[union-attr]
+    finally:
+        await shared.close()
