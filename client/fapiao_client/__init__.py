@@ -5,7 +5,8 @@ Needs only grpcio, protobuf and the googleapis common protos; the server is not 
 
 from .aio_client import AsyncVerificationClient
 from .aio_invoice_client import AsyncInvoiceClient
-from .channel import CALLER_HEADER, DEFAULT_TARGET
+from .channel import DEFAULT_TARGET
+from .credentials import TokenSource
 from .drafts import DraftError, issue_request
 from .errors import FapiaoError, FieldViolation
 from .invoice_client import InvoiceClient
@@ -15,7 +16,6 @@ from .sync_client import VerificationClient
 from .watching import AsyncInvoiceWatch, InvoiceWatch
 
 __all__ = [
-    "CALLER_HEADER",
     "DEFAULT_TARGET",
     "AsyncInvoiceClient",
     "AsyncInvoiceWatch",
@@ -25,6 +25,7 @@ __all__ = [
     "FieldViolation",
     "InvoiceClient",
     "InvoiceWatch",
+    "TokenSource",
     "VerificationClient",
     "batch_item",
     "fen_to_yuan",

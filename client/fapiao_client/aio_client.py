@@ -41,7 +41,7 @@ class AsyncVerificationClient(AsyncCalls):
         call = self._stub.BatchVerifyInvoices(
             iter(chunked_requests(items, chunk_size, view)),
             timeout=timeout,
-            metadata=self._metadata,
+            metadata=self._metadata(),
             wait_for_ready=self._wait,
         )
         try:

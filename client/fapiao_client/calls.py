@@ -1,4 +1,5 @@
-"""What every client shares: one channel, the caller's name, deadlines, and failures raised as FapiaoError."""
+"""What every client shares: one channel, the caller's credentials, deadlines, and failures raised as
+FapiaoError."""
 
 from __future__ import annotations
 
@@ -7,13 +8,35 @@ from typing import Any, Self
 
 import grpc
 
-from .channel import DEFAULT_TARGET, caller_metadata, channel_options
+from fapiao.v1 import auth_service_pb2, auth_service_pb2_grpc
+
+from .channel import DEFAULT_TARGET, channel_options
+from .credentials import TokenSource
 from .errors import FapiaoError
+
+
+def _renewer(target: str, credentials: grpc.ChannelCredentials | None) -> Any:
+    """How a TokenSource renews a session: RefreshToken on a short-lived blocking channel of its own (this runs
+    once every few minutes, from sync and asyncio clients alike)."""
+
+    def renew(refresh_token: str) -> auth_service_pb2.SessionTokens:
+        channel = grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
+        with channel:
+            stub = auth_service_pb2_grpc.AuthServiceStub(channel)
+            answer = stub.RefreshToken(auth_service_pb2.RefreshTokenRequest(refresh_token=refresh_token), timeout=10)
+        return answer.tokens
+
+    return renew
 
 
 class _Calls:
     """One channel per client. ``_channels`` is the module that opens it (grpc, or grpc.aio); ``_stub_class`` the
-    generated stub the client calls through."""
+    generated stub the client calls through.
+
+    ``token`` is an API key or access token, a :class:`TokenSource`, or None for the environment's credentials
+    (FAPIAO_TOKEN, else the credentials file `fapiao login` writes). ``credentials`` are TLS channel credentials
+    (``grpc.ssl_channel_credentials``; with a client certificate for mutual TLS); without them the channel is
+    plaintext, which the register accepts on loopback addresses only."""
 
     _channels: Any = grpc
     _stub_class: Any = None
@@ -22,7 +45,7 @@ class _Calls:
         self,
         target: str = DEFAULT_TARGET,
         *,
-        caller: str | None = None,
+        token: str | TokenSource | None = None,
         timeout: float | None = 10.0,
         wait_for_ready: bool = True,
         credentials: grpc.ChannelCredentials | None = None,
@@ -36,10 +59,14 @@ class _Calls:
                 else self._channels.insecure_channel(target, options)
             )
         self._channel: Any = channel
-        self._metadata = caller_metadata(caller)
+        self._tokens = TokenSource.of(token)
+        self._renew = _renewer(target, credentials)
         self._timeout = timeout
         self._wait = wait_for_ready
         self._stub = self._stub_class(channel)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._tokens.metadata(self._renew)
 
 
 class BlockingCalls(_Calls):
@@ -51,7 +78,7 @@ class BlockingCalls(_Calls):
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
-            return method(request, timeout=self._timeout, metadata=self._metadata, wait_for_ready=self._wait)
+            return method(request, timeout=self._timeout, metadata=self._metadata(), wait_for_ready=self._wait)
         except grpc.RpcError as error:
             raise FapiaoError.from_rpc_error(error) from None
 
@@ -81,7 +108,7 @@ class AsyncCalls(_Calls):
 
     async def _call(self, method: Any, request: Any) -> Any:
         try:
-            return await method(request, timeout=self._timeout, metadata=self._metadata, wait_for_ready=self._wait)
+            return await method(request, timeout=self._timeout, metadata=self._metadata(), wait_for_ready=self._wait)
         except grpc.RpcError as error:
             raise FapiaoError.from_rpc_error(error) from None
 

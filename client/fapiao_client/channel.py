@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 DEFAULT_TARGET = "127.0.0.1:50051"
-# Names the caller until authentication lands; the register keeps each caller's history apart.
-CALLER_HEADER = "x-fapiao-caller"
 VERIFICATION_SERVICE = "fapiao.v1.VerificationService"
 INVOICE_SERVICE = "fapiao.v1.InvoiceService"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -72,7 +70,3 @@ def channel_options() -> list[tuple[str, object]]:
         ("grpc.min_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 5_000),
     ]
-
-
-def caller_metadata(caller: str | None) -> tuple[tuple[str, str], ...]:
-    return ((CALLER_HEADER, caller),) if caller else ()

@@ -29,7 +29,7 @@ from .watching import InvoiceWatch
 class InvoiceClient(BlockingCalls):
     """Issue invoices and take them through their lifecycle.
 
-    >>> with InvoiceClient("127.0.0.1:50051", caller="acme-erp") as client:
+    >>> with InvoiceClient("127.0.0.1:50051", token=api_key) as client:
     ...     invoice = client.issue_invoice({"invoice_type": "04", "seller": ..., "buyer": ..., "lines": [...]})
     ...     client.void_invoice(invoice, reason="wrong buyer")
 

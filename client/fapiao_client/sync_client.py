@@ -49,7 +49,7 @@ def list_request(page_size: int, page_token: str, filters: dict[str, Any]) -> pb
 class VerificationClient(BlockingCalls):
     """Verify invoices against the register.
 
-    >>> with VerificationClient("127.0.0.1:50051", caller="acme-erp") as client:
+    >>> with VerificationClient("127.0.0.1:50051", token=api_key) as client:
     ...     answer = client.verify_invoice(invoice_code="011001605111", invoice_number="80100798",
     ...                                    issue_date="2026-10-18", check_code="380258")
 
@@ -84,7 +84,7 @@ class VerificationClient(BlockingCalls):
             responses = self._stub.BatchVerifyInvoices(
                 chunked_requests(items, chunk_size, view),
                 timeout=timeout,
-                metadata=self._metadata,
+                metadata=self._metadata(),
                 wait_for_ready=self._wait,
             )
             for response in responses:

@@ -72,7 +72,9 @@ class _Watch:
                  reconnect_attempts: int, metadata: Any, wait_for_ready: bool) -> None:  # fmt: skip
         self._stub = stub
         self._state = _Resumption(request, timeout, reconnect_attempts)
-        self._options = {"metadata": metadata, "wait_for_ready": wait_for_ready}
+        # A callable: each reconnection sends the credentials current then (a session's token is renewed).
+        self._metadata = metadata
+        self._wait_for_ready = wait_for_ready
         self._call: Any = None
 
     @property
@@ -112,7 +114,12 @@ class InvoiceWatch(_Watch):
         state = self._state
         error = None
         while not state.over():
-            self._call = self._stub.WatchInvoices(state.next_request(), timeout=state.remaining(), **self._options)
+            self._call = self._stub.WatchInvoices(
+                state.next_request(),
+                timeout=state.remaining(),
+                metadata=self._metadata(),
+                wait_for_ready=self._wait_for_ready,
+            )
             error = None
             try:
                 for response in self._call:
@@ -146,7 +153,12 @@ class AsyncInvoiceWatch(_Watch):
         state = self._state
         error = None
         while not state.over():
-            self._call = self._stub.WatchInvoices(state.next_request(), timeout=state.remaining(), **self._options)
+            self._call = self._stub.WatchInvoices(
+                state.next_request(),
+                timeout=state.remaining(),
+                metadata=self._metadata(),
+                wait_for_ready=self._wait_for_ready,
+            )
             error = None
             try:
                 async for response in self._call:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from grpc_health.v1 import health, health_pb2
 
@@ -16,9 +17,14 @@ from .config import Settings
 from .domain.calendar import business_date, utc_now
 from .domain.errors import DomainError
 from .domain.verification import VerificationPolicy
+from .security.key_files import decode_key, load_or_create_key
+from .security.tokens import TokenSigner
+from .services.administration import Administration
+from .services.authentication import Authenticator, Sessions
 from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
+from .storage.access import PostgresAccess
 from .storage.database import create_pool, database_answers, storage_errors
 from .storage.invoices import PostgresInvoices
 from .storage.issuing import PostgresIssuer
@@ -28,8 +34,11 @@ from .storage.notifications import listen_for_changes
 from .storage.queries import query
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
+from .transport.access_gate import AccessGate, Refusal
+from .transport.admin_servicer import AdminServicer
+from .transport.auth_servicer import AuthServicer
 from .transport.invoice_servicer import InvoiceServicer
-from .transport.server import SERVICE_NAMES, create_server
+from .transport.server import SERVICE_NAMES, Listener, Servicers, create_server, server_credentials
 from .transport.verification_servicer import VerificationServicer
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,32 @@ def create_invoice_lookup(settings: Settings, source: PostgresInvoices) -> tuple
     return cached, cached
 
 
+def token_signer(settings: Settings) -> TokenSigner:
+    """The signer of access tokens, with the fleet's shared key (made on first start when none is configured)."""
+    if settings.token_key is not None:
+        key = decode_key(settings.token_key.get_secret_value(), "FAPIAO_TOKEN_KEY")
+    else:
+        key = load_or_create_key(settings.token_key_path)
+    return TokenSigner(key, lifetime=timedelta(minutes=settings.access_token_minutes))
+
+
+def listeners(settings: Settings) -> list[Listener]:
+    """The main listener (TLS, or plaintext where allowed) and the mutual-TLS one when configured."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return [Listener(settings.listen)]
+    chain, key = settings.tls_cert_file.read_bytes(), settings.tls_key_file.read_bytes()
+    found = [Listener(settings.listen, server_credentials(chain, key))]
+    if settings.mtls_listen is not None and settings.mtls_client_ca_file is not None:
+        client_ca = settings.mtls_client_ca_file.read_bytes()
+        found.append(Listener(settings.mtls_listen, server_credentials(chain, key, client_ca)))
+    return found
+
+
+def _log_refusal(refusal: Refusal) -> None:
+    who = refusal.principal.id if refusal.principal is not None else "unauthenticated caller"
+    log.info("refused %s to %s at %s: %s", refusal.method, who, refusal.peer, refusal.error.reason)
+
+
 class Application:
     """Everything one worker runs. ``start()`` returns the bound port; ``stop()`` drains and closes."""
 
@@ -95,16 +130,32 @@ class Application:
             PostgresIssuer(self.pool),
             invalidate=None if self.cache is None else self.cache.invalidate,
         )
+        access = PostgresAccess(self.pool)
+        signer = token_signer(settings)
+        self.authenticator = Authenticator(access, signer)
+        self.administration = Administration(access, changed=self.authenticator.forget)
+        sessions = Sessions(
+            access,
+            signer,
+            refresh_lifetime_seconds=settings.refresh_token_hours * 3600,
+            changed=self.authenticator.forget,
+        )
         self.health = health.aio.HealthServicer()
         interceptors, self._tracer_provider = start_tracing(settings.otel_exporter)
-        self.server, self.port = create_server(
-            settings.listen,
-            VerificationServicer(self.verification),
-            InvoiceServicer(self.lifecycle),
+        self.server, self.ports = create_server(
+            listeners(settings),
+            Servicers(
+                verification=VerificationServicer(self.verification),
+                invoices=InvoiceServicer(self.lifecycle),
+                auth=AuthServicer(sessions, self.administration),
+                admin=AdminServicer(self.administration),
+            ),
             self.health,
+            gate=AccessGate(self.authenticator, on_refusal=_log_refusal),
             max_message_bytes=settings.max_message_bytes,
             interceptors=interceptors,
         )
+        self.port = self.ports[0]
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> int:
@@ -117,6 +168,7 @@ class Application:
                     self._database_url,
                     self.cache.on_changes if self.cache is not None else None,
                     on_history=self.lifecycle.feed.wake,
+                    on_access=self.authenticator.forget,
                     ready=listening,
                 )
             )

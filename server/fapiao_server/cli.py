@@ -7,14 +7,10 @@ import argparse
 import shlex
 import shutil
 import sys
-from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Any
-
-DEMO_INVOICES = 1000
-DEMO_SEED = 20261127
 
 
 def add_commands(commands: Any) -> None:
@@ -24,7 +20,9 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("--workers", type=int, metavar="N", help="worker processes sharing the port (FAPIAO_WORKERS)")
     serve.add_argument("--data-dir", type=Path, help="where the embedded PostgreSQL keeps its data (FAPIAO_DATA_DIR)")
     serve.add_argument(
-        "--demo", action="store_true", help=f"seed {DEMO_INVOICES} demo invoices on first start and show a command"
+        "--demo",
+        action="store_true",
+        help="seed demo invoices on first start, create one demo principal per role and show commands to try",
     )
     serve.set_defaults(handler=_serve)
 
@@ -37,6 +35,13 @@ def add_commands(commands: Any) -> None:
     seed.add_argument("--seed", type=int, default=1, help="random seed (same seed, same invoices modulo numbers)")
     seed.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     seed.set_defaults(handler=_seed)
+
+    bootstrap = commands.add_parser(
+        "bootstrap-admin", help="create an ADMIN principal straight in the database and print an API key for it"
+    )
+    bootstrap.add_argument("--id", default="admin", help="the administrator's principal id (default: admin)")
+    bootstrap.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
+    bootstrap.set_defaults(handler=_bootstrap_admin)
 
 
 def _settings(options: argparse.Namespace) -> Any:
@@ -106,6 +111,29 @@ def _seed(options: argparse.Namespace) -> int:
     return 0
 
 
+def _bootstrap_admin(options: argparse.Namespace) -> int:
+    from .domain.access import Principal, PrincipalAccount, Role
+    from .domain.errors import AlreadyExists, InvalidArgument
+    from .provisioning import provision
+    from .supervisor import configure_logging, resolve_database
+
+    settings = _settings(options)
+    configure_logging(settings.log_level)
+    admin = PrincipalAccount(Principal(options.id, Role.ADMIN, display_name="administrator"))
+    with ExitStack() as stack:
+        url, _ = resolve_database(settings, stack)
+        _migrate_now(url)
+        try:
+            (done,) = provision(url, [admin], description="fapiao bootstrap-admin")
+        except (InvalidArgument, AlreadyExists) as error:
+            print(f"fapiao: {error}", file=sys.stderr)
+            return 2
+    state = "created" if done.created else "already existed; a new key was added"
+    print(f"principal {options.id} (ADMIN) {state}. Its API key, shown once:\n{done.api_key}", flush=True)
+    print(f"Use it with: FAPIAO_TOKEN=<key> {_fapiao_command()} admin principals list", file=sys.stderr)
+    return 0
+
+
 def _fapiao_command() -> str:
     """How to invoke this very CLI from a shell: `fapiao` if that is what PATH finds, else the full path."""
     invoked = Path(sys.argv[0]).resolve()
@@ -115,37 +143,11 @@ def _fapiao_command() -> str:
     return shlex.quote(str(invoked)) if invoked.name == "fapiao" else "fapiao"
 
 
-def _prepare_demo(url: str) -> tuple[str, Callable[[str], str]]:
-    """Seed the demo register on first start; returns what was done and how to print the demo command for a
-    given target address."""
-    from .domain.calendar import utc_now, years_before
-    from .storage.bulk import count_invoices, demo_sample, seed_register
-
-    done = ""
-    if count_invoices(url) == 0:
-        seed_register(url, DEMO_INVOICES, seed=DEMO_SEED, now=utc_now())
-        done = f"Seeded {DEMO_INVOICES} demo invoices.\n"
-    sample = demo_sample(url, since=years_before(_today(), 4))
-
-    def command(target: str) -> str:
-        if sample is None:
-            return done + "No invoice in the register suits a demo verification."
-        code, number, day, check_code = sample
-        fapiao = _fapiao_command()
-        return (
-            f"{done}Verify a demo invoice (in another terminal):\n  {fapiao} verify --target {target} "
-            f"--code {code} --number {number} --date {day.isoformat()} --check-code {check_code[-6:]}\n"
-            f"See what it allows now, and its history:\n  {fapiao} invoice actions --target {target} {code}:{number}\n"
-            f"  {fapiao} invoice events --target {target} {code}:{number}"
-        )
-
-    return done, command
-
-
 def _serve(options: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from .demo import prepare_demo
     from .storage.migrations import pending_migrations
     from .supervisor import Endpoint, Fleet, configure_logging, reserve_port, resolve_database, run_worker
 
@@ -162,7 +164,7 @@ def _serve(options: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        demo = _prepare_demo(url)[1] if options.demo else None
+        demo = prepare_demo(url, settings.data_dir, _fapiao_command()) if options.demo else None
         endpoint = Endpoint.parse(settings.listen)
         if settings.workers > 1:
             reserved = reserve_port(endpoint)

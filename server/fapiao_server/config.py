@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FAPIAO_", extra="ignore")
 
-    # Where to listen, HOST:PORT (port 0 picks a free one). Plaintext: put TLS in front until issue 4 lands.
+    # Where to listen, HOST:PORT (port 0 picks a free one). TLS when tls_cert_file and tls_key_file are set;
+    # otherwise plaintext, which is allowed on a loopback address only unless allow_plaintext says otherwise.
     listen: str = "127.0.0.1:50051"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # Plaintext on a non-loopback address: only behind a balancer that terminates TLS on a private network.
+    allow_plaintext: bool = False
+    # A second, mutual-TLS listener for government systems: clients must present a certificate signed by
+    # mtls_client_ca_file, and its subject common name names their principal. Needs the TLS certificate too.
+    mtls_listen: str | None = None
+    mtls_client_ca_file: Path | None = None
+
+    # The key access tokens are signed with, shared by the whole fleet: base64 in FAPIAO_TOKEN_KEY, or a file
+    # (default <data_dir>/keys/token.key, made on first start with owner-only permissions).
+    token_key: SecretStr | None = None
+    token_key_file: Path | None = None
+    access_token_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    refresh_token_hours: float = Field(default=12.0, gt=0, le=30 * 24)
     # Worker processes sharing the port (one grpc.aio server each).
     workers: int = Field(default=1, ge=1, le=64)
     # PostgreSQL (postgresql://...). Unset: a private PostgreSQL from the pgserver package under data_dir.
@@ -56,10 +73,41 @@ class Settings(BaseSettings):
     # Tracing export: none, console (stderr), or otlp (OTEL_EXPORTER_OTLP_* variables configure it).
     otel_exporter: Literal["none", "console", "otlp"] = "none"
 
-    @field_validator("listen")
+    @field_validator("listen", "mtls_listen")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:50051 or [::]:50051")
         return value
+
+    @model_validator(mode="after")
+    def _transport_security(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("FAPIAO_TLS_CERT_FILE and FAPIAO_TLS_KEY_FILE go together")
+        if self.mtls_listen is not None and (self.tls_cert_file is None or self.mtls_client_ca_file is None):
+            raise ValueError(
+                "FAPIAO_MTLS_LISTEN needs FAPIAO_TLS_CERT_FILE, FAPIAO_TLS_KEY_FILE and FAPIAO_MTLS_CLIENT_CA_FILE"
+            )
+        if self.tls_cert_file is None and not self.allow_plaintext and not is_loopback(self.listen):
+            raise ValueError(
+                f"plaintext on {self.listen} would carry credentials in the clear: set FAPIAO_TLS_CERT_FILE and "
+                "FAPIAO_TLS_KEY_FILE, or FAPIAO_ALLOW_PLAINTEXT=true behind a TLS-terminating balancer"
+            )
+        return self
+
+    @property
+    def token_key_path(self) -> Path:
+        return self.token_key_file or self.data_dir / "keys" / "token.key"
+
+
+def is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

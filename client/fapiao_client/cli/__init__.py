@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ..channel import DEFAULT_TARGET
+from ..credentials import CredentialsError
 from .lifecycle import add_commands as add_lifecycle_commands
 
 
@@ -26,7 +27,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help=f"the register's address (FAPIAO_TARGET, default {DEFAULT_TARGET})",
     )
-    parser.add_argument("--caller", default=os.environ.get("FAPIAO_CALLER"), help="who you are (FAPIAO_CALLER)")
+    parser.add_argument(
+        "--ca-cert",
+        default=os.environ.get("FAPIAO_CA_CERT"),
+        metavar="FILE",
+        help="connect with TLS, trusting this CA for the register's certificate (FAPIAO_CA_CERT)",
+    )
+    parser.add_argument(
+        "--client-cert",
+        default=os.environ.get("FAPIAO_CLIENT_CERT"),
+        metavar="FILE",
+        help="mutual TLS: present this certificate (FAPIAO_CLIENT_CERT; with --client-key)",
+    )
+    parser.add_argument("--client-key", default=os.environ.get("FAPIAO_CLIENT_KEY"), metavar="FILE",
+                        help="the client certificate's private key (FAPIAO_CLIENT_KEY)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the response in protobuf's JSON mapping")
 
 
@@ -90,5 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as error:
         print(f"fapiao: {error.name or error} is missing; install 'fapiao[cli]' or 'fapiao[server]'", file=sys.stderr)
         return 1
+    except (CredentialsError, ValueError) as error:  # unusable credentials file or TLS files: fix and rerun
+        print(f"fapiao: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

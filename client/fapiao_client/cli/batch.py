@@ -26,6 +26,7 @@ from ..errors import FapiaoError
 from ..money import yuan_to_fen
 from ..requests import verify_request
 from ..sync_client import VerificationClient
+from .connection import client_arguments
 from .render import outcome_name, print_error, state_name, to_json
 
 OUTPUT_COLUMNS = (
@@ -154,7 +155,7 @@ def run(options: argparse.Namespace) -> int:
         if writer is not None:
             writer.writerow(OUTPUT_COLUMNS)
         client = stack.enter_context(
-            VerificationClient(options.target, caller=options.caller, timeout=None, wait_for_ready=False)
+            VerificationClient(options.target, timeout=None, wait_for_ready=False, **client_arguments(options))
         )
         progress = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
         task = progress.add_task("verifying", total=len(rows))

@@ -17,6 +17,7 @@ from ..drafts import DraftError
 from ..errors import FapiaoError
 from ..invoice_client import InvoiceClient
 from ..requests import SELECTOR_SYNTAX, invoice_selector, new_request_id
+from .connection import client_arguments
 from .render import print_error, proto_json
 
 # After these the register may or may not have made the change; the same request id tells.
@@ -50,7 +51,7 @@ def change_id(options: argparse.Namespace, fallback: str = "") -> str:
 def run(options: argparse.Namespace, call: Callable[[InvoiceClient], int]) -> int:
     """Make the command's calls; bad input found here is exit status 2, refusals their own status."""
     try:
-        with InvoiceClient(options.target, caller=options.caller, wait_for_ready=False) as client:
+        with InvoiceClient(options.target, wait_for_ready=False, **client_arguments(options)) as client:
             return call(client)
     except DraftError as error:
         lines = "".join(f"\n  {v.field}: {v.description}" for v in error.violations)

@@ -10,6 +10,7 @@ from ..errors import FapiaoError
 from ..money import yuan_to_fen
 from ..requests import verify_request
 from ..sync_client import VerificationClient
+from .connection import client_arguments
 from .render import OUTCOME_EXIT, print_error, print_verification, to_json
 
 
@@ -39,7 +40,7 @@ def _request_fields(options: argparse.Namespace) -> dict[str, object]:
 
 
 def run(options: argparse.Namespace) -> int:
-    with VerificationClient(options.target, caller=options.caller, wait_for_ready=False) as client:
+    with VerificationClient(options.target, wait_for_ready=False, **client_arguments(options)) as client:
         try:
             if options.qr is not None:
                 qr_answer = client.verify_qr_code(options.qr)

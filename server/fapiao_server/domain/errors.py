@@ -85,3 +85,23 @@ class Aborted(DomainError):
     ABORTED: re-read and retry the call as is."""
 
     reason = "CONCURRENT_CHANGE"
+
+
+class Unauthenticated(DomainError):
+    """The call carries no credentials, or ones that are invalid, expired or revoked. Maps to UNAUTHENTICATED;
+    ``reason`` says which (CREDENTIALS_MISSING, CREDENTIALS_INVALID, TOKEN_EXPIRED, CREDENTIALS_REVOKED)."""
+
+    reason = "CREDENTIALS_INVALID"
+
+
+class PermissionDenied(DomainError):
+    """The caller is who it says but may not do this. Maps to PERMISSION_DENIED. Where even the existence of
+    the thing asked about is private (another tenant's invoice), NotFound is raised instead."""
+
+    reason = "PERMISSION_DENIED"
+
+
+class AlreadyExists(DomainError):
+    """What a create call names exists already (a principal id, a username). Maps to ALREADY_EXISTS."""
+
+    reason = "ALREADY_EXISTS"

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from ..domain.calendar import business_date, utc_now
 from ..domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Violations
@@ -45,7 +45,7 @@ from ..domain.red_letter import (
     withdraw,
 )
 from ..domain.taxpayer import check_tax_id
-from .paging import decode_token, decode_values, encode_token, encode_values, fingerprint, page_limit
+from .paging import Page, decode_token, decode_values, encode_token, encode_values, fingerprint, page_limit
 from .ports import (
     EventFilter,
     FormFilter,
@@ -69,12 +69,6 @@ Invalidate = Callable[[Sequence[InvoiceKey]], Awaitable[None]]
 
 T = TypeVar("T")
 E = TypeVar("E", TradeParty, RedLetterReason)
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,23 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..domain.errors import FieldViolation, InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing and the token of the next ('' on the last page), AIP-158."""
+
+    items: list[T]
+    next_page_token: str
 
 
 def page_limit(page_size: int) -> int:
@@ -80,5 +89,22 @@ def decode_values(token: str, query_fingerprint: str, size: int) -> tuple[int, .
         if len(values) != size or not all(type(v) is int and 0 <= v < 2**63 for v in values):
             raise TypeError("values")
         return tuple(values)
+
+    return _unpack(token, query_fingerprint, check) if token else None
+
+
+def encode_text(after: str, query_fingerprint: str) -> str:
+    """A page token for a text keyset (such as a principal id)."""
+    return _pack([after], query_fingerprint)
+
+
+def decode_text(token: str, query_fingerprint: str) -> str | None:
+    """The text keyset in ``token`` ('' -> None)."""
+
+    def check(values: list[Any]) -> str:
+        (after,) = values
+        if type(after) is not str:
+            raise TypeError("keyset")
+        return after
 
     return _unpack(token, query_fingerprint, check) if token else None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from ..domain.access import PrincipalAccount, Role
 from ..domain.events import EventPosition, InvoiceEvent, NewEvent
 from ..domain.invoice import Invoice, InvoiceKey, InvoiceState
 from ..domain.invoice_types import InvoiceType
@@ -222,3 +224,87 @@ class LifecycleStore(Protocol):
     async def stable_head(self) -> EventPosition: ...
 
     async def forget_requests(self, before: datetime) -> int: ...
+
+
+# --- principals and credentials --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSecret:
+    principal_id: str
+    password_hash: str
+    totp_secret: str
+    totp_last_step: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    principal_id: str
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeySecret:
+    principal_id: str
+    secret_hash: bytes
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    id: str
+    principal_id: str
+    description: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class AccessStore(Protocol):
+    async def accounts(self, ids: Sequence[str]) -> dict[str, PrincipalAccount]: ...
+
+    async def principal_for_certificate(self, name: str) -> str | None: ...
+
+    async def principal_ids(self, *, role: Role | None, after: str, limit: int) -> list[str]: ...
+
+    async def create_principal(self, account: PrincipalAccount) -> None:
+        """AlreadyExists when the id (or certificate name) is taken."""
+        ...
+
+    async def update_principal(self, account: PrincipalAccount) -> bool:
+        """False when there is no such principal."""
+        ...
+
+    async def login(self, username: str) -> LoginSecret | None: ...
+
+    async def accept_totp_step(self, principal_id: str, step: int) -> bool:
+        """Record the step as used; False if it (or a later one) was used already."""
+        ...
+
+    async def set_login(self, principal_id: str, username: str, password_hash: str, totp_secret: str) -> None:
+        """Give the principal this login and end its sessions; AlreadyExists when the username is taken."""
+        ...
+
+    async def create_session(
+        self, session_id: uuid.UUID, principal_id: str, refresh_hash: bytes, expires_at: datetime
+    ) -> None: ...
+
+    async def session_state(self, session_id: uuid.UUID) -> SessionState | None: ...
+
+    async def rotate_refresh_token(self, session_id: uuid.UUID, old_hash: bytes, new_hash: bytes) -> str | None: ...
+
+    async def revoke_session(self, session_id: uuid.UUID) -> None: ...
+
+    async def revoke_sessions_of(self, principal_id: str) -> int: ...
+
+    async def create_api_key(
+        self, key_id: str, principal_id: str, secret_hash: bytes, description: str, expires_at: datetime | None
+    ) -> ApiKeyInfo: ...
+
+    async def api_key_secret(self, key_id: str) -> ApiKeySecret | None: ...
+
+    async def api_keys_of(self, principal_id: str) -> Sequence[ApiKeyInfo]: ...
+
+    async def revoke_api_key(self, key_id: str) -> ApiKeyInfo | None: ...

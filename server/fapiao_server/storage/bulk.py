@@ -119,11 +119,12 @@ def seed_register(
     return done
 
 
-def demo_sample(url: str, *, since: date) -> tuple[str, str, date, str] | None:
-    """(code, number, issue date, check code) of an invoice the demo can show being verified."""
+def demo_sample(url: str, *, since: date) -> tuple[str, str, date, str, str, str] | None:
+    """(code, number, issue date, check code, seller tax id, region) of an invoice the demo can show being
+    verified."""
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(query("demo_sample_invoice"), {"since": since}).fetchone()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 def count_invoices(url: str) -> int:

@@ -22,7 +22,7 @@ def parse_named_queries(text: str) -> dict[str, str]:
 
 
 # Verification and maintenance queries, and those of the invoice lifecycle.
-QUERY_FILES = ("queries.sql", "lifecycle.sql")
+QUERY_FILES = ("queries.sql", "lifecycle.sql", "access.sql")
 
 
 def _load() -> dict[str, str]:

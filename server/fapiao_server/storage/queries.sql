@@ -115,8 +115,8 @@ CREATE DATABASE fapiao;
 
 -- name: demo_sample_invoice
 -- An invoice in force, verifiable by check code, recent enough for the verification window: the one the demo
--- banner shows how to verify.
-SELECT invoice_code, invoice_number, issue_date, check_code
+-- banner shows how to verify (and its seller, whom the demo taxpayer acts for).
+SELECT invoice_code, invoice_number, issue_date, check_code, seller_tax_id, region_code
 FROM invoices
 WHERE state = 1 AND check_code <> '' AND original_invoice_id IS NULL AND issue_date >= %(since)s
 ORDER BY id

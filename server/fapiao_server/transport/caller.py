@@ -1,26 +1,26 @@
-"""Who is calling. Until authentication lands (issue 4), a caller names itself with the ``x-fapiao-caller``
-metadata header, and callers that do not are "anonymous"; the history is kept per caller either way."""
+"""Who is calling: the principal the access gate authenticated for this call, kept in a context variable that
+the servicer methods of the same call read."""
 
 from __future__ import annotations
 
-import re
+from contextvars import ContextVar, Token
 
 import grpc
 
-from ..domain.errors import FieldViolation, InvalidArgument
+from ..domain.access import Principal
 
-CALLER_HEADER = "x-fapiao-caller"
-ANONYMOUS = "anonymous"
-_CALLER = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}$")
+_CURRENT: ContextVar[Principal] = ContextVar("fapiao_principal")
+
+
+def bind_principal(principal: Principal) -> Token[Principal]:
+    return _CURRENT.set(principal)
+
+
+def principal_of(context: grpc.aio.ServicerContext) -> Principal:
+    """The authenticated principal of the call ``context`` belongs to (LookupError for an open method)."""
+    return _CURRENT.get()
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == CALLER_HEADER:
-            if not isinstance(value, str) or not _CALLER.match(value):
-                raise InvalidArgument(
-                    [FieldViolation(CALLER_HEADER, "1-128 characters of A-Z a-z 0-9 . _ : @ / -")],
-                    reason="INVALID_CALLER",
-                )
-            return value
-    return ANONYMOUS
+    """The id of the call's principal: what history and records name as the actor."""
+    return _CURRENT.get().id

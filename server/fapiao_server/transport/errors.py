@@ -13,7 +13,17 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ..domain.errors import Aborted, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from ..domain.errors import (
+    Aborted,
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 
 ERROR_DOMAIN = "fapiao.gov.cn"
 log = logging.getLogger(__name__)
@@ -24,6 +34,9 @@ _CODES = (
     (Unavailable, code_pb2.UNAVAILABLE),
     (NotFound, code_pb2.NOT_FOUND),
     (Aborted, code_pb2.ABORTED),
+    (Unauthenticated, code_pb2.UNAUTHENTICATED),
+    (PermissionDenied, code_pb2.PERMISSION_DENIED),
+    (AlreadyExists, code_pb2.ALREADY_EXISTS),
 )
 _RETRY_UNAVAILABLE_AFTER = duration_pb2.Duration(seconds=1)
 

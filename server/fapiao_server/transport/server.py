@@ -1,28 +1,65 @@
-"""Building the grpc.aio server: our servicers plus health, reflection, limits and keepalive."""
+"""Building the grpc.aio server: our servicers plus health, reflection, the access gate, limits, keepalive and
+its listeners (plaintext for local use, TLS, and mutual TLS for government systems)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fapiao.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    auth_service_pb2,
+    auth_service_pb2_grpc,
     invoice_service_pb2,
     invoice_service_pb2_grpc,
     verification_service_pb2,
     verification_service_pb2_grpc,
 )
 
+from .access_gate import AccessGate
+from .admin_servicer import AdminServicer
+from .admission import AdmitCalls
+from .auth_servicer import AuthServicer
 from .invoice_servicer import InvoiceServicer
-from .malformed import RejectMalformedRequests
 from .verification_servicer import VerificationServicer
 
 SERVICE_NAMES = (
     verification_service_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name,
     invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"].full_name,
+    auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Servicers:
+    verification: VerificationServicer
+    invoices: InvoiceServicer
+    auth: AuthServicer
+    admin: AdminServicer
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """An address to listen on; plaintext when ``credentials`` is None."""
+
+    address: str
+    credentials: grpc.ServerCredentials | None = None
+
+
+def server_credentials(
+    certificate_chain: bytes, private_key: bytes, client_ca: bytes | None = None
+) -> grpc.ServerCredentials:
+    """TLS with the given certificate; with ``client_ca``, mutual TLS: only clients whose certificate that CA
+    signed may connect, and the certificate's common name says which principal they are."""
+    return grpc.ssl_server_credentials(
+        [(private_key, certificate_chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -41,25 +78,32 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 def create_server(
-    address: str,
-    verification: VerificationServicer,
-    invoices: InvoiceServicer,
+    listeners: Sequence[Listener],
+    servicers: Servicers,
     health_servicer: health.aio.HealthServicer,
     *,
+    gate: AccessGate | None,
     max_message_bytes: int = 4 * 1024 * 1024,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-) -> tuple[grpc.aio.Server, int]:
-    """A server bound to ``address`` (port 0 picks a free port) and not yet started; returns it and its port."""
-    server = grpc.aio.server(
-        interceptors=[*interceptors, RejectMalformedRequests()], options=server_options(max_message_bytes)
-    )
-    verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(verification, server)
-    invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(invoices, server)
+) -> tuple[grpc.aio.Server, list[int]]:
+    """A server bound to every listener (port 0 picks a free port) and not yet started; returns it and the bound
+    ports, in the listeners' order."""
+    server = grpc.aio.server(interceptors=[*interceptors, AdmitCalls(gate)], options=server_options(max_message_bytes))
+    verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(servicers.verification, server)
+    invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(servicers.invoices, server)
+    auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicers.auth, server)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(servicers.admin, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"could not listen on {address}")
-    return server, port
+    ports = []
+    for listener in listeners:
+        if listener.credentials is None:
+            port = server.add_insecure_port(listener.address)
+        else:
+            port = server.add_secure_port(listener.address, listener.credentials)
+        if port == 0:
+            raise OSError(f"could not listen on {listener.address}")
+        ports.append(port)
+    return server, ports

@@ -1,8 +1,8 @@
-"""Requests that are not valid protobuf (corrupt wire format, invalid UTF-8 in a string field) are refused with
-INVALID_ARGUMENT and an ErrorInfo, instead of grpcio's UNKNOWN with a logged traceback.
+"""The one interceptor every call passes: the access gate first (who is calling, and may they), then the
+request is parsed from its bytes, so that a message that is not valid protobuf is refused with
+INVALID_ARGUMENT instead of grpcio's UNKNOWN with a logged traceback.
 
-The interceptor takes deserialisation into its own hands: the method is registered to receive raw bytes and
-this parses them, so a failure becomes an ordinary, well-described refusal."""
+Doing both in one wrapper keeps the per-call cost of the security layer to the gate's own work."""
 
 from __future__ import annotations
 
@@ -13,22 +13,36 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
-from ..domain.errors import FieldViolation, InvalidArgument
+from ..domain.errors import DomainError, FieldViolation, InvalidArgument
+from .access_gate import AccessGate
 from .errors import status_for
 
 Parse = Callable[[bytes], Any]
+Admit = Callable[[grpc.aio.ServicerContext], Awaitable[object]]
+
+
+async def _refuse(context: grpc.aio.ServicerContext, error: DomainError) -> None:
+    await context.abort_with_status(rpc_status.to_status(status_for(error)))
 
 
 async def _parse(parse: Parse, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
     try:
         return parse(raw)
     except DecodeError as error:
-        refusal = InvalidArgument([FieldViolation("request", f"not a valid protobuf message: {error}")],
-                                  reason="MALFORMED_REQUEST")  # fmt: skip
-        await context.abort_with_status(rpc_status.to_status(status_for(refusal)))
+        await _refuse(context, InvalidArgument([FieldViolation("request", f"not a valid protobuf message: {error}")],
+                                               reason="MALFORMED_REQUEST"))  # fmt: skip
 
 
-def _wrap(handler: grpc.RpcMethodHandler, parse: Parse) -> grpc.RpcMethodHandler:
+async def _admitted(admit: Admit | None, context: grpc.aio.ServicerContext) -> None:
+    if admit is None:
+        return
+    try:
+        await admit(context)
+    except DomainError as error:
+        await _refuse(context, error)
+
+
+def _wrap(handler: grpc.RpcMethodHandler, parse: Parse, admit: Admit | None) -> grpc.RpcMethodHandler:
     serializer = handler.response_serializer
 
     async def parsed_stream(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -39,6 +53,7 @@ def _wrap(handler: grpc.RpcMethodHandler, parse: Parse) -> grpc.RpcMethodHandler
         unary_unary: Callable[..., Awaitable[Any]] = handler.unary_unary
 
         async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            await _admitted(admit, context)
             return await unary_unary(await _parse(parse, raw, context), context)
 
         return grpc.unary_unary_rpc_method_handler(unary, response_serializer=serializer)
@@ -46,6 +61,7 @@ def _wrap(handler: grpc.RpcMethodHandler, parse: Parse) -> grpc.RpcMethodHandler
         unary_stream = handler.unary_stream
 
         async def server_stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            await _admitted(admit, context)
             async for response in unary_stream(await _parse(parse, raw, context), context):
                 yield response
 
@@ -54,19 +70,26 @@ def _wrap(handler: grpc.RpcMethodHandler, parse: Parse) -> grpc.RpcMethodHandler
         stream_unary = handler.stream_unary
 
         async def client_stream(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
+            await _admitted(admit, context)
             return await stream_unary(parsed_stream(raw, context), context)
 
         return grpc.stream_unary_rpc_method_handler(client_stream, response_serializer=serializer)
     stream_stream = handler.stream_stream
 
     async def bidi(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await _admitted(admit, context)
         async for response in stream_stream(parsed_stream(raw, context), context):
             yield response
 
     return grpc.stream_stream_rpc_method_handler(bidi, response_serializer=serializer)
 
 
-class RejectMalformedRequests(grpc.aio.ServerInterceptor):
+class AdmitCalls(grpc.aio.ServerInterceptor):
+    """Runs the access gate (when given one) and parses requests for every method."""
+
+    def __init__(self, gate: AccessGate | None) -> None:
+        self._gate = gate
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -75,4 +98,12 @@ class RejectMalformedRequests(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
             return handler
-        return _wrap(handler, handler.request_deserializer)
+        admit = None
+        gate, method = self._gate, handler_call_details.method
+        if gate is not None and gate.needs_admission(method):
+            metadata = handler_call_details.invocation_metadata
+
+            def admit(context: grpc.aio.ServicerContext) -> Awaitable[object]:
+                return gate.admit(method, metadata, context)
+
+        return _wrap(handler, handler.request_deserializer, admit)

@@ -1,0 +1,85 @@
+"""`fapiao serve --demo`: a register to try at once. Seeds demo invoices on first start, creates one demo
+principal per role, stores the demo taxpayer's API key where the CLI looks by default (unless that file holds
+someone else's credentials), and prints commands that work as pasted."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from fapiao_client.credentials import (
+    CredentialsError,
+    StoredCredentials,
+    default_credentials_path,
+    read_credentials,
+    write_credentials,
+)
+
+from .domain.access import Principal, PrincipalAccount, Role
+from .domain.calendar import business_date, utc_now, years_before
+from .provisioning import provision
+from .storage.bulk import count_invoices, demo_sample, seed_register
+
+DEMO_INVOICES = 1000
+DEMO_SEED = 20261127
+DEMO_PREFIX = "demo-"
+
+
+def _demo_principals(seller: str, region: str) -> list[PrincipalAccount]:
+    return [
+        PrincipalAccount(Principal("demo-verifier", Role.VERIFIER, display_name="demo verifier")),
+        PrincipalAccount(Principal("demo-taxpayer", Role.TAXPAYER, frozenset({seller}), display_name="demo seller")),
+        PrincipalAccount(
+            Principal("demo-officer", Role.TAX_OFFICER, regions=frozenset({region}), display_name="demo tax officer")
+        ),
+        PrincipalAccount(Principal("demo-auditor", Role.AUDITOR, display_name="demo auditor")),
+        PrincipalAccount(Principal("demo-admin", Role.ADMIN, display_name="demo administrator")),
+    ]
+
+
+def _store_taxpayer_key(key: str) -> str:
+    """Put the demo taxpayer's key where the CLI finds it; returns a sentence saying what happened."""
+    path = default_credentials_path()
+    try:
+        existing = read_credentials(path)
+    except CredentialsError:  # an unusable file: leave it for its owner to look at
+        existing = StoredCredentials(principal_id="unknown")
+    if existing is not None and not existing.principal_id.startswith(DEMO_PREFIX):
+        return (
+            f"{path} holds other credentials, so it was left alone; to act as the demo taxpayer run:\n"
+            f"  export FAPIAO_TOKEN={key}"
+        )
+    write_credentials(path, StoredCredentials(api_key=key, principal_id="demo-taxpayer"))
+    return f"The demo taxpayer's API key is in {path}; the CLI uses it by default."
+
+
+def prepare_demo(url: str, data_dir: Path, fapiao: str) -> Callable[[str], str]:
+    """Prepare the demo register; returns how to print its banner for the address served."""
+    done = ""
+    if count_invoices(url) == 0:
+        seed_register(url, DEMO_INVOICES, seed=DEMO_SEED, now=utc_now())
+        done = f"Seeded {DEMO_INVOICES} demo invoices.\n"
+    sample = demo_sample(url, since=years_before(business_date(utc_now()), 4))
+    if sample is None:
+        return lambda target: done + "No invoice in the register suits a demo verification."
+    code, number, day, check_code, seller, region = sample
+    provisioned = provision(url, _demo_principals(seller, region), description="fapiao serve --demo")
+    keys = {p.account.principal.id: p.api_key for p in provisioned}
+    stored = _store_taxpayer_key(keys["demo-taxpayer"])
+    others = data_dir / "demo-credentials.json"
+    descriptor = os.open(others, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(keys, file, indent=2)
+
+    def banner(target: str) -> str:
+        return (
+            f"{done}{stored}\nAPI keys of every demo principal (one per role): {others}\n"
+            f"Verify a demo invoice (in another terminal):\n  {fapiao} verify --target {target} "
+            f"--code {code} --number {number} --date {day.isoformat()} --check-code {check_code[-6:]}\n"
+            f"See what it allows now, and its history:\n  {fapiao} invoice actions --target {target} {code}:{number}\n"
+            f"  {fapiao} invoice events --target {target} {code}:{number}"
+        )
+
+    return banner

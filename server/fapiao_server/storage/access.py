@@ -1,0 +1,187 @@
+"""Principals and credentials in PostgreSQL (access.sql)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from ..domain.access import Principal, PrincipalAccount, Role
+from ..domain.errors import AlreadyExists
+from ..services.ports import ApiKeyInfo, ApiKeySecret, LoginSecret, SessionState
+from .database import storage_errors
+from .queries import query
+
+
+def _account(row: dict[str, Any]) -> PrincipalAccount:
+    principal = Principal(
+        row["id"], Role(row["role"]), frozenset(row["tax_ids"]), frozenset(row["regions"]), row["rate_limit"],
+        row["display_name"],
+    )  # fmt: skip
+    return PrincipalAccount(
+        principal,
+        disabled=row["disabled_at"] is not None,
+        username=row["username"],
+        certificate_name=row["certificate_name"],
+        created_at=row["created_at"],
+    )
+
+
+def _parameters(account: PrincipalAccount) -> dict[str, Any]:
+    p = account.principal
+    return {
+        "id": p.id, "role": p.role.value, "display_name": p.display_name, "rate_limit": p.rate_limit,
+        "certificate_name": account.certificate_name, "disabled": account.disabled,
+        "tax_ids": sorted(p.tax_ids), "regions": sorted(p.regions),
+    }  # fmt: skip
+
+
+def _taken(error: psycopg.errors.UniqueViolation) -> AlreadyExists:
+    constraint = error.diag.constraint_name or ""
+    what = {"logins_username_key": "username", "principals_certificate_name_key": "certificate name"}.get(
+        constraint, "value"
+    )
+    return AlreadyExists(f"that {what} is taken by another principal", reason=f"{what.upper().replace(' ', '_')}_TAKEN")
+
+
+class PostgresAccess:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def _one(self, name: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        with storage_errors():
+            async with self._pool.connection() as conn:
+                return await (await conn.execute(query(name), parameters)).fetchone()
+
+    async def _all(self, name: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        with storage_errors():
+            async with self._pool.connection() as conn:
+                return await (await conn.execute(query(name), parameters)).fetchall()
+
+    # --- principals ----------------------------------------------------------------------------------------
+
+    async def accounts(self, ids: Iterable[str]) -> dict[str, PrincipalAccount]:
+        with storage_errors():
+            async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute(query("principal_accounts"), {"ids": list(ids)})
+                return {row["id"]: _account(row) for row in await cursor.fetchall()}
+
+    async def principal_for_certificate(self, name: str) -> str | None:
+        row = await self._one("principal_by_certificate", {"name": name})
+        return None if row is None else row[0]
+
+    async def principal_ids(self, *, role: Role | None, after: str, limit: int) -> list[str]:
+        rows = await self._all("list_principal_ids", {"role": role and role.value, "after": after, "limit": limit})
+        return [row[0] for row in rows]
+
+    async def create_principal(self, account: PrincipalAccount) -> None:
+        """Store a new principal; AlreadyExists when its id (or certificate name) is taken."""
+        parameters = _parameters(account)
+        with storage_errors():
+            async with self._pool.connection() as conn, conn.transaction():
+                try:
+                    created = await (await conn.execute(query("insert_principal"), parameters)).fetchone()
+                except psycopg.errors.UniqueViolation as error:
+                    raise _taken(error) from error
+                if created is None:
+                    raise AlreadyExists(f"principal {account.principal.id} exists", reason="PRINCIPAL_EXISTS")
+                await self._write_coverage(conn, parameters)
+
+    async def update_principal(self, account: PrincipalAccount) -> bool:
+        parameters = _parameters(account)
+        with storage_errors():
+            async with self._pool.connection() as conn, conn.transaction():
+                try:
+                    updated = await (await conn.execute(query("update_principal"), parameters)).fetchone()
+                except psycopg.errors.UniqueViolation as error:
+                    raise _taken(error) from error
+                if updated is None:
+                    return False
+                await self._write_coverage(conn, parameters)
+                return True
+
+    async def _write_coverage(self, conn: psycopg.AsyncConnection[Any], parameters: dict[str, Any]) -> None:
+        await conn.execute(query("replace_principal_tax_ids"), parameters)
+        await conn.execute(query("replace_principal_regions"), parameters)
+
+    # --- logins and sessions ---------------------------------------------------------------------------------
+
+    async def login(self, username: str) -> LoginSecret | None:
+        row = await self._one("login_by_username", {"username": username})
+        return None if row is None else LoginSecret(*row)
+
+    async def accept_totp_step(self, principal_id: str, step: int) -> bool:
+        return await self._one("accept_totp_step", {"principal_id": principal_id, "step": step}) is not None
+
+    async def set_login(self, principal_id: str, username: str, password_hash: str, totp_secret: str) -> None:
+        """Give the principal this login and end its sessions, in one transaction."""
+        parameters = {
+            "principal_id": principal_id, "username": username, "password_hash": password_hash,
+            "totp_secret": totp_secret,
+        }  # fmt: skip
+        with storage_errors():
+            async with self._pool.connection() as conn, conn.transaction():
+                try:
+                    await conn.execute(query("upsert_login"), parameters)
+                except psycopg.errors.UniqueViolation as error:
+                    raise _taken(error) from error
+                await conn.execute(query("revoke_sessions_of"), parameters)
+
+    async def create_session(
+        self, session_id: uuid.UUID, principal_id: str, refresh_hash: bytes, expires_at: datetime
+    ) -> None:
+        await self._execute(
+            "insert_session",
+            {"id": session_id, "principal_id": principal_id, "refresh_hash": refresh_hash, "expires_at": expires_at},
+        )
+
+    async def _execute(self, name: str, parameters: dict[str, Any]) -> int:
+        with storage_errors():
+            async with self._pool.connection() as conn:
+                return (await conn.execute(query(name), parameters)).rowcount
+
+    async def session_state(self, session_id: uuid.UUID) -> SessionState | None:
+        row = await self._one("session_state", {"id": session_id})
+        return None if row is None else SessionState(*row)
+
+    async def rotate_refresh_token(self, session_id: uuid.UUID, old_hash: bytes, new_hash: bytes) -> str | None:
+        """The session's principal if ``old_hash`` was its live refresh token (now replaced), else None."""
+        row = await self._one("rotate_refresh_token", {"id": session_id, "old_hash": old_hash, "new_hash": new_hash})
+        return None if row is None else row[0]
+
+    async def revoke_session(self, session_id: uuid.UUID) -> None:
+        await self._execute("revoke_session", {"id": session_id})
+
+    async def revoke_sessions_of(self, principal_id: str) -> int:
+        return len(await self._all("revoke_sessions_of", {"principal_id": principal_id}))
+
+    # --- API keys --------------------------------------------------------------------------------------------
+
+    async def create_api_key(
+        self, key_id: str, principal_id: str, secret_hash: bytes, description: str, expires_at: datetime | None
+    ) -> ApiKeyInfo:
+        row = await self._one(
+            "insert_api_key",
+            {
+                "id": key_id, "principal_id": principal_id, "secret_hash": secret_hash,
+                "description": description, "expires_at": expires_at,
+            },
+        )  # fmt: skip
+        assert row is not None
+        return ApiKeyInfo(*row)
+
+    async def api_key_secret(self, key_id: str) -> ApiKeySecret | None:
+        row = await self._one("api_key_secret", {"id": key_id})
+        return None if row is None else ApiKeySecret(*row)
+
+    async def api_keys_of(self, principal_id: str) -> Sequence[ApiKeyInfo]:
+        return [ApiKeyInfo(*row) for row in await self._all("api_keys_of", {"principal_id": principal_id})]
+
+    async def revoke_api_key(self, key_id: str) -> ApiKeyInfo | None:
+        row = await self._one("revoke_api_key", {"id": key_id})
+        return None if row is None else ApiKeyInfo(*row)

@@ -1,0 +1,80 @@
+"""The access gate every call passes before its servicer runs: authenticate the caller (bearer token, API key or
+client certificate), check the policy table, and make the principal known to the call.
+
+Refusals are UNAUTHENTICATED or PERMISSION_DENIED with an ErrorInfo reason, and each is reported to
+``on_refusal`` (the audit log)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from ..domain.access import Principal
+from ..domain.errors import DomainError, PermissionDenied, Unauthenticated
+from ..services.authentication import Authenticator
+from .caller import bind_principal
+from .policy import OPEN, allowed_roles
+
+AUTHORIZATION = "authorization"
+_BEARER = "bearer "
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A call the gate turned away, for the audit log."""
+
+    method: str
+    error: DomainError
+    principal: Principal | None
+    peer: str
+
+
+def bearer_of(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+    """The credential of an ``authorization: Bearer <credential>`` header, None without one."""
+    for key, value in metadata or ():
+        if key == AUTHORIZATION:
+            if isinstance(value, str) and value[:7].lower() == _BEARER and len(value) <= 4096:
+                return value[7:].strip()
+            raise Unauthenticated("the authorization header must be 'Bearer <token or API key>'")
+    return None
+
+
+def certificate_name_of(context: grpc.aio.ServicerContext) -> str | None:
+    """The subject common name of the verified client certificate, on a mutual-TLS connection."""
+    names = context.auth_context().get("x509_common_name")
+    return names[0].decode() if names else None
+
+
+class AccessGate:
+    def __init__(self, authenticator: Authenticator, *, on_refusal: Callable[[Refusal], None] | None = None) -> None:
+        self._authenticator = authenticator
+        self._on_refusal = on_refusal
+
+    def needs_admission(self, method: str) -> bool:
+        return allowed_roles(method) != OPEN
+
+    async def admit(
+        self, method: str, metadata: Sequence[tuple[str, str | bytes]] | None, context: grpc.aio.ServicerContext
+    ) -> Principal:
+        """The call's principal, now bound to the call; raises Unauthenticated or PermissionDenied."""
+        principal = None
+        try:
+            roles = allowed_roles(method)
+            if roles is None:
+                raise PermissionDenied(f"{method} is not open to any caller", reason="METHOD_NOT_ALLOWED")
+            bearer = bearer_of(metadata)
+            principal = await self._authenticator.authenticate(
+                bearer, None if bearer is not None else certificate_name_of(context)
+            )
+            if principal.role not in roles:
+                raise PermissionDenied(
+                    f"a {principal.role.value} may not call {method.rsplit('/', 1)[-1]}", reason="ROLE_NOT_ALLOWED"
+                )
+        except (Unauthenticated, PermissionDenied) as error:
+            if self._on_refusal is not None:
+                self._on_refusal(Refusal(method, error, principal, context.peer()))
+            raise
+        bind_principal(principal)
+        return principal

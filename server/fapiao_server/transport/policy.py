@@ -1,0 +1,85 @@
+"""Who may call what: one table, read top to bottom. A method missing from it is refused to everyone, and a
+test checks every RPC of every service we serve is listed.
+
+What a permitted caller may then see or change is narrowed further by the use cases and in the storage
+queries (tenant scoping): a TAXPAYER reads its own invoices only, a TAX_OFFICER those of its regions."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from ..domain.access import Role
+
+VERIFIER, TAXPAYER, TAX_OFFICER, AUDITOR, ADMIN = (
+    Role.VERIFIER, Role.TAXPAYER, Role.TAX_OFFICER, Role.AUDITOR, Role.ADMIN,
+)  # fmt: skip
+EVERYONE = frozenset(Role)
+# Callable without credentials: logging in, and the health checks balancers and orchestrators probe.
+OPEN = frozenset[Role]()
+
+_VERIFICATION = "/fapiao.v1.VerificationService/"
+_INVOICES = "/fapiao.v1.InvoiceService/"
+_AUTH = "/fapiao.v1.AuthService/"
+_ADMIN = "/fapiao.v1.AdminService/"
+
+_TABLE: dict[str, frozenset[Role]] = {
+    # Verification (发票查验): anyone who verifies; history is each caller's own.
+    _VERIFICATION + "VerifyInvoice":            frozenset({VERIFIER, TAXPAYER, TAX_OFFICER}),
+    _VERIFICATION + "VerifyQrCode":             frozenset({VERIFIER, TAXPAYER, TAX_OFFICER}),
+    _VERIFICATION + "BatchVerifyInvoices":      frozenset({VERIFIER, TAXPAYER, TAX_OFFICER}),
+    _VERIFICATION + "ListVerificationRecords":  frozenset({VERIFIER, TAXPAYER, TAX_OFFICER}),
+    # Changes: taxpayers, for their own tax ids (the use case checks which party the caller is).
+    _INVOICES + "IssueInvoice":                 frozenset({TAXPAYER}),
+    _INVOICES + "VoidInvoice":                  frozenset({TAXPAYER}),
+    _INVOICES + "CertifyInvoice":               frozenset({TAXPAYER}),
+    _INVOICES + "ReportTaxPeriod":              frozenset({TAXPAYER}),
+    _INVOICES + "CreateRedLetterForm":          frozenset({TAXPAYER}),
+    _INVOICES + "ConfirmRedLetterForm":         frozenset({TAXPAYER}),
+    _INVOICES + "RejectRedLetterForm":          frozenset({TAXPAYER}),
+    _INVOICES + "WithdrawRedLetterForm":        frozenset({TAXPAYER}),
+    _INVOICES + "IssueRedInvoice":              frozenset({TAXPAYER}),
+    # Reads and watches: taxpayers of their own invoices, tax officers of their regions.
+    _INVOICES + "GetInvoice":                   frozenset({TAXPAYER, TAX_OFFICER}),
+    _INVOICES + "ListInvoices":                 frozenset({TAXPAYER, TAX_OFFICER}),
+    _INVOICES + "GetAllowedActions":            frozenset({TAXPAYER, TAX_OFFICER}),
+    _INVOICES + "ListInvoiceEvents":            frozenset({TAXPAYER, TAX_OFFICER}),
+    _INVOICES + "WatchInvoices":                frozenset({TAXPAYER, TAX_OFFICER}),
+    _INVOICES + "GetRedLetterForm":             frozenset({TAXPAYER, TAX_OFFICER}),
+    _INVOICES + "ListRedLetterForms":           frozenset({TAXPAYER, TAX_OFFICER}),
+    # Sessions.
+    _AUTH + "Login":                            OPEN,
+    _AUTH + "RefreshToken":                     OPEN,
+    _AUTH + "Logout":                           EVERYONE,
+    _AUTH + "GetCaller":                        EVERYONE,
+    # Administration.
+    _ADMIN + "CreatePrincipal":                 frozenset({ADMIN}),
+    _ADMIN + "GetPrincipal":                    frozenset({ADMIN}),
+    _ADMIN + "ListPrincipals":                  frozenset({ADMIN}),
+    _ADMIN + "UpdatePrincipal":                 frozenset({ADMIN}),
+    _ADMIN + "SetLogin":                        frozenset({ADMIN}),
+    _ADMIN + "CreateApiKey":                    frozenset({ADMIN}),
+    _ADMIN + "ListApiKeys":                     frozenset({ADMIN}),
+    _ADMIN + "RevokeApiKey":                    frozenset({ADMIN}),
+    _ADMIN + "RevokeSessions":                  frozenset({ADMIN}),
+    # Infrastructure: probes need no credentials; reflection describes only the public contract, but still
+    # wants a caller.
+    "/grpc.health.v1.Health/Check":             OPEN,
+    "/grpc.health.v1.Health/Watch":             OPEN,
+    "/grpc.health.v1.Health/List":              OPEN,
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": EVERYONE,
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": EVERYONE,
+}  # fmt: skip
+
+POLICY = MappingProxyType(_TABLE)
+# Methods whose every call (allowed or refused) goes to the audit log: the changes, logins and administration.
+# Refusals of any method are audited too.
+AUDITED = frozenset(
+    method
+    for method in _TABLE
+    if method.startswith((_ADMIN, _AUTH)) or (method.startswith(_INVOICES) and _TABLE[method] == frozenset({TAXPAYER}))
+) - {_AUTH + "GetCaller"}
+
+
+def allowed_roles(method: str) -> frozenset[Role] | None:
+    """The roles that may call ``method``; OPEN for no credentials needed; None for a method not in the table."""
+    return POLICY.get(method)
