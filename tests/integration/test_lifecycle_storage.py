@@ -17,6 +17,7 @@ from psycopg import errors as pg_errors
 from fapiao_server.cache.invoices import CachedInvoices
 from fapiao_server.cache.near import NearCache
 from fapiao_server.cache.redis import RedisCache
+from fapiao_server.domain.access import EVERYTHING, Principal, Role
 from fapiao_server.domain.calendar import utc_now
 from fapiao_server.domain.errors import Aborted, DomainError, FailedPrecondition
 from fapiao_server.domain.events import SYSTEM_ACTOR, EventType
@@ -28,9 +29,23 @@ from fapiao_server.services.lifecycle import LifecycleService
 from fapiao_server.storage.invoices import PostgresInvoices
 from fapiao_server.storage.issuing import PostgresIssuer
 from fapiao_server.storage.lifecycle import PostgresLifecycle
-from tests.support.invoices import new_request_id, tax_id
+from tests.support.invoices import new_request_id
+from tests.support.invoices import tax_id as new_tax_id
 
 SELLER, BUYER = TradeParty.SELLER, TradeParty.BUYER
+# The tax ids this module's taxpayers use: its one principal acts for all of them, as seller and as buyer.
+_OURS: set[str] = set()
+
+
+def tax_id(division: str = "110108") -> str:
+    _OURS.add(found := new_tax_id(division))
+    return found
+
+
+def actor() -> Principal:
+    return Principal("tester", Role.TAXPAYER, frozenset(_OURS))
+
+
 RETURNED = RedLetterReason.GOODS_RETURNED
 
 
@@ -46,20 +61,20 @@ async def issue(service: LifecycleService, kind: int, *, seller: str | None = No
         buyer=Party(tax_id("310115"), "上海采购有限公司"),
         lines=(LineRequest("*计算机设备*服务器", 100_000, 1300), LineRequest("*信息技术服务*运维", 2_500, 600)),
     )
-    return await service.issue(request, caller="seller", request_id=new_request_id())
+    return await service.issue(request, actor=actor(), request_id=new_request_id())
 
 
 async def form(
     service: LifecycleService, invoice: Invoice, *, by: TradeParty = SELLER, items: tuple[ReversalItem, ...] = ()
 ) -> RedLetterForm:
     return await service.create_form(
-        invoice.id, reason=RETURNED, initiator=by, items=items, remarks="", caller=by.name.lower(),
+        invoice.id, reason=RETURNED, initiator=by, items=items, remarks="", actor=actor(),
         request_id=new_request_id(),
     )  # fmt: skip
 
 
 async def certify(service: LifecycleService, invoice: Invoice) -> Invoice:
-    return await service.certify(invoice.id, caller="buyer", request_id=new_request_id())
+    return await service.certify(invoice.id, actor=actor(), request_id=new_request_id())
 
 
 def connect(url: str) -> psycopg.Connection:
@@ -95,7 +110,7 @@ async def test_the_sweep_voids_an_unanswered_form_once_however_many_sweep(pool: 
     assert awaiting.state is FormState.AWAITING_BUYER
     assert awaiting.expire_time == awaiting.create_time + CONFIRMATION_WINDOW
     await service.expire_forms()
-    assert (await service.get_form(awaiting.id)).state is FormState.AWAITING_BUYER  # not yet 72 hours
+    assert (await service.get_form(awaiting.id, EVERYTHING)).state is FormState.AWAITING_BUYER  # not yet 72 hours
 
     backdate(database_url, awaiting.id, 72.5)
     workers = [lifecycle(pool) for _ in range(4)]
@@ -104,7 +119,7 @@ async def test_the_sweep_voids_an_unanswered_form_once_however_many_sweep(pool: 
     with connect(database_url) as conn:
         assert conn.execute("SELECT state FROM red_letter_forms WHERE id = %s", (awaiting.id,)).fetchone() == (7,)
     assert form_events(database_url, awaiting.id) == [
-        (EventType.RED_LETTER_FORM_CREATED, "seller", 1, 1, None, 2, ""),
+        (EventType.RED_LETTER_FORM_CREATED, "tester", 1, 1, None, 2, ""),
         (EventType.RED_LETTER_FORM_EXPIRED, SYSTEM_ACTOR, 1, 1, 2, 7, "not confirmed within 72 hours"),
     ]
     # The expired form no longer holds the invoice.
@@ -118,17 +133,17 @@ async def test_a_form_reads_void_at_exactly_72_hours(pool: Any) -> None:
     deadline = awaiting.create_time + timedelta(hours=72)
     before = lifecycle(pool, clock=lambda: deadline - timedelta(microseconds=1))
     at = lifecycle(pool, clock=lambda: deadline)
-    assert (await before.get_form(awaiting.id)).state is FormState.AWAITING_SELLER
-    assert (await at.get_form(awaiting.id)).state is FormState.EXPIRED
+    assert (await before.get_form(awaiting.id, EVERYTHING)).state is FormState.AWAITING_SELLER
+    assert (await at.get_form(awaiting.id, EVERYTHING)).state is FormState.EXPIRED
     with pytest.raises(FailedPrecondition) as refused:
-        await at.confirm_form(awaiting.id, SELLER, caller="seller", request_id=new_request_id())
+        await at.confirm_form(awaiting.id, SELLER, actor=actor(), request_id=new_request_id())
     assert refused.value.reason == "FORM_EXPIRED"
-    confirmed = await before.confirm_form(awaiting.id, SELLER, caller="seller", request_id=new_request_id())
+    confirmed = await before.confirm_form(awaiting.id, SELLER, actor=actor(), request_id=new_request_id())
     assert confirmed.state is FormState.CONFIRMED
     # Confirmed in time, it never expires.
-    assert (await lifecycle(pool, clock=lambda: deadline + timedelta(days=30)).get_form(awaiting.id)).state is (
-        FormState.CONFIRMED
-    )
+    assert (
+        await lifecycle(pool, clock=lambda: deadline + timedelta(days=30)).get_form(awaiting.id, EVERYTHING)
+    ).state is (FormState.CONFIRMED)
 
 
 async def test_an_expired_form_frees_its_invoice_at_once(pool: Any) -> None:
@@ -137,11 +152,13 @@ async def test_an_expired_form_frees_its_invoice_at_once(pool: Any) -> None:
     invoice = await issue(service, 10)
     awaiting = await form(service, invoice, by=BUYER)
     later = lifecycle(pool, clock=lambda: awaiting.create_time + CONFIRMATION_WINDOW + timedelta(minutes=1))
-    assert (await later.get_form(awaiting.id)).state is FormState.EXPIRED
-    _, answers = await later.allowed_actions(invoice.id)
+    assert (await later.get_form(awaiting.id, EVERYTHING)).state is FormState.EXPIRED
+    _, answers = await later.allowed_actions(invoice.id, EVERYTHING)
     assert answers[2].refusal is None  # CREATE_RED_LETTER_FORM
     assert (await form(later, invoice)).state is FormState.NO_CONFIRMATION_NEEDED
-    assert (await service.get_form(awaiting.id)).state is FormState.EXPIRED  # written down, not only read so
+    assert (
+        await service.get_form(awaiting.id, EVERYTHING)
+    ).state is FormState.EXPIRED  # written down, not only read so
     history = (await later.list_events(invoice.id, page_size=50, page_token="")).items
     expiries = [e for e in history if e.event_type is EventType.RED_LETTER_FORM_EXPIRED]
     assert [(e.form_id, e.actor) for e in expiries] == [(awaiting.id, "system")]
@@ -167,13 +184,13 @@ async def test_racing_changes_to_one_invoice_happen_one_after_another(pool: Any,
         "ok",
     ]
     paper = await issue(service, 4)
-    voiding = service.void(paper.id, reason="", caller="seller", request_id=new_request_id())
+    voiding = service.void(paper.id, reason="", actor=actor(), request_id=new_request_id())
     assert (await outcomes(voiding, form(service, paper)))[1] == "ok"
 
     open_form = await form(service, await issue(service, 4))
 
     def issuing() -> Any:
-        return service.issue_red(open_form.id, caller="seller", request_id=new_request_id())
+        return service.issue_red(open_form.id, actor=actor(), request_id=new_request_id())
 
     assert await outcomes(issuing(), issuing(), issuing()) == ["FORM_ALREADY_ISSUED", "FORM_ALREADY_ISSUED", "ok"]
     with connect(database_url) as conn:
@@ -188,7 +205,7 @@ async def test_one_request_id_sent_twice_at_once_changes_once(pool: Any, databas
     invoice = await issue(service, 4)
     request_id = new_request_id()
     results = await asyncio.gather(
-        *(service.void(invoice.id, reason="重复", caller="seller", request_id=request_id) for _ in range(3))
+        *(service.void(invoice.id, reason="重复", actor=actor(), request_id=request_id) for _ in range(3))
     )
     assert {r.state for r in results} == {InvoiceState.VOIDED}
     with connect(database_url) as conn:
@@ -207,7 +224,7 @@ async def reversed_pair(pool: Any) -> tuple[Invoice, Invoice]:
     service = lifecycle(pool)
     original = await issue(service, 1)
     opened = await form(service, original, items=(ReversalItem(1, 10_000),))
-    red, original = await service.issue_red(opened.id, caller="seller", request_id=new_request_id())
+    red, original = await service.issue_red(opened.id, actor=actor(), request_id=new_request_id())
     assert (original.state, original.reversed_amount_fen) == (InvoiceState.PARTIALLY_REVERSED, 10_000)
     return original, red
 
@@ -268,7 +285,7 @@ async def test_a_broken_ledger_reaches_the_caller_as_a_refused_change(pool: Any)
             await tx.set_state(original.id, InvoiceState.FULLY_REVERSED, utc_now(), reversed_amount_fen=102_500)
     assert refused.value.reason == "REGISTER_CONSTRAINT"
     assert refused.value.subject == "invoices_reversal_ledger"
-    assert (await lifecycle(pool).get(original.id)).reversed_amount_fen == 10_000
+    assert (await lifecycle(pool).get(original.id, EVERYTHING)).reversed_amount_fen == 10_000
 
 
 async def test_the_database_holds_one_open_form_per_invoice(pool: Any, database_url: str) -> None:
@@ -318,7 +335,7 @@ async def test_the_history_is_append_only(pool: Any, database_url: str) -> None:
         with pytest.raises(pg_errors.InsufficientPrivilege), conn.transaction(force_rollback=True):
             conn.execute("TRUNCATE invoice_events")
         actors = conn.execute("SELECT actor FROM invoice_events WHERE invoice_id = %s", (invoice.id,)).fetchall()
-    assert actors == [("seller",)]
+    assert actors == [("tester",)]
 
 
 # --- the writer's own caches --------------------------------------------------------------------------------
@@ -338,8 +355,8 @@ async def test_a_change_leaves_the_writers_caches_before_it_is_answered(
         paper, electronic = await issue(service, 4), await issue(service, 10)
         for invoice in (paper, electronic):
             assert (await cached.get(invoice.key)).state is InvoiceState.ISSUED  # type: ignore[union-attr]
-        await service.void(paper.id, reason="", caller="seller", request_id=new_request_id())
-        await service.issue_red((await form(service, electronic)).id, caller="seller", request_id=new_request_id())
+        await service.void(paper.id, reason="", actor=actor(), request_id=new_request_id())
+        await service.issue_red((await form(service, electronic)).id, actor=actor(), request_id=new_request_id())
         assert (await cached.get(paper.key)).state is InvoiceState.VOIDED  # type: ignore[union-attr]
         assert (await cached.get(electronic.key)).state is InvoiceState.FULLY_REVERSED  # type: ignore[union-attr]
     finally:

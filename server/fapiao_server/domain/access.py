@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .errors import Violations
+from .errors import PermissionDenied, Violations
 from .taxpayer import check_tax_id
 
 
@@ -41,6 +41,8 @@ class Scope:
 
 
 NOTHING = Scope()
+# The register's own upkeep (sweeps, re-reads after a change the caller was allowed to make).
+EVERYTHING = Scope(everything=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +122,12 @@ def check_principal(principal: Principal, certificate_name: str | None, *, field
         principal.id, principal.role, frozenset(tax_ids), principal.regions, principal.rate_limit,
         principal.display_name,
     )  # fmt: skip
+
+
+def act_for(principal: Principal, tax_id: str, party: str) -> None:
+    """Refuse unless ``principal`` acts for ``tax_id``, the ``party`` (seller, buyer, taxpayer) of the change."""
+    if not principal.owns(tax_id):
+        raise PermissionDenied(
+            f"only the {party} {tax_id or '(none)'} may do this, and {principal.id} does not act for it",
+            reason=f"NOT_THE_{party.upper()}",
+        )

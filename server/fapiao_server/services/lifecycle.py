@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
+from ..domain.access import EVERYTHING, Principal, Scope, act_for
 from ..domain.calendar import business_date, utc_now
 from ..domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Violations
 from ..domain.events import START, SYSTEM_ACTOR, EventPosition, EventType, InvoiceEvent, NewEvent
@@ -157,13 +158,17 @@ class LifecycleService:
 
     # --- reads -----------------------------------------------------------------------------------------------
 
-    async def get(self, ref: InvoiceRef) -> Invoice:
-        invoice = await self._store.invoice(ref)
+    async def get(self, ref: InvoiceRef, scope: Scope) -> Invoice:
+        """The invoice, if it exists and ``scope`` covers it: another tenant's invoice is "not found", since
+        whether it exists is itself private."""
+        invoice = await self._store.invoice(ref, scope)
         if invoice is None:
             raise _invoice_not_found(ref)
         return invoice
 
-    async def list_invoices(self, where: InvoiceFilter, *, page_size: int, page_token: str) -> Page[Invoice]:
+    async def list_invoices(
+        self, where: InvoiceFilter, scope: Scope, *, page_size: int, page_token: str
+    ) -> Page[Invoice]:
         if where.seller_tax_id is None and where.buyer_tax_id is None:
             raise InvalidArgument(
                 [FieldViolation("seller_tax_id", "give a seller or a buyer tax id (or both)")],
@@ -175,20 +180,22 @@ class LifecycleService:
             )
         limit = page_limit(page_size)
         owner = fingerprint("invoices", where)
-        found = await self._store.list_invoices(where, limit=limit + 1, after=decode_token(page_token, owner))
+        found = await self._store.list_invoices(where, scope, limit=limit + 1, after=decode_token(page_token, owner))
         if len(found) <= limit:
             return Page(found, "")
         last = found[limit - 1]
         return Page(found[:limit], encode_token((last.issue_time, last.id), owner))
 
-    async def allowed_actions(self, ref: InvoiceRef) -> tuple[Invoice, list[ActionAnswer]]:
-        invoice = await self.get(ref)
+    async def allowed_actions(self, ref: InvoiceRef, scope: Scope) -> tuple[Invoice, list[ActionAnswer]]:
+        invoice = await self.get(ref, scope)
         now = self._clock()
         facts = _unexpired(await self._store.facts(invoice), now)
         return invoice, allowed_actions(invoice, facts, now)
 
-    async def list_events(self, ref: InvoiceRef, *, page_size: int, page_token: str) -> Page[InvoiceEvent]:
-        invoice = await self.get(ref)
+    async def list_events(
+        self, ref: InvoiceRef, scope: Scope, *, page_size: int, page_token: str
+    ) -> Page[InvoiceEvent]:
+        invoice = await self.get(ref, scope)
         limit = page_limit(page_size)
         owner = fingerprint("events", invoice.id)
         after = decode_values(page_token, owner, 2)
@@ -203,8 +210,8 @@ class LifecycleService:
         last = events[limit - 1].position
         return Page(events[:limit], encode_values((last.xid, last.id), owner))
 
-    async def get_form(self, form_id: int) -> RedLetterForm:
-        form = (await self._store.forms([form_id])).get(form_id)
+    async def get_form(self, form_id: int, scope: Scope) -> RedLetterForm:
+        form = (await self._store.forms([form_id], scope)).get(form_id)
         if form is None:
             raise _form_not_found(form_id)
         return self._as_of_now(form)
@@ -216,7 +223,9 @@ class LifecycleService:
             return form
         return replace(form, state=state)
 
-    async def list_forms(self, where: FormFilter, *, page_size: int, page_token: str) -> Page[RedLetterForm]:
+    async def list_forms(
+        self, where: FormFilter, scope: Scope, *, page_size: int, page_token: str
+    ) -> Page[RedLetterForm]:
         if where.seller_tax_id is None and where.buyer_tax_id is None and where.invoice_id is None:
             raise InvalidArgument(
                 [FieldViolation("seller_tax_id", "give a seller or buyer tax id, or an invoice")],
@@ -224,15 +233,20 @@ class LifecycleService:
             )
         limit = page_limit(page_size)
         owner = fingerprint("forms", where)
-        found = await self._store.list_forms(where, limit=limit + 1, after=decode_token(page_token, owner))
+        found = await self._store.list_forms(where, scope, limit=limit + 1, after=decode_token(page_token, owner))
         forms = [self._as_of_now(form) for form in found]
         if len(forms) <= limit:
             return Page(forms, "")
         last = forms[limit - 1]
         return Page(forms[:limit], encode_token((last.create_time, last.id), owner))
 
-    async def resolve(self, ref: InvoiceRef) -> int:
-        return (await self.get(ref)).id
+    async def watch_target(self, ref: InvoiceRef | str, actor: Principal) -> EventFilter:
+        """What ``actor`` may watch: an invoice it may read, or every invoice of a tax id it acts for (a tax
+        officer watches invoices of its regions one by one, since a tax id's invoices span regions)."""
+        if isinstance(ref, str):
+            act_for(actor, ref, "taxpayer")
+            return EventFilter(tax_id=ref)
+        return EventFilter(invoice_id=(await self.get(ref, actor.scope)).id)
 
     def watch(self, where: EventFilter, cursor: str) -> AsyncIterator[tuple[list[InvoiceEvent], EventPosition]]:
         """Events for ``where`` after ``cursor`` ('' for "from now on"); see services.watching."""
@@ -245,11 +259,11 @@ class LifecycleService:
         method: str,
         request: object,
         *,
-        caller: str,
+        actor: Principal,
         request_id: str,
         apply: Callable[[LifecycleTransaction, datetime], Awaitable[_Outcome]],
     ) -> int:
-        claim = request_claim(caller, request_id, method, request)
+        claim = request_claim(actor.id, request_id, method, request)
         now = self._clock()
         async with self._store.transaction() as tx:
             if claim is not None:
@@ -268,56 +282,61 @@ class LifecycleService:
             raise _invoice_not_found(invoice_id)
         return invoice
 
-    async def issue(self, request: IssueRequest, *, caller: str, request_id: str) -> Invoice:
+    async def issue(self, request: IssueRequest, *, actor: Principal, request_id: str) -> Invoice:
         draft = check_issue_request(request)
-        claim = request_claim(caller, request_id, "IssueInvoice", request)
-        result = await self._issuer.issue(PendingIssue(draft, caller, claim))
+        act_for(actor, draft.seller.tax_id, "seller")
+        claim = request_claim(actor.id, request_id, "IssueInvoice", request)
+        result = await self._issuer.issue(PendingIssue(draft, actor.id, claim))
         if isinstance(result, Replayed):
             assert claim is not None  # only claimed requests replay
             return await self._fresh(_replay_id(result.used, claim))
         await self._drop_cached([result.key])
         return result
 
-    async def _locked(self, tx: LifecycleTransaction, ref: InvoiceRef) -> Invoice:
-        invoice = await tx.lock_invoice(ref)
+    async def _locked(self, tx: LifecycleTransaction, ref: InvoiceRef, scope: Scope = EVERYTHING) -> Invoice:
+        invoice = await tx.lock_invoice(ref, scope)
         if invoice is None:
             raise _invoice_not_found(ref)
         return invoice
 
-    async def void(self, ref: InvoiceRef, *, reason: str, caller: str, request_id: str) -> Invoice:
+    async def void(self, ref: InvoiceRef, *, reason: str, actor: Principal, request_id: str) -> Invoice:
         problems = Violations()
         reason = _text(problems, "reason", reason)
         problems.raise_if_any("INVALID_VOID")
 
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
-            invoice = await self._locked(tx, ref)
+            invoice = await self._locked(tx, ref, actor.scope)
+            act_for(actor, invoice.seller.tax_id, "seller")
             refusal = void_refusal(invoice, await _change_facts(tx, invoice, now), now)
             if refusal is not None:
                 raise refusal
             await tx.set_state(invoice.id, InvoiceState.VOIDED, now)
-            await tx.append([_event(EventType.VOIDED, invoice, caller, InvoiceState.VOIDED, reason=reason)])
+            await tx.append([_event(EventType.VOIDED, invoice, actor.id, InvoiceState.VOIDED, reason=reason)])
             return _Outcome(invoice.id, (invoice.key,))
 
-        invoice_id = await self._change("VoidInvoice", (ref, reason), caller=caller, request_id=request_id, apply=apply)
+        invoice_id = await self._change("VoidInvoice", (ref, reason), actor=actor, request_id=request_id, apply=apply)
         return await self._fresh(invoice_id)
 
-    async def certify(self, ref: InvoiceRef, *, caller: str, request_id: str) -> Invoice:
+    async def certify(self, ref: InvoiceRef, *, actor: Principal, request_id: str) -> Invoice:
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
-            invoice = await self._locked(tx, ref)
+            invoice = await self._locked(tx, ref, actor.scope)
+            act_for(actor, invoice.buyer.tax_id, "buyer")
             refusal = certify_refusal(invoice, await _change_facts(tx, invoice, now))
             if refusal is not None:
                 raise refusal
             await tx.certify(invoice.id, now)
-            await tx.append([_event(EventType.CERTIFIED, invoice, caller, invoice.state)])
+            await tx.append([_event(EventType.CERTIFIED, invoice, actor.id, invoice.state)])
             return _Outcome(invoice.id, (invoice.key,))
 
-        invoice_id = await self._change("CertifyInvoice", ref, caller=caller, request_id=request_id, apply=apply)
+        invoice_id = await self._change("CertifyInvoice", ref, actor=actor, request_id=request_id, apply=apply)
         return await self._fresh(invoice_id)
 
-    async def report_period(self, tax_id: str, year: int, month: int, *, caller: str, request_id: str = "") -> datetime:
+    async def report_period(
+        self, tax_id: str, year: int, month: int, *, actor: Principal, request_id: str = ""
+    ) -> datetime:
         """Record that the seller reported the period. Idempotent by nature (the first report's time stands), so the
         request id is only checked for its form."""
-        request_claim(caller, request_id, "ReportTaxPeriod", (tax_id, year, month))
+        request_claim(actor.id, request_id, "ReportTaxPeriod", (tax_id, year, month))
         problems = Violations()
         try:
             tax_id = check_tax_id(tax_id.strip())
@@ -333,7 +352,8 @@ class LifecycleService:
             problems.add("month", f"{period:%Y-%m} has not begun (Asia/Shanghai); a future period cannot be reported")
         problems.raise_if_any("INVALID_TAX_PERIOD")
         assert period is not None
-        return await self._store.report_period(tax_id, period, caller)
+        act_for(actor, tax_id, "taxpayer")
+        return await self._store.report_period(tax_id, period, actor.id)
 
     async def create_form(
         self,
@@ -343,7 +363,7 @@ class LifecycleService:
         initiator: int,
         items: Sequence[ReversalItem],
         remarks: str,
-        caller: str,
+        actor: Principal,
         request_id: str,
     ) -> RedLetterForm:
         problems = Violations()
@@ -357,7 +377,10 @@ class LifecycleService:
         assert why is not None and party is not None
 
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
-            invoice = await self._locked(tx, ref)
+            invoice = await self._locked(tx, ref, actor.scope)
+            act_for(
+                actor, invoice.seller.tax_id if party is TradeParty.SELLER else invoice.buyer.tax_id, party.name.lower()
+            )
             facts = await _change_facts(tx, invoice, now)
             refusal = form_refusal(invoice, facts, party)
             if refusal is not None:
@@ -387,18 +410,18 @@ class LifecycleService:
                 )
             )
             await tx.append(
-                [_event(EventType.RED_LETTER_FORM_CREATED, invoice, caller, invoice.state, form=form, after=state)]
+                [_event(EventType.RED_LETTER_FORM_CREATED, invoice, actor.id, invoice.state, form=form, after=state)]
             )
             return _Outcome(form.id, ())
 
         form_id = await self._change(
             "CreateRedLetterForm",
             (ref, why, party, tuple(items), remarks),
-            caller=caller,
+            actor=actor,
             request_id=request_id,
             apply=apply,
         )
-        return await self.get_form(form_id)
+        return await self.get_form(form_id, EVERYTHING)
 
     async def _answer_form(
         self,
@@ -407,7 +430,7 @@ class LifecycleService:
         party_value: int,
         reason: str,
         *,
-        caller: str,
+        actor: Principal,
         request_id: str,
         decide: Callable[[RedLetterForm, TradeParty, datetime], FormState],
         event_type: EventType,
@@ -419,47 +442,51 @@ class LifecycleService:
         assert party is not None
 
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
-            form = await tx.lock_form(form_id)
+            form = await tx.lock_form(form_id, actor.scope)
             if form is None:
                 raise _form_not_found(form_id)
+            act_for(actor, form.seller_tax_id if party is TradeParty.SELLER else form.buyer_tax_id, party.name.lower())
             state = decide(form, party, now)
             invoice = await self._locked(tx, form.original_invoice.id)
             await tx.set_form_state(form.id, state)
-            await tx.append([_event(event_type, invoice, caller, invoice.state, form=form, after=state, reason=reason)])
+            await tx.append(
+                [_event(event_type, invoice, actor.id, invoice.state, form=form, after=state, reason=reason)]
+            )
             return _Outcome(form.id, ())
 
-        await self._change(method, (form_id, party, reason), caller=caller, request_id=request_id, apply=apply)
-        return await self.get_form(form_id)
+        await self._change(method, (form_id, party, reason), actor=actor, request_id=request_id, apply=apply)
+        return await self.get_form(form_id, EVERYTHING)
 
-    async def confirm_form(self, form_id: int, party: int, *, caller: str, request_id: str) -> RedLetterForm:
+    async def confirm_form(self, form_id: int, party: int, *, actor: Principal, request_id: str) -> RedLetterForm:
         return await self._answer_form(
-            "ConfirmRedLetterForm", form_id, party, "", caller=caller, request_id=request_id,
+            "ConfirmRedLetterForm", form_id, party, "", actor=actor, request_id=request_id,
             decide=confirm, event_type=EventType.RED_LETTER_FORM_CONFIRMED,
         )  # fmt: skip
 
     async def reject_form(
-        self, form_id: int, party: int, reason: str, *, caller: str, request_id: str
+        self, form_id: int, party: int, reason: str, *, actor: Principal, request_id: str
     ) -> RedLetterForm:
         return await self._answer_form(
-            "RejectRedLetterForm", form_id, party, reason, caller=caller, request_id=request_id,
+            "RejectRedLetterForm", form_id, party, reason, actor=actor, request_id=request_id,
             decide=reject, event_type=EventType.RED_LETTER_FORM_REFUSED,
         )  # fmt: skip
 
     async def withdraw_form(
-        self, form_id: int, party: int, reason: str, *, caller: str, request_id: str
+        self, form_id: int, party: int, reason: str, *, actor: Principal, request_id: str
     ) -> RedLetterForm:
         return await self._answer_form(
-            "WithdrawRedLetterForm", form_id, party, reason, caller=caller, request_id=request_id,
+            "WithdrawRedLetterForm", form_id, party, reason, actor=actor, request_id=request_id,
             decide=withdraw, event_type=EventType.RED_LETTER_FORM_WITHDRAWN,
         )  # fmt: skip
 
-    async def issue_red(self, form_id: int, *, caller: str, request_id: str) -> tuple[Invoice, Invoice]:
+    async def issue_red(self, form_id: int, *, actor: Principal, request_id: str) -> tuple[Invoice, Invoice]:
         """Issue the red invoice of a form; returns it and the original as it now stands."""
 
         async def apply(tx: LifecycleTransaction, now: datetime) -> _Outcome:
-            form = await tx.lock_form(form_id)
+            form = await tx.lock_form(form_id, actor.scope)
             if form is None:
                 raise _form_not_found(form_id)
+            act_for(actor, form.seller_tax_id, "seller")
             check_issuable(form, now)
             original = await self._locked(tx, form.original_invoice.id)
             (red,) = await tx.insert_invoices([_red_draft(original, form)], now)
@@ -468,15 +495,15 @@ class LifecycleService:
             await tx.set_form_state(form.id, form.state, red_invoice_id=red.id)
             await tx.append(
                 [
-                    _event(EventType.ISSUED, red, caller, InvoiceState.ISSUED, form=form,
+                    _event(EventType.ISSUED, red, actor.id, InvoiceState.ISSUED, form=form,
                            new_invoice=True, reason=f"red invoice of form {form.id}"),
-                    _event(EventType.REVERSED, original, caller, state, form=form,
+                    _event(EventType.REVERSED, original, actor.id, state, form=form,
                            reversed_amount_fen=-red.amount_fen, red_invoice_id=red.id),
                 ]
             )  # fmt: skip
             return _Outcome(red.id, (red.key, original.key))
 
-        red_id = await self._change("IssueRedInvoice", form_id, caller=caller, request_id=request_id, apply=apply)
+        red_id = await self._change("IssueRedInvoice", form_id, actor=actor, request_id=request_id, apply=apply)
         red = await self._fresh(red_id)
         assert red.original_invoice is not None
         return red, await self._fresh(red.original_invoice.id)
@@ -489,7 +516,7 @@ class LifecycleService:
         expired = 0
         for form_id in await self._store.expired_forms(now, limit=limit):
             async with self._store.transaction() as tx:
-                form = await tx.lock_form(form_id)
+                form = await tx.lock_form(form_id, EVERYTHING)
                 if form is None or form.state not in _AWAITING or form.effective_state(now) is not FormState.EXPIRED:
                     continue  # another worker got there first
                 await _expire(tx, await self._locked(tx, form.original_invoice.id), form)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from ..domain.access import PrincipalAccount, Role
+from ..domain.access import PrincipalAccount, Role, Scope
 from ..domain.events import EventPosition, InvoiceEvent, NewEvent
 from ..domain.invoice import Invoice, InvoiceKey, InvoiceState
 from ..domain.invoice_types import InvoiceType
@@ -162,7 +162,9 @@ class LifecycleTransaction(Protocol):
         """Record what each claimed request produced."""
         ...
 
-    async def lock_invoice(self, ref: InvoiceRef) -> Invoice | None: ...
+    async def lock_invoice(self, ref: InvoiceRef, scope: Scope) -> Invoice | None:
+        """Lock the invoice for this transaction, if it exists and is in ``scope``."""
+        ...
 
     async def facts(self, invoice: Invoice) -> InvoiceFacts: ...
 
@@ -172,7 +174,7 @@ class LifecycleTransaction(Protocol):
 
     async def certify(self, invoice_id: int, now: datetime) -> None: ...
 
-    async def lock_form(self, form_id: int) -> RedLetterForm | None:
+    async def lock_form(self, form_id: int, scope: Scope) -> RedLetterForm | None:
         """The form, with its invoice locked."""
         ...
 
@@ -195,18 +197,22 @@ class LifecycleStore(Protocol):
 
     async def invoices(self, ids: Sequence[int]) -> dict[int, Invoice]: ...
 
-    async def invoice(self, ref: InvoiceRef) -> Invoice | None: ...
+    async def invoice(self, ref: InvoiceRef, scope: Scope) -> Invoice | None:
+        """The invoice, if it exists and is in ``scope`` (tenant scoping happens in the query)."""
+        ...
 
     async def facts(self, invoice: Invoice) -> InvoiceFacts: ...
 
     async def list_invoices(
-        self, where: InvoiceFilter, *, limit: int, after: tuple[datetime, int] | None
+        self, where: InvoiceFilter, scope: Scope, *, limit: int, after: tuple[datetime, int] | None
     ) -> list[Invoice]: ...
 
-    async def forms(self, ids: Sequence[int]) -> dict[int, RedLetterForm]: ...
+    async def forms(self, ids: Sequence[int], scope: Scope = ...) -> dict[int, RedLetterForm]:
+        """The forms among ``ids`` in ``scope`` (all of them by default)."""
+        ...
 
     async def list_forms(
-        self, where: FormFilter, *, limit: int, after: tuple[datetime, int] | None
+        self, where: FormFilter, scope: Scope, *, limit: int, after: tuple[datetime, int] | None
     ) -> list[RedLetterForm]: ...
 
     async def expired_forms(self, now: datetime, *, limit: int) -> list[int]: ...

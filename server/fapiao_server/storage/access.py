@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.rows import dict_row
@@ -53,15 +53,15 @@ class PostgresAccess:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def _one(self, name: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+    async def _one(self, statement: LiteralString, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
         with storage_errors():
             async with self._pool.connection() as conn:
-                return await (await conn.execute(query(name), parameters)).fetchone()
+                return await (await conn.execute(statement, parameters)).fetchone()
 
-    async def _all(self, name: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    async def _all(self, statement: LiteralString, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         with storage_errors():
             async with self._pool.connection() as conn:
-                return await (await conn.execute(query(name), parameters)).fetchall()
+                return await (await conn.execute(statement, parameters)).fetchall()
 
     # --- principals ----------------------------------------------------------------------------------------
 
@@ -72,11 +72,13 @@ class PostgresAccess:
                 return {row["id"]: _account(row) for row in await cursor.fetchall()}
 
     async def principal_for_certificate(self, name: str) -> str | None:
-        row = await self._one("principal_by_certificate", {"name": name})
+        row = await self._one(query("principal_by_certificate"), {"name": name})
         return None if row is None else row[0]
 
     async def principal_ids(self, *, role: Role | None, after: str, limit: int) -> list[str]:
-        rows = await self._all("list_principal_ids", {"role": role and role.value, "after": after, "limit": limit})
+        rows = await self._all(
+            query("list_principal_ids"), {"role": role and role.value, "after": after, "limit": limit}
+        )
         return [row[0] for row in rows]
 
     async def create_principal(self, account: PrincipalAccount) -> None:
@@ -112,11 +114,11 @@ class PostgresAccess:
     # --- logins and sessions ---------------------------------------------------------------------------------
 
     async def login(self, username: str) -> LoginSecret | None:
-        row = await self._one("login_by_username", {"username": username})
+        row = await self._one(query("login_by_username"), {"username": username})
         return None if row is None else LoginSecret(*row)
 
     async def accept_totp_step(self, principal_id: str, step: int) -> bool:
-        return await self._one("accept_totp_step", {"principal_id": principal_id, "step": step}) is not None
+        return await self._one(query("accept_totp_step"), {"principal_id": principal_id, "step": step}) is not None
 
     async def set_login(self, principal_id: str, username: str, password_hash: str, totp_secret: str) -> None:
         """Give the principal this login and end its sessions, in one transaction."""
@@ -136,37 +138,38 @@ class PostgresAccess:
         self, session_id: uuid.UUID, principal_id: str, refresh_hash: bytes, expires_at: datetime
     ) -> None:
         await self._execute(
-            "insert_session",
+            query("insert_session"),
             {"id": session_id, "principal_id": principal_id, "refresh_hash": refresh_hash, "expires_at": expires_at},
         )
 
-    async def _execute(self, name: str, parameters: dict[str, Any]) -> int:
+    async def _execute(self, statement: LiteralString, parameters: dict[str, Any]) -> int:
         with storage_errors():
             async with self._pool.connection() as conn:
-                return (await conn.execute(query(name), parameters)).rowcount
+                return (await conn.execute(statement, parameters)).rowcount
 
     async def session_state(self, session_id: uuid.UUID) -> SessionState | None:
-        row = await self._one("session_state", {"id": session_id})
+        row = await self._one(query("session_state"), {"id": session_id})
         return None if row is None else SessionState(*row)
 
     async def rotate_refresh_token(self, session_id: uuid.UUID, old_hash: bytes, new_hash: bytes) -> str | None:
         """The session's principal if ``old_hash`` was its live refresh token (now replaced), else None."""
-        row = await self._one("rotate_refresh_token", {"id": session_id, "old_hash": old_hash, "new_hash": new_hash})
+        row = await self._one(
+            query("rotate_refresh_token"), {"id": session_id, "old_hash": old_hash, "new_hash": new_hash}
+        )
         return None if row is None else row[0]
 
     async def revoke_session(self, session_id: uuid.UUID) -> None:
-        await self._execute("revoke_session", {"id": session_id})
+        await self._execute(query("revoke_session"), {"id": session_id})
 
     async def revoke_sessions_of(self, principal_id: str) -> int:
-        return len(await self._all("revoke_sessions_of", {"principal_id": principal_id}))
+        return len(await self._all(query("revoke_sessions_of"), {"principal_id": principal_id}))
 
     # --- API keys --------------------------------------------------------------------------------------------
 
     async def create_api_key(
         self, key_id: str, principal_id: str, secret_hash: bytes, description: str, expires_at: datetime | None
     ) -> ApiKeyInfo:
-        row = await self._one(
-            "insert_api_key",
+        row = await self._one(query("insert_api_key"),
             {
                 "id": key_id, "principal_id": principal_id, "secret_hash": secret_hash,
                 "description": description, "expires_at": expires_at,
@@ -176,12 +179,12 @@ class PostgresAccess:
         return ApiKeyInfo(*row)
 
     async def api_key_secret(self, key_id: str) -> ApiKeySecret | None:
-        row = await self._one("api_key_secret", {"id": key_id})
+        row = await self._one(query("api_key_secret"), {"id": key_id})
         return None if row is None else ApiKeySecret(*row)
 
     async def api_keys_of(self, principal_id: str) -> Sequence[ApiKeyInfo]:
-        return [ApiKeyInfo(*row) for row in await self._all("api_keys_of", {"principal_id": principal_id})]
+        return [ApiKeyInfo(*row) for row in await self._all(query("api_keys_of"), {"principal_id": principal_id})]
 
     async def revoke_api_key(self, key_id: str) -> ApiKeyInfo | None:
-        row = await self._one("revoke_api_key", {"id": key_id})
+        row = await self._one(query("revoke_api_key"), {"id": key_id})
         return None if row is None else ApiKeyInfo(*row)

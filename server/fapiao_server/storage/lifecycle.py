@@ -15,6 +15,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from ..domain.access import EVERYTHING, Scope
 from ..domain.calendar import business_date
 from ..domain.errors import Aborted, FailedPrecondition
 from ..domain.events import START, EventPosition, EventType, InvoiceEvent, NewEvent
@@ -124,15 +125,24 @@ def _lines_params(lines: Sequence[InvoiceLine]) -> dict[str, list[Any]]:
     }
 
 
-async def _documents(conn: psycopg.AsyncConnection[Any], ids: Sequence[int]) -> dict[int, Invoice]:
+def scoped(scope: Scope, **params: Any) -> dict[str, Any]:
+    """``params`` plus the parameters of fapiao_in_scope: what the calling principal may see."""
+    return params | {"everything": scope.everything, "tax_ids": sorted(scope.tax_ids), "regions": sorted(scope.regions)}
+
+
+async def _documents(
+    conn: psycopg.AsyncConnection[Any], ids: Sequence[int], scope: Scope = EVERYTHING
+) -> dict[int, Invoice]:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("invoices_by_ids"), {"ids": list(ids)})
+        await cur.execute(query("invoices_by_ids"), scoped(scope, ids=list(ids)))
         return {row["id"]: invoice_from_row(row) for row in await cur.fetchall()}
 
 
-async def _forms(conn: psycopg.AsyncConnection[Any], ids: Sequence[int]) -> dict[int, RedLetterForm]:
+async def _forms(
+    conn: psycopg.AsyncConnection[Any], ids: Sequence[int], scope: Scope = EVERYTHING
+) -> dict[int, RedLetterForm]:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("forms"), {"ids": list(ids)})
+        await cur.execute(query("forms"), scoped(scope, ids=list(ids)))
         return {row["id"]: form_from_row(row) for row in await cur.fetchall()}
 
 
@@ -144,13 +154,14 @@ async def _events(conn: psycopg.AsyncConnection[Any], ids: Sequence[int]) -> lis
         return [event_from_row(row) for row in await cur.fetchall()]
 
 
-async def _lock(conn: psycopg.AsyncConnection[Any], ref: InvoiceRef) -> int | None:
-    """Lock the invoice's row (every change does this first); its id, or None if there is no such invoice."""
+async def _lock(conn: psycopg.AsyncConnection[Any], ref: InvoiceRef, scope: Scope = EVERYTHING) -> int | None:
+    """Lock the invoice's row (every change does this first); its id, or None if there is no such invoice in
+    ``scope``."""
     if isinstance(ref, InvoiceKey):
-        params: dict[str, Any] = {"number": ref.invoice_number, "code": ref.invoice_code}
+        params = scoped(scope, number=ref.invoice_number, code=ref.invoice_code)
         statement = query("lock_invoice_by_key")
     else:
-        params, statement = {"id": ref}, query("lock_invoice_by_id")
+        params, statement = scoped(scope, id=ref), query("lock_invoice_by_id")
     row = await (await conn.execute(statement, params)).fetchone()
     return None if row is None else row[0]
 
@@ -324,8 +335,8 @@ class PostgresLifecycleTransaction:
     async def finish(self, results: Sequence[tuple[RequestClaim, int]]) -> None:
         await finish_requests(self._conn, results)
 
-    async def lock_invoice(self, ref: InvoiceRef) -> Invoice | None:
-        invoice_id = await _lock(self._conn, ref)
+    async def lock_invoice(self, ref: InvoiceRef, scope: Scope) -> Invoice | None:
+        invoice_id = await _lock(self._conn, ref, scope)
         if invoice_id is None:
             return None
         return (await _documents(self._conn, [invoice_id])).get(invoice_id)
@@ -344,8 +355,8 @@ class PostgresLifecycleTransaction:
     async def certify(self, invoice_id: int, now: datetime) -> None:
         await self._conn.execute(query("certify_invoice"), {"id": invoice_id, "now": now})
 
-    async def lock_form(self, form_id: int) -> RedLetterForm | None:
-        row = await (await self._conn.execute(query("lock_form"), {"id": form_id})).fetchone()
+    async def lock_form(self, form_id: int, scope: Scope) -> RedLetterForm | None:
+        row = await (await self._conn.execute(query("lock_form"), scoped(scope, id=form_id))).fetchone()
         if row is None:
             return None
         await _lock(self._conn, row[0])  # the invoice first, as every change does
@@ -410,24 +421,24 @@ class PostgresLifecycle:
         async with self._read() as conn:
             return await _documents(conn, ids)
 
-    async def invoice(self, ref: InvoiceRef) -> Invoice | None:
-        if isinstance(ref, InvoiceKey):  # by key in one statement, as verification looks invoices up
-            params = {"numbers": [ref.invoice_number], "codes": [ref.invoice_code]}
+    async def invoice(self, ref: InvoiceRef, scope: Scope) -> Invoice | None:
+        if isinstance(ref, InvoiceKey):  # by key in one statement
+            params = scoped(scope, number=ref.invoice_number, code=ref.invoice_code)
             async with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(query("invoices_by_keys"), params)
+                await cur.execute(query("visible_invoice_by_key"), params)
                 row = await cur.fetchone()
             return None if row is None else invoice_from_row(row)
         async with self._read() as conn:
-            return (await _documents(conn, [ref])).get(ref)
+            return (await _documents(conn, [ref], scope)).get(ref)
 
     async def facts(self, invoice: Invoice) -> InvoiceFacts:
         async with self._read() as conn:
             return await _facts(conn, invoice)
 
     async def list_invoices(
-        self, where: InvoiceFilter, *, limit: int, after: tuple[datetime, int] | None
+        self, where: InvoiceFilter, scope: Scope, *, limit: int, after: tuple[datetime, int] | None
     ) -> list[Invoice]:
-        params = {
+        params = scoped(scope) | {
             "seller": where.seller_tax_id,
             "buyer": where.buyer_tax_id,
             "state": None if where.state is None else int(where.state),
@@ -444,14 +455,14 @@ class PostgresLifecycle:
             await cur.execute(statement, params)
             return [invoice_from_row(row) for row in await cur.fetchall()]
 
-    async def forms(self, ids: Sequence[int]) -> dict[int, RedLetterForm]:
+    async def forms(self, ids: Sequence[int], scope: Scope = EVERYTHING) -> dict[int, RedLetterForm]:
         async with self._read() as conn:
-            return await _forms(conn, ids)
+            return await _forms(conn, ids, scope)
 
     async def list_forms(
-        self, where: FormFilter, *, limit: int, after: tuple[datetime, int] | None
+        self, where: FormFilter, scope: Scope, *, limit: int, after: tuple[datetime, int] | None
     ) -> list[RedLetterForm]:
-        params = {
+        params = scoped(scope) | {
             "seller": where.seller_tax_id,
             "buyer": where.buyer_tax_id,
             "invoice_id": where.invoice_id,

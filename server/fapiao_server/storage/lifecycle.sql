@@ -2,15 +2,28 @@
 -- queries.sql.
 
 -- name: invoices_by_ids
-SELECT d.* FROM invoice_documents d WHERE d.id = ANY(%(ids)s::bigint[]);
+-- Invoices by id, those in the caller's scope (fapiao_in_scope, migration 0005) only.
+SELECT d.* FROM invoice_documents d
+WHERE d.id = ANY(%(ids)s::bigint[]) AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[]);
+
+-- name: visible_invoice_by_key
+SELECT d.* FROM invoice_documents d
+WHERE d.invoice_number = %(number)s AND d.invoice_code = %(code)s
+  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[]);
 
 -- name: lock_invoice_by_id
 -- Every change to an invoice (or to a form against it) first locks the invoice row, so changes to one invoice
 -- happen one after another and the loser of a race sees the winner's result.
-SELECT id FROM invoices WHERE id = %(id)s FOR UPDATE;
+-- A caller's change may lock only what it may see: out of scope reads as "no such invoice".
+SELECT id FROM invoices
+WHERE id = %(id)s AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+FOR UPDATE;
 
 -- name: lock_invoice_by_key
-SELECT id FROM invoices WHERE invoice_number = %(number)s AND invoice_code = %(code)s FOR UPDATE;
+SELECT id FROM invoices
+WHERE invoice_number = %(number)s AND invoice_code = %(code)s
+  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+FOR UPDATE;
 
 -- name: list_seller_invoices
 -- One page of a seller's invoices (optionally to one buyer), newest first; (after_time, after_id) is the keyset
@@ -19,6 +32,7 @@ SELECT d.*
 FROM invoice_documents d
 WHERE d.seller_tax_id = %(seller)s
   AND (%(buyer)s::text IS NULL OR d.buyer_tax_id = %(buyer)s)
+  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
   AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
   AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
   AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
@@ -32,6 +46,7 @@ LIMIT %(limit)s;
 SELECT d.*
 FROM invoice_documents d
 WHERE d.buyer_tax_id = %(buyer)s
+  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
   AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
   AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
   AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
@@ -200,10 +215,11 @@ SELECT f.id, f.original_invoice_id, o.invoice_type AS original_type, o.invoice_c
 FROM red_letter_forms f
 JOIN invoices o ON o.id = f.original_invoice_id
 LEFT JOIN invoices r ON r.id = f.red_invoice_id
-WHERE f.id = ANY(%(ids)s::bigint[]);
+WHERE f.id = ANY(%(ids)s::bigint[]) AND fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[]);
 
 -- name: lock_form
-SELECT original_invoice_id FROM red_letter_forms WHERE id = %(id)s;
+SELECT f.original_invoice_id FROM red_letter_forms f JOIN invoices o ON o.id = f.original_invoice_id
+WHERE f.id = %(id)s AND fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[]);
 
 -- name: open_form_of
 SELECT id FROM red_letter_forms
@@ -217,8 +233,9 @@ WHERE id = %(id)s;
 -- name: list_invoice_forms
 -- Forms against one invoice (optionally also by seller / buyer), newest first; a form past its 72 hours
 -- unanswered counts as state 07 whether or not the sweep has written it yet.
-SELECT f.id FROM red_letter_forms f
-WHERE f.original_invoice_id = %(invoice_id)s
+SELECT f.id FROM red_letter_forms f JOIN invoices o ON o.id = f.original_invoice_id
+WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND f.original_invoice_id = %(invoice_id)s
   AND (%(seller)s::text IS NULL OR f.seller_tax_id = %(seller)s)
   AND (%(buyer)s::text IS NULL OR f.buyer_tax_id = %(buyer)s)
   AND (%(state)s::smallint IS NULL OR
@@ -228,8 +245,9 @@ ORDER BY f.created_at DESC, f.id DESC
 LIMIT %(limit)s;
 
 -- name: list_seller_forms
-SELECT f.id FROM red_letter_forms f
-WHERE f.seller_tax_id = %(seller)s
+SELECT f.id FROM red_letter_forms f JOIN invoices o ON o.id = f.original_invoice_id
+WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND f.seller_tax_id = %(seller)s
   AND (%(buyer)s::text IS NULL OR f.buyer_tax_id = %(buyer)s)
   AND (%(state)s::smallint IS NULL OR
        CASE WHEN f.state IN (2, 3) AND f.expires_at <= now() THEN 7 ELSE f.state END = %(state)s)
@@ -238,8 +256,9 @@ ORDER BY f.created_at DESC, f.id DESC
 LIMIT %(limit)s;
 
 -- name: list_buyer_forms
-SELECT f.id FROM red_letter_forms f
-WHERE f.buyer_tax_id = %(buyer)s
+SELECT f.id FROM red_letter_forms f JOIN invoices o ON o.id = f.original_invoice_id
+WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND f.buyer_tax_id = %(buyer)s
   AND (%(state)s::smallint IS NULL OR
        CASE WHEN f.state IN (2, 3) AND f.expires_at <= now() THEN 7 ELSE f.state END = %(state)s)
   AND (%(after_time)s::timestamptz IS NULL OR (f.created_at, f.id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))

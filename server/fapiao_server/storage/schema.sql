@@ -461,3 +461,12 @@ CREATE TRIGGER sessions_announce AFTER UPDATE OR DELETE ON sessions
     FOR EACH STATEMENT EXECUTE FUNCTION fapiao_announce_access_change();
 CREATE TRIGGER api_keys_announce AFTER UPDATE OR DELETE ON api_keys
     FOR EACH STATEMENT EXECUTE FUNCTION fapiao_announce_access_change();
+
+-- Tenant scoping, written once and used by every query that reads invoices or forms for a caller: the rows a
+-- principal may see are those whose seller or buyer is one of its tax ids, or whose region is one of its regions
+-- (or all, for the register's own upkeep). A plain SQL function, so the planner inlines it.
+CREATE FUNCTION fapiao_in_scope(seller text, buyer text, region text, everything boolean, tax_ids text[],
+                                regions text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT everything OR seller = ANY(tax_ids) OR buyer = ANY(tax_ids) OR region = ANY(regions)
+$$;

@@ -12,10 +12,9 @@ from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 
 from ..domain.events import InvoiceEvent
 from ..services.lifecycle import LifecycleService
-from ..services.ports import EventFilter
 from ..services.watching import encode_cursor
 from . import lifecycle_converters as convert
-from .caller import caller_of
+from .caller import principal_of
 from .converters import BASIC, FULL, invoice_message
 from .errors import stream_errors, unary_errors
 
@@ -34,7 +33,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         self, request: pb.IssueInvoiceRequest, context: grpc.aio.ServicerContext
     ) -> pb.IssueInvoiceResponse:
         invoice = await self._service.issue(
-            convert.issue_request(request), caller=caller_of(context), request_id=request.request_id
+            convert.issue_request(request), actor=principal_of(context), request_id=request.request_id
         )
         return pb.IssueInvoiceResponse(invoice=invoice_message(invoice))
 
@@ -42,7 +41,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
     async def GetInvoice(
         self, request: pb.GetInvoiceRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetInvoiceResponse:
-        invoice = await self._service.get(convert.selector(request.invoice))
+        invoice = await self._service.get(convert.selector(request.invoice), principal_of(context).scope)
         return pb.GetInvoiceResponse(invoice=invoice_message(invoice, _view(request.view, FULL)))
 
     @unary_errors
@@ -50,7 +49,10 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         self, request: pb.ListInvoicesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListInvoicesResponse:
         page = await self._service.list_invoices(
-            convert.invoice_filter(request), page_size=request.page_size, page_token=request.page_token
+            convert.invoice_filter(request),
+            principal_of(context).scope,
+            page_size=request.page_size,
+            page_token=request.page_token,
         )
         view = _view(request.view, BASIC)
         return pb.ListInvoicesResponse(
@@ -64,7 +66,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         invoice = await self._service.void(
             convert.selector(request.invoice),
             reason=request.reason,
-            caller=caller_of(context),
+            actor=principal_of(context),
             request_id=request.request_id,
         )
         return pb.VoidInvoiceResponse(invoice=invoice_message(invoice))
@@ -74,7 +76,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         self, request: pb.CertifyInvoiceRequest, context: grpc.aio.ServicerContext
     ) -> pb.CertifyInvoiceResponse:
         invoice = await self._service.certify(
-            convert.selector(request.invoice), caller=caller_of(context), request_id=request.request_id
+            convert.selector(request.invoice), actor=principal_of(context), request_id=request.request_id
         )
         return pb.CertifyInvoiceResponse(invoice=invoice_message(invoice))
 
@@ -83,7 +85,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         self, request: pb.ReportTaxPeriodRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportTaxPeriodResponse:
         reported = await self._service.report_period(
-            request.tax_id, request.year, request.month, caller=caller_of(context), request_id=request.request_id
+            request.tax_id, request.year, request.month, actor=principal_of(context), request_id=request.request_id
         )
         response = pb.ReportTaxPeriodResponse()
         response.report_time.FromDatetime(reported)
@@ -93,7 +95,9 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
     async def GetAllowedActions(
         self, request: pb.GetAllowedActionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAllowedActionsResponse:
-        invoice, answers = await self._service.allowed_actions(convert.selector(request.invoice))
+        invoice, answers = await self._service.allowed_actions(
+            convert.selector(request.invoice), principal_of(context).scope
+        )
         return pb.GetAllowedActionsResponse(
             state=invoice.state.value,  # type: ignore[arg-type]
             actions=[convert.action_message(answer) for answer in answers],
@@ -104,7 +108,10 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         self, request: pb.ListInvoiceEventsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListInvoiceEventsResponse:
         page = await self._service.list_events(
-            convert.selector(request.invoice), page_size=request.page_size, page_token=request.page_token
+            convert.selector(request.invoice),
+            principal_of(context).scope,
+            page_size=request.page_size,
+            page_token=request.page_token,
         )
         return pb.ListInvoiceEventsResponse(
             events=[convert.event_message(e) for e in page.items], next_page_token=page.next_page_token
@@ -114,11 +121,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
     async def WatchInvoices(
         self, request: pb.WatchInvoicesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchInvoicesResponse]:
-        target = convert.watch_target(request)
-        if isinstance(target, str):
-            where = EventFilter(tax_id=target)
-        else:
-            where = EventFilter(invoice_id=await self._service.resolve(target))
+        where = await self._service.watch_target(convert.watch_target(request), principal_of(context))
         async for events, position in self._service.watch(where, request.cursor):
             response = pb.WatchInvoicesResponse(cursor=encode_cursor(position))
             for event in events:
@@ -143,7 +146,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
             initiator=request.initiator,
             items=convert.reversal_items(request),
             remarks=request.remarks,
-            caller=caller_of(context),
+            actor=principal_of(context),
             request_id=request.request_id,
         )
         return pb.CreateRedLetterFormResponse(form=convert.form_message(form))
@@ -155,7 +158,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         form = await self._service.confirm_form(
             convert.register_id("form_id", request.form_id, "INVALID_FORM_ID"),
             request.party,
-            caller=caller_of(context),
+            actor=principal_of(context),
             request_id=request.request_id,
         )
         return pb.ConfirmRedLetterFormResponse(form=convert.form_message(form))
@@ -168,7 +171,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
             convert.register_id("form_id", request.form_id, "INVALID_FORM_ID"),
             request.party,
             request.reason,
-            caller=caller_of(context),
+            actor=principal_of(context),
             request_id=request.request_id,
         )
         return pb.RejectRedLetterFormResponse(form=convert.form_message(form))
@@ -181,7 +184,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
             convert.register_id("form_id", request.form_id, "INVALID_FORM_ID"),
             request.party,
             request.reason,
-            caller=caller_of(context),
+            actor=principal_of(context),
             request_id=request.request_id,
         )
         return pb.WithdrawRedLetterFormResponse(form=convert.form_message(form))
@@ -190,7 +193,8 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
     async def GetRedLetterForm(
         self, request: pb.GetRedLetterFormRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetRedLetterFormResponse:
-        form = await self._service.get_form(convert.register_id("form_id", request.form_id, "INVALID_FORM_ID"))
+        form_id = convert.register_id("form_id", request.form_id, "INVALID_FORM_ID")
+        form = await self._service.get_form(form_id, principal_of(context).scope)
         return pb.GetRedLetterFormResponse(form=convert.form_message(form))
 
     @unary_errors
@@ -200,9 +204,12 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         invoice = request.invoice
         invoice_id = None
         if invoice.id or invoice.invoice_number or invoice.invoice_code:
-            invoice_id = await self._service.resolve(convert.selector(invoice))
+            invoice_id = (await self._service.get(convert.selector(invoice), principal_of(context).scope)).id
         page = await self._service.list_forms(
-            convert.form_filter(request, invoice_id), page_size=request.page_size, page_token=request.page_token
+            convert.form_filter(request, invoice_id),
+            principal_of(context).scope,
+            page_size=request.page_size,
+            page_token=request.page_token,
         )
         return pb.ListRedLetterFormsResponse(
             forms=[convert.form_message(f) for f in page.items], next_page_token=page.next_page_token
@@ -214,7 +221,7 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
     ) -> pb.IssueRedInvoiceResponse:
         red, original = await self._service.issue_red(
             convert.register_id("form_id", request.form_id, "INVALID_FORM_ID"),
-            caller=caller_of(context),
+            actor=principal_of(context),
             request_id=request.request_id,
         )
         return pb.IssueRedInvoiceResponse(invoice=invoice_message(red), original_invoice=invoice_message(original))
