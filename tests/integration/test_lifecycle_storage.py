@@ -159,7 +159,7 @@ async def test_an_expired_form_frees_its_invoice_at_once(pool: Any) -> None:
     assert (
         await service.get_form(awaiting.id, EVERYTHING)
     ).state is FormState.EXPIRED  # written down, not only read so
-    history = (await later.list_events(invoice.id, page_size=50, page_token="")).items
+    history = (await later.list_events(invoice.id, EVERYTHING, page_size=50, page_token="")).items
     expiries = [e for e in history if e.event_type is EventType.RED_LETTER_FORM_EXPIRED]
     assert [(e.form_id, e.actor) for e in expiries] == [(awaiting.id, "system")]
 
