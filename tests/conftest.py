@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,10 +13,12 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from fapiao_server.domain.access import Role
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.domain.invoice_types import InvoiceType, Proof
 from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.migrations import migrate
+from tests.support.access import principal_key, use_key_by_default
 from tests.support.server import ServerProcess
 from tests.support.services import fresh_database, postgres_admin_url, shared_redis_url
 
@@ -117,7 +119,26 @@ def register(database_url: str) -> Register:
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str, redis_url: str) -> Iterator[ServerProcess]:
+def verifier_key(database_url: str) -> str:
+    """A VERIFIER of the session database; clients and CLI runs that name no credentials use it."""
+    key = principal_key(database_url, Role.VERIFIER, principal_id="e2e-verifier")
+    use_key_by_default(key)
+    return key
+
+
+@pytest.fixture(scope="session")
+def new_key(database_url: str) -> Callable[..., str]:
+    """Makes a principal of the session database and returns its API key: ``new_key(Role.TAXPAYER,
+    tax_ids=[...], principal_id=...)``; a VERIFIER with a fresh id by default."""
+
+    def make(role: Role = Role.VERIFIER, **kwargs: Any) -> str:
+        return principal_key(database_url, role, **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, redis_url: str, verifier_key: str) -> Iterator[ServerProcess]:
     """A two-worker fleet sharing one port, on the test database and Redis, as an SRE would run it."""
     process = ServerProcess(
         "--listen",

@@ -116,7 +116,8 @@ class Fleet:
     def _spawn(self) -> multiprocessing.process.BaseProcess:
         process = self._context.Process(
             target=_worker_process,
-            args=(self._settings.model_dump(mode="json"), self._database_url, self._ready),
+            # Python mode, not JSON: JSON would mask secrets (the token key) as "**********".
+            args=(self._settings.model_dump(), self._database_url, self._ready),
             name="fapiao-worker",
         )
         process.start()

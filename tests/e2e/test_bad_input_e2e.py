@@ -12,6 +12,7 @@ from google.type.date_pb2 import Date
 
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import FapiaoError, VerificationClient
+from tests.support.access import authorized
 from tests.support.server import ServerProcess
 
 TODAY = date.today()
@@ -89,8 +90,8 @@ CASES: dict[str, tuple[dict[str, Any], set[str]]] = {
 
 
 @pytest.fixture(scope="module")
-def client(server: ServerProcess):  # type: ignore[no-untyped-def]
-    with VerificationClient(server.address, caller="bad-input") as opened:
+def client(server: ServerProcess, verifier_key: str):  # type: ignore[no-untyped-def]
+    with VerificationClient(server.address, token=verifier_key) as opened:
         yield opened
 
 
@@ -146,8 +147,9 @@ def test_history_filters_are_checked(client: VerificationClient, filters: dict[s
     assert {v.field for v in error.field_violations} == {field}
 
 
-def test_history_time_range_is_checked(server: ServerProcess) -> None:
-    with grpc.insecure_channel(server.address) as channel:
+def test_history_time_range_is_checked(server: ServerProcess, verifier_key: str) -> None:
+    with grpc.insecure_channel(server.address) as opened:
+        channel = authorized(opened, verifier_key)
         stub = channel.unary_unary(
             "/fapiao.v1.VerificationService/ListVerificationRecords",
             request_serializer=pb.ListVerificationRecordsRequest.SerializeToString,
@@ -170,14 +172,37 @@ def _raising(stub: Any, request: Any) -> Any:
 
 
 @pytest.mark.parametrize("raw", [b"\x0a\x02\xff\xfe", b"\xff\xff\xff", b"\x1a\x05\x08\x01"])
-def test_bytes_that_are_not_a_request(server: ServerProcess, raw: bytes) -> None:
-    with grpc.insecure_channel(server.address) as channel:
+def test_bytes_that_are_not_a_request(server: ServerProcess, verifier_key: str, raw: bytes) -> None:
+    with grpc.insecure_channel(server.address) as opened:
+        channel = authorized(opened, verifier_key)
         stub = channel.unary_unary("/fapiao.v1.VerificationService/VerifyInvoice")
         error = _refusal(lambda: _raising(stub, raw))
     assert error.reason in ("MALFORMED_REQUEST", "INVALID_VERIFICATION_QUERY")
 
 
-def test_an_invalid_caller_name_is_refused(server: ServerProcess) -> None:
-    with VerificationClient(server.address, caller="not allowed; spaces") as client:
-        error = _refusal(lambda: client.verify_invoice(_message(**GOOD_GENERAL)))
-    assert error.reason == "INVALID_CALLER"
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("Basic dXNlcjpwYXNz", "CREDENTIALS_INVALID"),
+        ("Bearer not-a-token", "CREDENTIALS_INVALID"),
+        ("Bearer fpk_0123456789abcdef_" + "x" * 43, "CREDENTIALS_INVALID"),
+        ("Bearer " + "x" * 5000, "CREDENTIALS_INVALID"),
+    ],
+)
+def test_credentials_that_are_not_credentials(server: ServerProcess, header: str, reason: str) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        stub = channel.unary_unary(
+            "/fapiao.v1.VerificationService/VerifyInvoice",
+            request_serializer=pb.VerifyInvoiceRequest.SerializeToString,
+            response_deserializer=pb.VerifyInvoiceResponse.FromString,
+        )
+        with pytest.raises(FapiaoError) as refused:
+            _raising_with(stub, _message(**GOOD_GENERAL), (("authorization", header),))
+    assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, reason)
+
+
+def _raising_with(stub: Any, request: Any, metadata: Any) -> Any:
+    try:
+        return stub(request, metadata=metadata)
+    except grpc.RpcError as error:
+        raise FapiaoError.from_rpc_error(error) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -12,6 +13,7 @@ from fapiao.v1 import invoice_pb2
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import AsyncVerificationClient, FapiaoError, VerificationClient, verify_request
 from tests.conftest import Register, Sample
+from tests.support.access import authorized
 from tests.support.server import ServerProcess
 
 MATCH, MISMATCH, NOT_FOUND = (
@@ -22,8 +24,8 @@ MATCH, MISMATCH, NOT_FOUND = (
 
 
 @pytest.fixture
-def client(server: ServerProcess):  # type: ignore[no-untyped-def]
-    with VerificationClient(server.address, caller=f"e2e-{uuid.uuid4().hex[:8]}") as opened:
+def client(server: ServerProcess, new_key: Callable[..., str]):  # type: ignore[no-untyped-def]
+    with VerificationClient(server.address, token=new_key()) as opened:
         yield opened
 
 
@@ -108,9 +110,9 @@ def test_qr_payloads_of_every_type(client: VerificationClient, register: Registe
         assert decoded.WhichOneof("proof") == next(iter(sample.proof()))
 
 
-async def test_async_client(server: ServerProcess, register: Register) -> None:
+async def test_async_client(server: ServerProcess, register: Register, new_key: Callable[..., str]) -> None:
     sample = register.sample("invoice_type = 32 AND state = 1")
-    async with AsyncVerificationClient(server.address, caller="e2e-async") as client:
+    async with AsyncVerificationClient(server.address, token=new_key()) as client:
         answer = await client.verify_invoice(**sample.request_fields())
         assert answer.outcome == MATCH
         results = [r async for r in client.batch_verify([verify_request(**sample.request_fields()), "garbage"])]
@@ -155,12 +157,15 @@ def test_batches_of_thousands_answer_in_order_item_by_item(client: VerificationC
     assert got == expected
 
 
-def test_a_message_over_the_batch_limit_ends_the_stream(server: ServerProcess, register: Register) -> None:
+def test_a_message_over_the_batch_limit_ends_the_stream(
+    server: ServerProcess, register: Register, verifier_key: str
+) -> None:
     sample = register.sample()
     message = pb.BatchVerifyInvoicesRequest(
         items=[pb.BatchVerifyItem(invoice=verify_request(**sample.request_fields()))] * 1001
     )
-    with grpc.insecure_channel(server.address) as channel:
+    with grpc.insecure_channel(server.address) as opened:
+        channel = authorized(opened, verifier_key)
         stub = pb.DESCRIPTOR.services_by_name["VerificationService"]
         call = channel.stream_stream(
             f"/{stub.full_name}/BatchVerifyInvoices",
@@ -173,11 +178,13 @@ def test_a_message_over_the_batch_limit_ends_the_stream(server: ServerProcess, r
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT and error.reason == "BATCH_MESSAGE_TOO_LARGE"
 
 
-def test_history_is_per_caller_filterable_and_paged(server: ServerProcess, register: Register) -> None:
+def test_history_is_per_caller_filterable_and_paged(
+    server: ServerProcess, register: Register, new_key: Callable[..., str]
+) -> None:
     caller = f"history-{uuid.uuid4().hex[:8]}"
     sample = register.sample("invoice_type = 10 AND state = 1")
     started = datetime.now(UTC)
-    with VerificationClient(server.address, caller=caller) as client:
+    with VerificationClient(server.address, token=new_key(principal_id=caller)) as client:
         client.verify_invoice(**sample.request_fields())
         client.verify_invoice(**{**sample.request_fields(), "check_code": "000000"})
         client.verify_qr_code(sample.qr_payload)
@@ -193,7 +200,7 @@ def test_history_is_per_caller_filterable_and_paged(server: ServerProcess, regis
         by_invoice = list(client.list_verification_records(invoice_number=sample.invoice_number, start_time=started))
         assert len(by_invoice) == 3
         assert list(client.list_verification_records(end_time=started)) == []
-    with VerificationClient(server.address, caller=f"{caller}-other") as stranger:
+    with VerificationClient(server.address, token=new_key(principal_id=f"{caller}-other")) as stranger:
         assert list(stranger.list_verification_records()) == []
 
 
