@@ -9,16 +9,19 @@ import os
 import secrets
 import subprocess
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao.v1 import lifecycle_pb2
 from fapiao_client import AsyncInvoiceClient, InvoiceClient
+from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import USCC_ALPHABET, uscc_check_character
 from tests.conftest import Register
 from tests.support.server import ServerProcess, fapiao_executable
@@ -27,17 +30,40 @@ pytestmark = pytest.mark.slow
 BEIJING = timezone(timedelta(hours=8))
 
 
+# The tax ids the running test made; its taxpayer acts for all of them (see Cli.env).
+_TEST_TAX_IDS: list[str] = []
+
+
 def new_tax_id(division: str = "110108") -> str:
     """An enterprise's unified social credit code no other test uses, registered in ``division``."""
     first17 = "91" + division + "".join(secrets.choice(USCC_ALPHABET) for _ in range(9))
-    return first17 + uscc_check_character(first17)
+    _TEST_TAX_IDS.append(first17 + uscc_check_character(first17))
+    return _TEST_TAX_IDS[-1]
 
 
 class Cli:
-    """Runs the installed `fapiao` against the test server, as a named caller."""
+    """Runs the installed `fapiao` against the test server as the test's taxpayer, a TAXPAYER principal acting
+    for every tax id the test has made (a new principal whenever the test has made more, via FAPIAO_TOKEN)."""
 
-    def __init__(self, server: ServerProcess) -> None:
-        self.env = {**os.environ, "FAPIAO_TARGET": server.address, "FAPIAO_CALLER": "e2e-cli"}
+    def __init__(self, server: ServerProcess, new_key: Callable[..., str]) -> None:
+        self._new_key = new_key
+        self._covered = 0
+        self._env = {**os.environ, "FAPIAO_TARGET": server.address}
+        self.principal_id = ""
+
+    @property
+    def env(self) -> dict[str, str]:
+        if self._covered < len(_TEST_TAX_IDS):
+            self._covered = len(_TEST_TAX_IDS)
+            self.principal_id = f"e2e-cli-{uuid.uuid4().hex[:8]}"
+            self._env["FAPIAO_TOKEN"] = self._new_key(
+                Role.TAXPAYER, tax_ids=_TEST_TAX_IDS, principal_id=self.principal_id
+            )
+        return self._env
+
+    @property
+    def token(self) -> str:
+        return self.env["FAPIAO_TOKEN"]
 
     def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -62,8 +88,10 @@ class Cli:
 
 
 @pytest.fixture
-def cli(server: ServerProcess) -> Cli:
-    return Cli(server)
+def cli(server: ServerProcess, new_key: Callable[..., str]) -> Cli:
+    _TEST_TAX_IDS.clear()
+    new_tax_id()  # so the CLI acts as a taxpayer from the test's first command
+    return Cli(server, new_key)
 
 
 def invoice_data(kind: str, seller: str, buyer: str = "", *, unit_price: str = "150.50") -> dict[str, Any]:
@@ -124,7 +152,7 @@ def test_issue_check_the_actions_then_void(cli: Cli, tmp_path: Path) -> None:
 
     history = cli.lines("invoice", "events", invoice)
     assert [e["event_type"] for e in history] == ["INVOICE_EVENT_TYPE_ISSUED", "INVOICE_EVENT_TYPE_VOIDED"]
-    assert history[1]["reason"] == "开错了" and history[1]["actor"] == "e2e-cli" and history[1]["cursor"]
+    assert history[1]["reason"] == "开错了" and history[1]["actor"] == cli.principal_id and history[1]["cursor"]
     shown = cli("invoice", "get", invoice)
     assert shown.returncode == 0 and "VOIDED" in shown.stdout and "*软件*开发服务" in shown.stdout
 
@@ -132,6 +160,9 @@ def test_issue_check_the_actions_then_void(cli: Cli, tmp_path: Path) -> None:
 def test_void_refusals_name_their_rule(cli: Cli, register: Register, tmp_path: Path) -> None:
     # A seeded paper invoice from an earlier month: general (04), so no test certifies it.
     old = register.samples("invoice_type = 4 AND state = 1 AND issue_date < current_date - 40", limit=40)[-1]
+    with psycopg.connect(register.url) as conn:
+        (seeded_seller,) = conn.execute("SELECT seller_tax_id FROM invoices WHERE id = %s", (old.id,)).fetchone()
+    _TEST_TAX_IDS.append(seeded_seller)  # the test's taxpayer is its seller too
     ended = cli.refused(5, "void", f"{old.invoice_code}:{old.invoice_number}")
     assert "FAILED_PRECONDITION (VOID_PERIOD_ENDED)" in ended and "month of issue" in ended
 
@@ -264,7 +295,7 @@ def test_lists_and_pages(cli: Cli, server: ServerProcess, tmp_path: Path) -> Non
     assert [i["invoice_number"] for i in voided] == numbers[:1]
     assert "give --seller" in cli.refused(2, "invoice", "list")
     assert "not an invoice state" in cli.refused(2, "invoice", "list", "--seller", seller, "--state", "paid")
-    with InvoiceClient(server.address, caller="e2e-sdk") as client:  # the pager follows next_page_token
+    with InvoiceClient(server.address, token=cli.token) as client:  # the pager follows next_page_token
         assert [i.invoice_number for i in client.list_invoices(seller_tax_id=seller, page_size=1)] == numbers[::-1]
         history = list(client.list_invoice_events(key(issued[0]), page_size=1))
         assert [event.event_type for event in history] == [1, 2]  # ISSUED, VOIDED
@@ -309,9 +340,9 @@ def test_an_unreachable_register_says_how_to_retry_safely(cli: Cli) -> None:
     assert "UNAVAILABLE" in watch
 
 
-async def test_the_async_client_issues_reverses_and_lists(server: ServerProcess) -> None:
+async def test_the_async_client_issues_reverses_and_lists(server: ServerProcess, cli: Cli) -> None:
     seller, buyer = new_tax_id(), new_tax_id("310101")
-    async with AsyncInvoiceClient(server.address, caller="e2e-async") as client:
+    async with AsyncInvoiceClient(server.address, token=cli.token) as client:
         invoice = await client.issue_invoice(invoice_data("08", seller, buyer))
         assert (invoice.amount_fen, invoice.tax_fen) == (30125, 3915)
         allowed = {a.action: a for a in (await client.get_allowed_actions(invoice)).actions}

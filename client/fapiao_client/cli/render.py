@@ -33,7 +33,10 @@ FLAGS = {
     "payload": "--qr",
 }
 # The exit status of a refused call (cli/__init__ lists them all); anything else is 1.
-ERROR_EXIT = {"INVALID_ARGUMENT": 2, "NOT_FOUND": 4, "FAILED_PRECONDITION": 5}
+# 7: who you are, or what you may do, stops the command: log in (again) or ask for the right.
+ERROR_EXIT = {
+    "INVALID_ARGUMENT": 2, "NOT_FOUND": 4, "FAILED_PRECONDITION": 5, "UNAUTHENTICATED": 7, "PERMISSION_DENIED": 7,
+}  # fmt: skip
 OUTCOME_EXIT = {
     pb.VERIFICATION_OUTCOME_MATCH: 0,
     pb.VERIFICATION_OUTCOME_MISMATCH: 3,
