@@ -167,7 +167,7 @@ def test_void_refusals_name_their_rule(cli: Cli, register: Register, tmp_path: P
     assert "FAILED_PRECONDITION (VOID_PERIOD_ENDED)" in ended and "month of issue" in ended
 
     seller, buyer = new_tax_id(), new_tax_id("440300")
-    general = cli.json("issue", "-f", write(tmp_path, invoice_data("04", seller)))
+    general = cli.json("issue", "-f", write(tmp_path, invoice_data("04", seller, buyer)))
     assert "NOT_DEDUCTIBLE" in cli.refused(5, "certify", key(general))
     month = datetime.now(BEIJING).strftime("%Y-%m")
     reported = cli("report-period", seller, month)
