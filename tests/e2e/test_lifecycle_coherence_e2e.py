@@ -29,11 +29,13 @@ from fapiao_client import verify_request
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.domain.invoice_types import InvoiceType
 from fapiao_server.domain.issuing import number_prefix, seller_region
+from tests.support.access import authorized
 from tests.support.fleet import (
     by_id,
     issue_request,
     new_request_id,
     new_tax_id,
+    pool_key,
     start_servers,
     stop_servers,
 )
@@ -54,8 +56,10 @@ ISSUED, VOIDED, FULL = (
 class Node:
     """One server as a client sees it: its two services on a connection of its own."""
 
-    def __init__(self, server: ServerProcess) -> None:
-        self.channel = grpc.insecure_channel(server.address, options=[("grpc.use_local_subchannel_pool", 1)])
+    def __init__(self, server: ServerProcess, key: str) -> None:
+        self.channel = authorized(
+            grpc.insecure_channel(server.address, options=[("grpc.use_local_subchannel_pool", 1)]), key
+        )
         self.invoices = pb_grpc.InvoiceServiceStub(self.channel)
         self.verification = vpb_grpc.VerificationServiceStub(self.channel)
 
@@ -83,8 +87,9 @@ def pair(database_url: str, redis_url: str) -> Iterator[list[ServerProcess]]:
 
 
 @pytest.fixture(scope="module")
-def nodes(pair: list[ServerProcess]) -> Iterator[list[Node]]:
-    opened = [Node(server) for server in pair]
+def nodes(pair: list[ServerProcess], database_url: str) -> Iterator[list[Node]]:
+    key = pool_key(database_url)  # one taxpayer acting for every tax id new_tax_id hands out
+    opened = [Node(server, key) for server in pair]
     yield opened
     for node in opened:
         node.channel.close()

@@ -25,6 +25,7 @@ from tests.support.fleet import (
     issue_request,
     new_request_id,
     new_tax_id,
+    pool_key,
     start_servers,
     stop_servers,
 )
@@ -57,10 +58,16 @@ def pair(database_url: str, redis_url: str) -> Iterator[list[ServerProcess]]:
     stop_servers(servers)
 
 
+@pytest.fixture(scope="module")
+def key(database_url: str) -> str:
+    """The module's taxpayer: it acts for every tax id new_tax_id hands out."""
+    return pool_key(database_url)
+
+
 @pytest.fixture
-async def stubs(pair: list[ServerProcess]) -> Any:
+async def stubs(pair: list[ServerProcess], key: str) -> Any:
     """A stub on server A and one on server B."""
-    channels = [channel(server.address) for server in pair]
+    channels = [channel(server.address, key) for server in pair]
     yield [pb_grpc.InvoiceServiceStub(c) for c in channels]
     await asyncio.gather(*(c.close() for c in channels))
 

@@ -74,30 +74,38 @@ def authorized(channel: grpc.Channel, key: str) -> grpc.Channel:
     return grpc.intercept_channel(channel, _Bearer(key))
 
 
-class _AioBearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
-                 grpc.aio.StreamUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor):  # fmt: skip
+class _AioBearer:
     def __init__(self, key: str) -> None:
         self._metadata = bearer(key)
 
     def _details(self, details: Any) -> Any:
         return details._replace(metadata=grpc.aio.Metadata(*(details.metadata or ()), *self._metadata))
 
+
+# grpc.aio files an interceptor under the first call kind it implements, so each kind needs a class of its own.
+class _AioUnaryUnary(_AioBearer, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _AioUnaryStream(_AioBearer, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _AioStreamUnary(_AioBearer, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
         return await continuation(self._details(details), requests)
 
+
+class _AioStreamStream(_AioBearer, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
         return await continuation(self._details(details), requests)
 
 
 def aio_interceptors(key: str) -> list[Any]:
     """Interceptors for grpc.aio channels that add ``key`` to every call."""
-    return [_AioBearer(key)]
+    return [kind(key) for kind in (_AioUnaryUnary, _AioUnaryStream, _AioStreamUnary, _AioStreamStream)]
 
 
 def server_env() -> dict[str, str]:

@@ -11,16 +11,38 @@ import grpc
 from fapiao.v1 import invoice_pb2
 from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao_client import FapiaoError
+from fapiao_server.domain.access import Role
 
+from .access import aio_interceptors, principal_key
 from .invoices import new_request_id, tax_id
 from .server import ServerProcess
 
 OK = "OK"
 
 
+# The registration regions these tests issue in. Every fleet test module acts as one TAXPAYER principal that acts
+# for all of TAX_ID_POOL (pool_key), and new_tax_id hands each out once, so tests stay apart without making
+# a principal per tax id.
+POOL_REGIONS = ("110108", "310101", "310115", "320102", "330106", "440300", "440305", "510104", "540102", "640104",
+                "650102")  # fmt: skip
+POOL_SIZE = 60
+TAX_ID_POOL = {region: [tax_id(region) for _ in range(POOL_SIZE)] for region in POOL_REGIONS}
+_handed_out = {region: 0 for region in POOL_REGIONS}
+
+
 def new_tax_id(region: str = "310115") -> str:
-    """A valid unified social credit code no other test uses, registered in ``region`` (Shanghai by default)."""
-    return tax_id(region)
+    """A valid unified social credit code no other test uses, registered in ``region`` (Shanghai by default),
+    that the principal of pool_key acts for."""
+    taken = _handed_out[region]
+    assert taken < POOL_SIZE, f"tests used up the {POOL_SIZE} tax ids of region {region}: raise POOL_SIZE"
+    _handed_out[region] = taken + 1
+    return TAX_ID_POOL[region][taken]
+
+
+def pool_key(database_url: str) -> str:
+    """An API key of a new TAXPAYER acting for every tax id new_tax_id hands out."""
+    every = [tax_id for ids in TAX_ID_POOL.values() for tax_id in ids]
+    return principal_key(database_url, Role.TAXPAYER, tax_ids=every)
 
 
 def issue_request(
@@ -66,9 +88,12 @@ def stop_servers(servers: Sequence[ServerProcess]) -> None:
     assert not errors, "".join(errors)
 
 
-def channel(address: str) -> grpc.aio.Channel:
-    """A channel with a connection of its own (gRPC would otherwise share one per target)."""
-    return grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+def channel(address: str, key: str) -> grpc.aio.Channel:
+    """A channel with a connection of its own (gRPC would otherwise share one per target) whose calls carry
+    ``key``."""
+    return grpc.aio.insecure_channel(
+        address, options=[("grpc.use_local_subchannel_pool", 1)], interceptors=aio_interceptors(key)
+    )
 
 
 def by_id(invoice_id: str) -> pb.InvoiceSelector:
