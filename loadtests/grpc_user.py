@@ -11,10 +11,12 @@ from collections.abc import Callable, Sequence
 import grpc
 import grpc.experimental.gevent as grpc_gevent
 from google.protobuf.message import Message
+from loadtest_settings import LoadTestSettings
 from locust import User
 
+from fapiao.v1 import access_pb2, admin_service_pb2, admin_service_pb2_grpc
 from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
-from fapiao_client import CALLER_HEADER, DEFAULT_TARGET, FapiaoError
+from fapiao_client import DEFAULT_TARGET, FapiaoError
 
 # Locust has monkey-patched the standard library by now; gRPC must cooperate with gevent before any channel
 # exists, or one blocking call would stall every user of the process.
@@ -33,22 +35,59 @@ def _accept(_answers: Sequence[Message]) -> None:
     pass
 
 
+def enrol(
+    channel: grpc.Channel, principal_id: str, role: int, tax_ids: Sequence[str], rate_limit: float
+) -> tuple[tuple[str, str], ...]:
+    """Make this user a principal of its own through AdminService (FAPIAO_LOADTEST_ADMIN_KEY, an ADMIN's API key),
+    as an operator provisions an ERP system; returns the metadata that authenticates its calls."""
+    admin_key = os.environ.get("FAPIAO_LOADTEST_ADMIN_KEY", "")
+    if not admin_key:
+        raise SystemExit("set FAPIAO_LOADTEST_ADMIN_KEY to an ADMIN's API key (fapiao bootstrap-admin prints one)")
+    admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+    as_admin = (("authorization", f"Bearer {admin_key}"),)
+    principal = access_pb2.Principal(
+        id=principal_id,
+        role=role,
+        tax_ids=tax_ids,
+        rate_limit=rate_limit,
+        display_name="load test",  # type: ignore[arg-type]
+    )
+    try:
+        admin.CreatePrincipal(admin_service_pb2.CreatePrincipalRequest(principal=principal), metadata=as_admin,
+                              timeout=UNARY_TIMEOUT_SECONDS)  # fmt: skip
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+            raise
+    key = admin.CreateApiKey(
+        admin_service_pb2.CreateApiKeyRequest(principal_id=principal_id, description="load test"),
+        metadata=as_admin,
+        timeout=UNARY_TIMEOUT_SECONDS,
+    ).secret
+    return (("authorization", f"Bearer {key}"),)
+
+
 class GrpcUser(User):
     """One caller of the register with its own channel (one HTTP/2 connection), as each ERP system has.
 
-    ``host`` is the gRPC target, ``HOST:PORT`` (Locust's --host). Every user names itself in the
-    x-fapiao-caller header, so each keeps its own verification history.
+    ``host`` is the gRPC target, ``HOST:PORT`` (Locust's --host). Every user is a principal of its own (made at
+    start through AdminService), so each keeps its own verification history and its own rate limit.
     """
 
     abstract = True
     host = DEFAULT_TARGET
     # The service this kind of user calls; ``self.stub`` is its stub on the user's channel.
     service_stub: type = pb_grpc.VerificationServiceStub
+    # What the user's principal is: a verifier unless a subclass says otherwise (with the tax ids it acts for).
+    role: int = access_pb2.ROLE_VERIFIER
+
+    def acting_for(self) -> Sequence[str]:
+        return ()
 
     def on_start(self) -> None:
         self.caller = f"loadtest-{os.getpid()}-{next(_user_numbers)}"
-        self.metadata = ((CALLER_HEADER, self.caller),)
         self._channel = grpc.insecure_channel(self.host)
+        rate_limit = LoadTestSettings.from_environment().rate_limit
+        self.metadata = enrol(self._channel, self.caller, self.role, self.acting_for(), rate_limit)
         self.stub = self.service_stub(self._channel)
 
     def on_stop(self) -> None:

@@ -19,6 +19,7 @@ from grpc_user import UNARY_TIMEOUT_SECONDS, GrpcUser, UnexpectedAnswer
 from loadtest_settings import LoadTestSettings
 from locust import between, task
 
+from fapiao.v1 import access_pb2
 from fapiao.v1 import invoice_pb2 as pb_invoice
 from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
@@ -52,10 +53,15 @@ class IssuingUser(GrpcUser):
     service_stub = pb_grpc.InvoiceServiceStub
     wait_time = between(0, SETTINGS.max_wait_seconds)
 
+    role = access_pb2.ROLE_TAXPAYER
+
+    def acting_for(self) -> list[str]:
+        return self.sellers
+
     def on_start(self) -> None:
-        super().on_start()
         self.sellers = [random_tax_id(random.choice(DIVISIONS)) for _ in range(3)]
         self.buyers = [random_tax_id(random.choice(DIVISIONS)) for _ in range(20)]
+        super().on_start()
         self.paper: list[str] = []  # ids of paper invoices issued and still voidable
         self.electronic: list[str] = []  # ids of electronic invoices issued and not reversed
 

@@ -38,6 +38,8 @@ class LoadTestSettings:
     peak_users: int
     # Simulated seconds per real second (business_day.py only): 360 replays 24 hours in 4 minutes.
     compression: float
+    # Requests per second each user's principal may make; 0 leaves the register's default (20).
+    rate_limit: float
 
     @classmethod
     def from_environment(cls) -> LoadTestSettings:
@@ -48,4 +50,5 @@ class LoadTestSettings:
             max_wait_seconds=_number("FAPIAO_LOADTEST_MAX_WAIT_SECONDS", 2.0, minimum=0),
             peak_users=int(_number("FAPIAO_LOADTEST_PEAK_USERS", 50, minimum=1)),
             compression=_number("FAPIAO_LOADTEST_COMPRESSION", DEFAULT_COMPRESSION, minimum=1),
+            rate_limit=_number("FAPIAO_LOADTEST_RATE_LIMIT", 0, minimum=0),
         )

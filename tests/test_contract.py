@@ -40,7 +40,6 @@ def test_client_public_api_is_pinned() -> None:
 
     assert sorted(fapiao_client.__all__) == sorted(
         [
-            "CALLER_HEADER",
             "DEFAULT_TARGET",
             "AsyncInvoiceClient",
             "AsyncInvoiceWatch",
@@ -50,6 +49,7 @@ def test_client_public_api_is_pinned() -> None:
             "FieldViolation",
             "InvoiceClient",
             "InvoiceWatch",
+            "TokenSource",
             "VerificationClient",
             "batch_item",
             "fen_to_yuan",

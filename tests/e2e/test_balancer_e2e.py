@@ -25,8 +25,10 @@ from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 from fapiao.v1 import lifecycle_pb2 as pb_lifecycle
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import VerificationClient
+from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
 from tests.conftest import Register
+from tests.support.access import authorized
 from tests.support.server import ServerProcess
 from tests.support.services import free_port
 
@@ -128,7 +130,7 @@ def fleet(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[E
 def test_calls_are_spread_and_a_draining_node_fails_none(fleet, register: Register) -> None:  # type: ignore[no-untyped-def]
     envoy, nodes = fleet
     samples = register.samples("state = 1", limit=50)
-    with VerificationClient(f"127.0.0.1:{envoy.port}", caller="balanced") as client:
+    with VerificationClient(f"127.0.0.1:{envoy.port}") as client:
         for sample in samples:
             assert client.verify_invoice(**sample.request_fields()).outcome == pb.VERIFICATION_OUTCOME_MATCH
         served = {address: stats["rq_total"] for address, stats in envoy.host_stats().items()}
@@ -143,13 +145,15 @@ def test_calls_are_spread_and_a_draining_node_fails_none(fleet, register: Regist
     assert calls > 50
 
 
-def test_lifecycle_goes_through_the_balancer_and_a_watch_outlives_unary_timeouts(fleet) -> None:  # type: ignore[no-untyped-def]
+def test_lifecycle_goes_through_the_balancer_and_a_watch_outlives_unary_timeouts(fleet, new_key) -> None:  # type: ignore[no-untyped-def]
     """Changes reach a node through Envoy, and WatchInvoices has its own route: the 15 s timeout of unary calls
     would cut every watcher off; here a change made 16 s into the watch still arrives."""
     envoy, _nodes = fleet
     body = "91110108" + uuid.uuid4().hex[:9].upper().translate(str.maketrans("IOSVZ", "ABCDE"))
     seller = body + uscc_check_character(body)
-    with grpc.insecure_channel(f"127.0.0.1:{envoy.port}") as channel:
+    key = new_key(Role.TAXPAYER, tax_ids=[seller])
+    with grpc.insecure_channel(f"127.0.0.1:{envoy.port}") as opened:
+        channel = authorized(opened, key)
         stub = pb_grpc.InvoiceServiceStub(channel)
         invoice = stub.IssueInvoice(
             pb_invoice_service.IssueInvoiceRequest(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fapiao_server.domain.access import Role
+from tests.support.access import principal_key
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -50,11 +52,17 @@ def _locust(
         [sys.executable, "-m", "locust", "-f", str(LOADTESTS / locustfile), "--headless", "--only-summary",
          "--host", server.address, "--csv", str(csv_prefix), *options],
         env={**inherited, "FAPIAO_DATABASE_URL": database_url, "FAPIAO_LOADTEST_SAMPLE_SIZE": "1000",
-             "FAPIAO_LOADTEST_MAX_WAIT_SECONDS": "0.05", **env},
+             "FAPIAO_LOADTEST_MAX_WAIT_SECONDS": "0.05", "FAPIAO_LOADTEST_RATE_LIMIT": "1000",
+             "FAPIAO_LOADTEST_ADMIN_KEY": admin_key(database_url), **env},
         capture_output=True,
         text=True,
         timeout=30,
     )  # fmt: skip
+
+
+def admin_key(database_url: str) -> str:
+    """The load test makes its users' principals through AdminService, as an operator would."""
+    return principal_key(database_url, Role.ADMIN, principal_id="loadtest-admin")
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -3,11 +3,12 @@ and the embedded default that needs no configuration at all."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import threading
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -20,21 +21,27 @@ from fapiao.v1 import invoice_service_pb2 as pb_invoices
 from fapiao.v1 import invoice_service_pb2_grpc as pb_invoices_grpc
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import FapiaoError, VerificationClient, verify_request
+from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
 from tests.conftest import Register
+from tests.support.access import authorized
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
 
-def test_health_and_reflection(server: ServerProcess) -> None:
+def test_health_and_reflection(server: ServerProcess, verifier_key: str) -> None:
     with grpc.insecure_channel(server.address) as channel:
+        # Probes need no credentials: balancers and orchestrators have none.
         health = health_pb2_grpc.HealthStub(channel)
-        for service in ("", "fapiao.v1.VerificationService"):
+        for service in ("", "fapiao.v1.VerificationService", "fapiao.v1.AuthService", "fapiao.v1.AdminService"):
             answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
-        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
-    assert {"fapiao.v1.VerificationService", "grpc.health.v1.Health"} <= services
+        with pytest.raises(grpc.RpcError) as refused:
+            ProtoReflectionDescriptorDatabase(channel).get_services()
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        services = set(ProtoReflectionDescriptorDatabase(authorized(channel, verifier_key)).get_services())
+    assert {"fapiao.v1.VerificationService", "fapiao.v1.AuthService", "grpc.health.v1.Health"} <= services
 
 
 def _workers(supervisor: psutil.Process) -> list[psutil.Process]:
@@ -88,7 +95,9 @@ def test_workers_do_not_outlive_a_killed_supervisor(database_url: str) -> None:
         fleet.stop()
 
 
-def test_sigterm_lets_a_running_batch_finish_then_exits_cleanly(database_url: str, register: Register) -> None:
+def test_sigterm_lets_a_running_batch_finish_then_exits_cleanly(
+    database_url: str, register: Register, new_key: Callable[..., str]
+) -> None:
     fleet = _fleet(database_url, "--workers", "2")
     samples = register.samples(limit=200)
     signalled = threading.Event()
@@ -103,7 +112,7 @@ def test_sigterm_lets_a_running_batch_finish_then_exits_cleanly(database_url: st
             yield verify_request(**samples[i % len(samples)].request_fields())
 
     try:
-        with VerificationClient(fleet.address, caller=f"drain-{uuid.uuid4().hex[:6]}", timeout=None) as client:
+        with VerificationClient(fleet.address, token=new_key(), timeout=None) as client:
             results = list(client.batch_verify(slow_items(), chunk_size=250))
         assert signalled.is_set()
         assert [r.index for r in results] == list(range(4000))
@@ -117,8 +126,11 @@ def test_sigterm_lets_a_running_batch_finish_then_exits_cleanly(database_url: st
 
 
 def test_no_configuration_starts_an_embedded_register_and_the_demo_command_works(tmp_path: Path) -> None:
-    """The README's first command, as a new user runs it: no FAPIAO_* settings at all."""
-    demo = ServerProcess("--demo", "--listen", "127.0.0.1:0", env={"FAPIAO_DATA_DIR": str(tmp_path / "data")})
+    """The README's first command, as a new user runs it: no FAPIAO_* settings at all, and a home of its own, where
+    the demo leaves the taxpayer's credentials for the CLI."""
+    user = {k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")}
+    user["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    demo = ServerProcess("--demo", "--listen", "127.0.0.1:0", env={"FAPIAO_DATA_DIR": str(tmp_path / "data"), **user})
     demo.start(timeout=180)
     try:
         deadline = time.monotonic() + 10
@@ -127,14 +139,20 @@ def test_no_configuration_starts_an_embedded_register_and_the_demo_command_works
             time.sleep(0.1)
         command = next(line for line in demo.output().splitlines() if "verify --target" in line)
         assert "embedded PostgreSQL" in demo.output()
-        result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60)
+        result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60, env=user)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "MATCH" in result.stdout
+        credentials = tmp_path / "config" / "fapiao" / "credentials.json"
+        assert credentials.stat().st_mode & 0o777 == 0o600
         for kind, shown in (("invoice actions", "CREATE_RED_LETTER_FORM"), ("invoice events", "ISSUED")):
             command = next(line for line in demo.output().splitlines() if f"{kind} --target" in line)
-            result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60)
+            result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60, env=user)
             assert result.returncode == 0, result.stdout + result.stderr
             assert shown in result.stdout
+        # Without --demo nothing is open: a caller without credentials is refused.
+        anonymous = {**user, "XDG_CONFIG_HOME": str(tmp_path / "nobody")}
+        result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60, env=anonymous)
+        assert result.returncode == 7 and "CREDENTIALS_MISSING" in result.stderr, result.stderr
     finally:
         demo.stop()
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").is_file()
@@ -153,14 +171,19 @@ def test_without_migrate_on_start_an_outdated_schema_is_refused(pg_admin_url: st
         assert "run `fapiao migrate`" in str(failed.value)
 
 
-def test_sigterm_sends_watchers_elsewhere_at_once_with_their_cursor(database_url: str) -> None:
+def test_sigterm_sends_watchers_elsewhere_at_once_with_their_cursor(
+    database_url: str, new_key: Callable[..., str]
+) -> None:
     """A watch stream would otherwise hold the shutdown for the whole grace period and then be cut off; it ends
     at once with UNAVAILABLE (reason SHUTTING_DOWN) so the client reconnects to another node with its cursor."""
     fleet = _fleet(database_url)
     try:
-        with grpc.insecure_channel(fleet.address) as channel:
+        tax_id = "91110108MA01ABCDE" + uscc_check_character("91110108MA01ABCDE")
+        key = new_key(Role.TAXPAYER, tax_ids=[tax_id])
+        with grpc.insecure_channel(fleet.address) as opened:
+            channel = authorized(opened, key)
             stream = pb_invoices_grpc.InvoiceServiceStub(channel).WatchInvoices(
-                pb_invoices.WatchInvoicesRequest(tax_id="91110108MA01ABCDE" + uscc_check_character("91110108MA01ABCDE"))
+                pb_invoices.WatchInvoicesRequest(tax_id=tax_id)
             )
             first = next(stream)
             assert first.cursor and not first.events
