@@ -7,7 +7,7 @@ from .aio_client import AsyncVerificationClient
 from .aio_invoice_client import AsyncInvoiceClient
 from .channel import CALLER_HEADER, DEFAULT_TARGET
 from .drafts import DraftError, issue_request
-from .errors import FapiaoError, FieldViolation
+from .errors import FapiaoError, FieldViolation, QuotaViolation
 from .invoice_client import InvoiceClient
 from .money import fen_to_yuan, rate_to_basis_points, yuan_to_fen
 from .requests import batch_item, invoice_selector, verify_request
@@ -25,6 +25,7 @@ __all__ = [
     "FieldViolation",
     "InvoiceClient",
     "InvoiceWatch",
+    "QuotaViolation",
     "VerificationClient",
     "batch_item",
     "fen_to_yuan",
