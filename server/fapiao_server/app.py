@@ -11,11 +11,15 @@ from grpc_health.v1 import health, health_pb2
 
 from .cache.invoices import CachedInvoices, CachePolicy
 from .cache.near import NearCache
-from .cache.redis import RedisCache
+from .cache.redis import RedisCache, connect
 from .config import Settings
 from .domain.calendar import business_date, utc_now
 from .domain.errors import DomainError
+from .domain.quotas import DailyVerificationLimit
 from .domain.verification import VerificationPolicy
+from .quotas.attempts import VerificationAttempts
+from .quotas.rate_limiter import FleetRateLimiter
+from .quotas.store import RedisQuotaStore
 from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
@@ -29,6 +33,7 @@ from .storage.queries import query
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
 from .transport.invoice_servicer import InvoiceServicer
+from .transport.rate_limit import RateLimitCallers
 from .transport.server import SERVICE_NAMES, create_server
 from .transport.verification_servicer import VerificationServicer
 
@@ -68,6 +73,14 @@ def create_invoice_lookup(settings: Settings, source: PostgresInvoices) -> tuple
     return cached, cached
 
 
+def create_quota_store(settings: Settings) -> RedisQuotaStore | None:
+    """Where quotas are counted fleet-wide (Redis, even with the cache off); None: each worker counts alone."""
+    if not settings.redis_url:
+        return None
+    client = connect(settings.redis_url, timeout=settings.redis_timeout_ms / 1000, max_connections=8)
+    return RedisQuotaStore(client, prefix=settings.redis_key_prefix)
+
+
 class Application:
     """Everything one worker runs. ``start()`` returns the bound port; ``stop()`` drains and closes."""
 
@@ -84,11 +97,19 @@ class Application:
         self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool))
         records = PostgresVerificationRecords(self.pool)
         self.recorder = GroupCommitRecorder(records)
+        self.quota_store = create_quota_store(settings)
+        self.rate_limiter = FleetRateLimiter(
+            self.quota_store,
+            default_rate=settings.rate_limit_per_second,
+            slice_seconds=settings.rate_limit_slice_seconds,
+        )
         self.verification = VerificationService(
             self.invoices,
             self.recorder,
             records,
             policy=VerificationPolicy(window_years=settings.verification_window_years),
+            attempts=VerificationAttempts(self.quota_store),
+            daily_limit=DailyVerificationLimit(settings.verifications_per_invoice_per_day),
         )
         self.lifecycle = LifecycleService(
             PostgresLifecycle(self.pool),
@@ -103,7 +124,7 @@ class Application:
             InvoiceServicer(self.lifecycle),
             self.health,
             max_message_bytes=settings.max_message_bytes,
-            interceptors=interceptors,
+            interceptors=[*interceptors, RateLimitCallers(self.rate_limiter)],
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -191,6 +212,8 @@ class Application:
                 await task
         if self.cache is not None:
             await self.cache.close()
+        if self.quota_store is not None:
+            await self.quota_store.close()
         await self.pool.close()
         if self._tracer_provider is not None:
             self._tracer_provider.shutdown()

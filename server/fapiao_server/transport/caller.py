@@ -4,6 +4,7 @@ metadata header, and callers that do not are "anonymous"; the history is kept pe
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import grpc
 
@@ -15,7 +16,12 @@ _CALLER = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}$")
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
+    return caller_in(context.invocation_metadata())
+
+
+def caller_in(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+    """The caller named by request metadata (as interceptors see it, before a servicer context exists)."""
+    for key, value in metadata or ():
         if key == CALLER_HEADER:
             if not isinstance(value, str) or not _CALLER.match(value):
                 raise InvalidArgument(
