@@ -4,6 +4,9 @@ with RESOURCE_EXHAUSTED, and the client SDK reads the RetryInfo, QuotaFailure an
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -13,7 +16,7 @@ import pytest
 from fapiao_client import AsyncVerificationClient, FapiaoError
 from tests.conftest import Register
 from tests.support.fleet import channel, start_servers, stop_servers
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, fapiao_executable
 
 RATE = 30
 DAILY = 5
@@ -85,3 +88,22 @@ async def test_the_sixth_verification_of_an_invoice_is_refused_until_midnight(
         assert (item_error.code, item_error.quota) == (grpc.StatusCode.RESOURCE_EXHAUSTED, error.quota)
         assert item_error.retry_after is not None and item_error.retry_after > 0
         assert results[1].verification.verifications_left_today == DAILY - 1
+
+
+def test_the_cli_says_when_to_retry_and_exits_6(limited: ServerProcess, register: Register) -> None:
+    sample = register.samples(limit=3)[2]
+    env = {**os.environ, "FAPIAO_TARGET": limited.address, "FAPIAO_CALLER": f"cli-{uuid.uuid4().hex[:8]}"}
+
+    def verify(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = [str(fapiao_executable()), "verify", "--qr", sample.qr_payload, *extra]
+        return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+
+    answers = [verify() for _ in range(DAILY)]
+    assert [a.returncode for a in answers] == [0] * DAILY
+    assert "4 more verifications of this invoice allowed today" in answers[0].stdout
+    assert "0 more verifications" in answers[-1].stdout
+    refused = verify()
+    assert refused.returncode == 6
+    assert "RESOURCE_EXHAUSTED (INVOICE_VERIFICATIONS_PER_DAY)" in refused.stderr and "midnight" in refused.stderr
+    as_json = json.loads(verify("--json").stdout)["error"]
+    assert as_json["code"] == "RESOURCE_EXHAUSTED" and as_json["retryAfterSeconds"] > 0
