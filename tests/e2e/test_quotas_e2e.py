@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fapiao_client import AsyncVerificationClient, FapiaoError
+from fapiao_client import CALLER_HEADER, AsyncVerificationClient, FapiaoError
 from tests.conftest import Register
 from tests.support.fleet import channel, start_servers, stop_servers
 from tests.support.server import ServerProcess, fapiao_executable
@@ -47,8 +48,23 @@ async def list_once(client: AsyncVerificationClient) -> FapiaoError | None:
     return None
 
 
+async def stream_refused(client: AsyncVerificationClient) -> bool:
+    """Open batch streams until one is refused (each admitted one spends a token); whether one was."""
+    for _ in range(3 * RATE):
+        try:
+            async for _ in client.batch_verify(["garbage"]):
+                pass
+        except FapiaoError as error:
+            return error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    return False
+
+
 async def test_past_its_rate_a_caller_is_told_when_to_retry(limited: ServerProcess) -> None:
-    async with client_of(limited, "rate") as client, client_of(limited, "bystander") as bystander:
+    caller, opened = f"rate-{uuid.uuid4().hex[:8]}", channel(limited.address)
+    async with (
+        AsyncVerificationClient(channel=opened, caller=caller) as client,
+        client_of(limited, "bystander") as bystander,
+    ):
         outcomes = await asyncio.gather(*(list_once(client) for _ in range(3 * RATE)))
         refused = [error for error in outcomes if error is not None]
         assert RATE <= len(outcomes) - len(refused) <= 2 * RATE  # the burst, plus what the seconds refilled
@@ -58,6 +74,10 @@ async def test_past_its_rate_a_caller_is_told_when_to_retry(limited: ServerProce
         assert error.retry_after is not None and 0 < error.retry_after <= 1 / RATE + 0.01
         assert error.quota_violations[0].subject.startswith("principal:rate-")
         assert await list_once(bystander) is None  # another caller has its own bucket
+        assert await stream_refused(client)  # streams are refused the same way
+        health = health_pb2_grpc.HealthStub(opened)  # balancers' probes are never limited
+        answer = await health.Check(health_pb2.HealthCheckRequest(), metadata=((CALLER_HEADER, caller),))
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
         await asyncio.sleep(error.retry_after + 0.05)
         assert await list_once(client) is None
 
