@@ -77,7 +77,11 @@ def create_quota_store(settings: Settings) -> RedisQuotaStore | None:
     """Where quotas are counted fleet-wide (Redis, even with the cache off); None: each worker counts alone."""
     if not settings.redis_url:
         return None
-    client = connect(settings.redis_url, timeout=settings.redis_timeout_ms / 1000, max_connections=8)
+    client = connect(
+        settings.redis_url,
+        timeout=settings.redis_timeout_ms / 1000,
+        max_connections=settings.redis_max_connections,
+    )
     return RedisQuotaStore(client, prefix=settings.redis_key_prefix)
 
 

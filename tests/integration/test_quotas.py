@@ -120,6 +120,17 @@ async def test_the_sixth_verification_of_an_invoice_is_refused_until_midnight(
     assert other.verifications_left == 4
 
 
+async def test_concurrent_verifications_each_count_once(
+    stores: list[RedisQuotaStore], pool, register: Register
+) -> None:  # type: ignore[no-untyped-def]
+    workers = [service_with(pool, VerificationAttempts(store)) for store in stores]
+    caller, request = f"quota-{uuid.uuid4().hex[:8]}", request_for(register.sample())
+    calls = [workers[n % 2].verify(request, caller=caller) for n in range(8)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert sorted(r.verifications_left for r in results if isinstance(r, Verification)) == [0, 1, 2, 3, 4]
+    assert sum(isinstance(r, QuotaExceeded) for r in results) == 3
+
+
 async def test_a_refused_batch_item_is_that_items_error(
     stores: list[RedisQuotaStore], pool, register: Register
 ) -> None:  # type: ignore[no-untyped-def]

@@ -93,3 +93,8 @@ def test_a_quota_refusal_reaches_the_client_with_retry_info_and_quota_failure() 
 def test_a_refusal_never_says_retry_at_once() -> None:
     error = FapiaoError.from_status(status_for(rate_limited("alice", 20, 0.0)))
     assert error.retry_after is not None and error.retry_after > 0
+
+
+def test_an_absurd_rate_still_makes_a_status() -> None:
+    error = FapiaoError.from_status(status_for(rate_limited("robot", 1e30, 0.5)))
+    assert error.limit == 1e30 and error.quota == RATE_LIMIT

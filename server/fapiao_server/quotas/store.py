@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..cache.breaker import CircuitBreaker
+from ..coalescing import Coalescer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +41,8 @@ class RedisQuotaStore:
         self._count = client.register_script(_script("count_attempts.lua"))
         self._breaker = breaker or CircuitBreaker()
         self._degraded = False
+        # Every verification counts an attempt: under load, one script call serves all that arrive meanwhile.
+        self._counts: Coalescer[tuple[str, int], int] = Coalescer(self._count_batch, max_batch=2000)
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         if not self._breaker.allow():
@@ -66,9 +69,12 @@ class RedisQuotaStore:
 
     async def count_attempts(self, counters: Sequence[str], *, lapse_at: int) -> list[int]:
         """Add one attempt to each counter (in order, repeats counted each time); the new counts. The counters
-        lapse at the unix time ``lapse_at``."""
-        keys = [f"{self._prefix}quota:verify:{name}" for name in counters]
-        return [int(n) for n in await self._call(lambda: self._count(keys=keys, args=[lapse_at]))]
+        lapse at the unix time ``lapse_at``. Concurrent calls share one script call."""
+        return await self._counts.submit([(f"{self._prefix}quota:verify:{name}", lapse_at) for name in counters])
+
+    async def _count_batch(self, counters: list[tuple[str, int]]) -> list[int]:
+        keys, lapses = [key for key, _ in counters], [lapse for _, lapse in counters]
+        return [int(n) for n in await self._call(lambda: self._count(keys=keys, args=lapses))]
 
     async def close(self) -> None:
         await self._redis.aclose()

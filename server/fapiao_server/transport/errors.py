@@ -37,6 +37,7 @@ _CODES = (
     (QuotaExceeded, code_pb2.RESOURCE_EXHAUSTED),
 )
 _RETRY_UNAVAILABLE_AFTER = duration_pb2.Duration(seconds=1)
+_INT64_MAX = 2**63 - 1
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -76,7 +77,10 @@ def _quota_details(error: QuotaExceeded) -> list[any_pb2.Any]:
     # Never 0: a client that retries at once would only be refused again.
     delay.FromNanoseconds(max(1_000_000, round(error.retry_after * 1e9)))
     violation = error_details_pb2.QuotaFailure.Violation(
-        subject=error.subject, description=error.message, quota_id=error.quota, quota_value=math.floor(error.limit)
+        subject=error.subject,
+        description=error.message,
+        quota_id=error.quota,
+        quota_value=min(math.floor(error.limit), _INT64_MAX),  # a principal's rate may be set absurdly high
     )
     return [
         _pack(error_details_pb2.RetryInfo(retry_delay=delay)),
