@@ -71,7 +71,7 @@ class FleetRateLimiter:
         self._fallback: dict[str, TokenBucket] = {}
 
     async def admit(self, principal: str, rate: float | None = None) -> None:
-        """Spend one of ``principal``'s tokens (``rate`` requests/s; None means the configured default)."""
+        """Spend one of ``principal``'s tokens. ``rate``: requests/s, positive; None or 0 means the default."""
         rate = rate or self._default_rate
         while True:
             lease = self._leases.get(principal)
