@@ -19,7 +19,7 @@ from fapiao_server.domain.invoice_types import InvoiceType, Proof
 from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.migrations import migrate
 from tests.support.access import principal_key, use_key_by_default
-from tests.support.server import ServerProcess
+from tests.support.server import NO_QUOTAS, ServerProcess
 from tests.support.services import fresh_database, postgres_admin_url, shared_redis_url
 
 SEEDED_INVOICES = 3000
@@ -150,6 +150,7 @@ def server(database_url: str, redis_url: str, verifier_key: str) -> Iterator[Ser
             "FAPIAO_REDIS_URL": redis_url,
             "FAPIAO_REDIS_KEY_PREFIX": f"fapiao:test:{uuid.uuid4().hex[:12]}:",
             "FAPIAO_LOG_LEVEL": "WARNING",
+            **NO_QUOTAS,
         },
     ).start()
     yield process

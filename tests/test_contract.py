@@ -50,6 +50,7 @@ def test_client_public_api_is_pinned() -> None:
             "InvoiceClient",
             "InvoiceWatch",
             "TokenSource",
+            "QuotaViolation",
             "VerificationClient",
             "batch_item",
             "fen_to_yuan",

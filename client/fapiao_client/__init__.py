@@ -8,7 +8,7 @@ from .aio_invoice_client import AsyncInvoiceClient
 from .channel import DEFAULT_TARGET
 from .credentials import TokenSource
 from .drafts import DraftError, issue_request
-from .errors import FapiaoError, FieldViolation
+from .errors import FapiaoError, FieldViolation, QuotaViolation
 from .invoice_client import InvoiceClient
 from .money import fen_to_yuan, rate_to_basis_points, yuan_to_fen
 from .requests import batch_item, invoice_selector, verify_request
@@ -25,6 +25,7 @@ __all__ = [
     "FieldViolation",
     "InvoiceClient",
     "InvoiceWatch",
+    "QuotaViolation",
     "TokenSource",
     "VerificationClient",
     "batch_item",

@@ -12,11 +12,15 @@ from grpc_health.v1 import health, health_pb2
 
 from .cache.invoices import CachedInvoices, CachePolicy
 from .cache.near import NearCache
-from .cache.redis import RedisCache
+from .cache.redis import RedisCache, connect
 from .config import Settings
 from .domain.calendar import business_date, utc_now
 from .domain.errors import DomainError
+from .domain.quotas import DailyVerificationLimit
 from .domain.verification import VerificationPolicy
+from .quotas.attempts import VerificationAttempts
+from .quotas.rate_limiter import FleetRateLimiter
+from .quotas.store import RedisQuotaStore
 from .security.key_files import decode_key, load_or_create_key
 from .security.tokens import TokenSigner
 from .services.administration import Administration
@@ -103,6 +107,18 @@ def _log_refusal(refusal: Refusal) -> None:
     log.info("refused %s to %s at %s: %s", refusal.method, who, refusal.peer, refusal.error.reason)
 
 
+def create_quota_store(settings: Settings) -> RedisQuotaStore | None:
+    """Where quotas are counted fleet-wide (Redis, even with the cache off); None: each worker counts alone."""
+    if not settings.redis_url:
+        return None
+    client = connect(
+        settings.redis_url,
+        timeout=settings.redis_timeout_ms / 1000,
+        max_connections=settings.redis_max_connections,
+    )
+    return RedisQuotaStore(client, prefix=settings.redis_key_prefix)
+
+
 class Application:
     """Everything one worker runs. ``start()`` returns the bound port; ``stop()`` drains and closes."""
 
@@ -119,11 +135,19 @@ class Application:
         self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool))
         records = PostgresVerificationRecords(self.pool)
         self.recorder = GroupCommitRecorder(records)
+        self.quota_store = create_quota_store(settings)
+        self.rate_limiter = FleetRateLimiter(
+            self.quota_store,
+            default_rate=settings.rate_limit_per_second,
+            slice_seconds=settings.rate_limit_slice_seconds,
+        )
         self.verification = VerificationService(
             self.invoices,
             self.recorder,
             records,
             policy=VerificationPolicy(window_years=settings.verification_window_years),
+            attempts=VerificationAttempts(self.quota_store),
+            daily_limit=DailyVerificationLimit(settings.verifications_per_invoice_per_day),
         )
         self.lifecycle = LifecycleService(
             PostgresLifecycle(self.pool),
@@ -151,7 +175,7 @@ class Application:
                 admin=AdminServicer(self.administration),
             ),
             self.health,
-            gate=AccessGate(self.authenticator, on_refusal=_log_refusal),
+            gate=AccessGate(self.authenticator, self.rate_limiter, on_refusal=_log_refusal),
             max_message_bytes=settings.max_message_bytes,
             interceptors=interceptors,
         )
@@ -243,6 +267,8 @@ class Application:
                 await task
         if self.cache is not None:
             await self.cache.close()
+        if self.quota_store is not None:
+            await self.quota_store.close()
         await self.pool.close()
         if self._tracer_provider is not None:
             self._tracer_provider.shutdown()

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     # Issue dates older than this many years are refused, as the national platform does.
     verification_window_years: int = Field(default=5, ge=1, le=30)
 
+    # Requests per second each principal may make across the fleet, unless the principal has a rate of its own.
+    rate_limit_per_second: float = Field(default=20.0, gt=0)
+    # Seconds of its rate a worker leases from the fleet's bucket per Redis call; longer is cheaper but less
+    # exact (docs/quotas.md gives the bounds).
+    rate_limit_slice_seconds: float = Field(default=0.25, gt=0, le=5)
+    # Verifications of one invoice by one caller per Asia/Shanghai day, as on the national platform (DOMAIN
+    # section 4); 0 turns the limit off (benchmarks that verify the same invoices all day).
+    verifications_per_invoice_per_day: int = Field(default=5, ge=0)
+
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     # On SIGTERM: report NOT_SERVING, wait drain_delay for balancers to notice, then let in-flight calls
     # finish for up to shutdown_grace.

@@ -29,7 +29,7 @@ from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
 from tests.conftest import Register
 from tests.support.access import authorized
-from tests.support.server import ServerProcess
+from tests.support.server import NO_QUOTAS, ServerProcess
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,7 @@ def _node(database_url: str, redis_url: str, drain: str) -> ServerProcess:
             "FAPIAO_REDIS_URL": redis_url,
             "FAPIAO_LOG_LEVEL": "WARNING",
             "FAPIAO_SHUTDOWN_DRAIN_DELAY_SECONDS": drain,
+            **NO_QUOTAS,
         },
     ).start()
 

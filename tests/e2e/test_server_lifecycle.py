@@ -25,7 +25,7 @@ from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
 from tests.conftest import Register
 from tests.support.access import authorized
-from tests.support.server import ServerProcess
+from tests.support.server import NO_QUOTAS, ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,12 @@ def _fleet(database_url: str, *extra: str) -> ServerProcess:
         "--listen",
         "127.0.0.1:0",
         *extra,
-        env={"FAPIAO_DATABASE_URL": database_url, "FAPIAO_LOG_LEVEL": "WARNING", "FAPIAO_SHUTDOWN_GRACE_SECONDS": "20"},
+        env={
+            "FAPIAO_DATABASE_URL": database_url,
+            "FAPIAO_LOG_LEVEL": "WARNING",
+            "FAPIAO_SHUTDOWN_GRACE_SECONDS": "20",
+            **NO_QUOTAS,
+        },
     ).start()
 
 

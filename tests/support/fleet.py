@@ -15,7 +15,7 @@ from fapiao_server.domain.access import Role
 
 from .access import aio_interceptors, principal_key
 from .invoices import new_request_id, tax_id
-from .server import ServerProcess
+from .server import NO_QUOTAS, ServerProcess
 
 OK = "OK"
 
@@ -60,14 +60,19 @@ def issue_request(
     )
 
 
-def start_servers(database_url: str, redis_url: str, count: int = 2) -> list[ServerProcess]:
-    """``count`` single-worker servers on one database and one Redis namespace, so each call's worker is known."""
+def start_servers(
+    database_url: str, redis_url: str, count: int = 2, settings: dict[str, str] | None = None
+) -> list[ServerProcess]:
+    """``count`` single-worker servers on one database and one Redis namespace, so each call's worker is known.
+    ``settings`` (FAPIAO_* variables) replace the defaults, which turn the quotas off (``NO_QUOTAS``)."""
     env = {
         "FAPIAO_DATABASE_URL": database_url,
         "FAPIAO_REDIS_URL": redis_url,
         "FAPIAO_REDIS_KEY_PREFIX": f"fapiao:test:{uuid.uuid4().hex[:12]}:",
         "FAPIAO_LOG_LEVEL": "WARNING",
         "FAPIAO_SHUTDOWN_GRACE_SECONDS": "1",
+        **NO_QUOTAS,
+        **(settings or {}),
     }
     servers: list[ServerProcess] = []
     try:

@@ -54,18 +54,20 @@ class VerifyInvoiceRequest(_message.Message):
     def __init__(self, invoice_code: _Optional[str] = ..., invoice_number: _Optional[str] = ..., issue_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., check_code: _Optional[str] = ..., amount_fen: _Optional[int] = ..., total_fen: _Optional[int] = ..., invoice_type: _Optional[_Union[_invoice_pb2.InvoiceType, str]] = ...) -> None: ...
 
 class VerifyInvoiceResponse(_message.Message):
-    __slots__ = ("outcome", "invoice", "mismatched_fields", "verification_id", "verify_time")
+    __slots__ = ("outcome", "invoice", "mismatched_fields", "verification_id", "verify_time", "verifications_left_today")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     INVOICE_FIELD_NUMBER: _ClassVar[int]
     MISMATCHED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     VERIFY_TIME_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATIONS_LEFT_TODAY_FIELD_NUMBER: _ClassVar[int]
     outcome: VerificationOutcome
     invoice: _invoice_pb2.Invoice
     mismatched_fields: _containers.RepeatedScalarFieldContainer[str]
     verification_id: str
     verify_time: _timestamp_pb2.Timestamp
-    def __init__(self, outcome: _Optional[_Union[VerificationOutcome, str]] = ..., invoice: _Optional[_Union[_invoice_pb2.Invoice, _Mapping]] = ..., mismatched_fields: _Optional[_Iterable[str]] = ..., verification_id: _Optional[str] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    verifications_left_today: int
+    def __init__(self, outcome: _Optional[_Union[VerificationOutcome, str]] = ..., invoice: _Optional[_Union[_invoice_pb2.Invoice, _Mapping]] = ..., mismatched_fields: _Optional[_Iterable[str]] = ..., verification_id: _Optional[str] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verifications_left_today: _Optional[int] = ...) -> None: ...
 
 class VerifyQrCodeRequest(_message.Message):
     __slots__ = ("payload",)

@@ -29,7 +29,10 @@ class VerificationServiceStub:
     """发票查验: is this invoice real, and what is its state now.
 
     Bad input is INVALID_ARGUMENT with a google.rpc.BadRequest naming each bad field and a google.rpc.ErrorInfo
-    (domain "fapiao.gov.cn") whose reason is stable. A verification that finds no invoice, or finds one whose
+    (domain "fapiao.gov.cn") whose reason is stable. A call past a quota (the caller's request rate, or the
+    verifications of one invoice per day) is RESOURCE_EXHAUSTED with ErrorInfo (reason RATE_LIMIT or
+    INVOICE_VERIFICATIONS_PER_DAY, metadata "limit" and "remaining"), google.rpc.RetryInfo and
+    google.rpc.QuotaFailure; in a batch, such an item gets that status as its own error. A verification that finds no invoice, or finds one whose
     fields disagree, is a normal answer (NOT_FOUND / MISMATCH outcomes), not an error. Every verification is
     recorded before it is answered.
     """
@@ -66,7 +69,10 @@ class VerificationServiceServicer:
     """发票查验: is this invoice real, and what is its state now.
 
     Bad input is INVALID_ARGUMENT with a google.rpc.BadRequest naming each bad field and a google.rpc.ErrorInfo
-    (domain "fapiao.gov.cn") whose reason is stable. A verification that finds no invoice, or finds one whose
+    (domain "fapiao.gov.cn") whose reason is stable. A call past a quota (the caller's request rate, or the
+    verifications of one invoice per day) is RESOURCE_EXHAUSTED with ErrorInfo (reason RATE_LIMIT or
+    INVOICE_VERIFICATIONS_PER_DAY, metadata "limit" and "remaining"), google.rpc.RetryInfo and
+    google.rpc.QuotaFailure; in a batch, such an item gets that status as its own error. A verification that finds no invoice, or finds one whose
     fields disagree, is a normal answer (NOT_FOUND / MISMATCH outcomes), not an error. Every verification is
     recorded before it is answered.
     """
@@ -136,7 +142,10 @@ class VerificationService:
     """发票查验: is this invoice real, and what is its state now.
 
     Bad input is INVALID_ARGUMENT with a google.rpc.BadRequest naming each bad field and a google.rpc.ErrorInfo
-    (domain "fapiao.gov.cn") whose reason is stable. A verification that finds no invoice, or finds one whose
+    (domain "fapiao.gov.cn") whose reason is stable. A call past a quota (the caller's request rate, or the
+    verifications of one invoice per day) is RESOURCE_EXHAUSTED with ErrorInfo (reason RATE_LIMIT or
+    INVOICE_VERIFICATIONS_PER_DAY, metadata "limit" and "remaining"), google.rpc.RetryInfo and
+    google.rpc.QuotaFailure; in a batch, such an item gets that status as its own error. A verification that finds no invoice, or finds one whose
     fields disagree, is a normal answer (NOT_FOUND / MISMATCH outcomes), not an error. Every verification is
     recorded before it is answered.
     """

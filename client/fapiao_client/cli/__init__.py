@@ -4,8 +4,10 @@ migrate, seed).
 
 Exit status: 0 success (verify: MATCH), 2 invalid input, 3 MISMATCH (verify), 4 not found (verify: NOT_FOUND;
 the other commands: no such invoice or form), 5 refused by a lifecycle rule (FAILED_PRECONDITION, e.g.
-VOID_PERIOD_ENDED), 7 not authenticated or not allowed (UNAUTHENTICATED, PERMISSION_DENIED), 124 `watch
---timeout` ended before `--count` events, 1 any other failure (e.g. the register is unreachable).
+VOID_PERIOD_ENDED), 6 refused by a quota (RESOURCE_EXHAUSTED: the caller's rate, or 5 verifications of one
+invoice today; the message says when to retry), 7 not authenticated or not allowed (UNAUTHENTICATED,
+PERMISSION_DENIED), 124 `watch --timeout` ended before `--count` events, 1 any other failure (e.g. the register
+is unreachable).
 """
 
 from __future__ import annotations

@@ -33,9 +33,11 @@ FLAGS = {
     "payload": "--qr",
 }
 # The exit status of a refused call (cli/__init__ lists them all); anything else is 1.
-# 7: who you are, or what you may do, stops the command: log in (again) or ask for the right.
+# 6: a quota; wait as the message says. 7: who you are, or what you may do, stops the command: log in (again)
+# or ask for the right.
 ERROR_EXIT = {
-    "INVALID_ARGUMENT": 2, "NOT_FOUND": 4, "FAILED_PRECONDITION": 5, "UNAUTHENTICATED": 7, "PERMISSION_DENIED": 7,
+    "INVALID_ARGUMENT": 2, "NOT_FOUND": 4, "FAILED_PRECONDITION": 5, "RESOURCE_EXHAUSTED": 6, "UNAUTHENTICATED": 7,
+    "PERMISSION_DENIED": 7,
 }  # fmt: skip
 OUTCOME_EXIT = {
     pb.VERIFICATION_OUTCOME_MATCH: 0,
@@ -72,6 +74,8 @@ def print_error(error: FapiaoError, *, as_json: bool) -> int:
             "reason": error.reason,
             "fieldViolations": [{"field": v.field, "description": v.description} for v in error.field_violations],
         }
+        if error.retry_after is not None:
+            body["retryAfterSeconds"] = error.retry_after
         print(json.dumps({"error": body}, ensure_ascii=False, indent=2))
     else:
         console = Console(stderr=True)
@@ -90,6 +94,9 @@ def print_verification(response: pb.VerifyInvoiceResponse) -> None:
     outcome = outcome_name(response.outcome)
     colour = {"MATCH": "green", "MISMATCH": "yellow", "NOT_FOUND": "red"}.get(outcome, "white")
     console.print(f"[bold {colour}]{outcome}[/]  (verification {response.verification_id})")
+    if response.HasField("verifications_left_today"):
+        left = response.verifications_left_today
+        console.print(f"{left} more verification{'' if left == 1 else 's'} of this invoice allowed today")
     if response.outcome == pb.VERIFICATION_OUTCOME_MISMATCH:
         fields = ", ".join(FLAGS.get(f, f) for f in response.mismatched_fields)
         console.print(f"These fields disagree with the register: {fields}", markup=False)

@@ -40,6 +40,20 @@ return 0
 _MAX_PENDING_DELETES = 100_000
 
 
+def connect(url: str, *, timeout: float, max_connections: int) -> aioredis.Redis:
+    """A client whose every call (and wait for a connection) gives up after ``timeout`` seconds, without retries:
+    each user has a fallback of its own, which is the retry; redis-py's retries would only multiply the wait."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
 class RedisCache:
     def __init__(
         self,
@@ -50,16 +64,7 @@ class RedisCache:
         max_connections: int = 64,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            # Our own fallback (PostgreSQL) is the retry; redis-py's retries would only multiply the wait.
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._redis = aioredis.Redis(connection_pool=pool)
+        self._redis = connect(url, timeout=timeout, max_connections=max_connections)
         self._prefix = prefix
         self._fill_script = self._redis.register_script(_FILL)
         self._breaker = breaker or CircuitBreaker()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
@@ -35,3 +35,9 @@ def civil_date(year: int, month: int, day: int) -> date:
         return date(year, month, day)
     except ValueError:
         raise ValueError(f"{year:04d}-{month:02d}-{day:02d} is not a calendar date") from None
+
+
+def next_business_day_start(instant: datetime) -> datetime:
+    """The next Asia/Shanghai midnight after an aware instant (Shanghai has no DST, so it is always 24 h apart)."""
+    tomorrow = business_date(instant) + timedelta(days=1)
+    return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=BUSINESS_TZ)

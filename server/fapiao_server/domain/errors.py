@@ -105,3 +105,22 @@ class AlreadyExists(DomainError):
     """What a create call names exists already (a principal id, a username). Maps to ALREADY_EXISTS."""
 
     reason = "ALREADY_EXISTS"
+
+
+class QuotaExceeded(DomainError):
+    """A quota refuses the call now. ``quota`` names which (RATE_LIMIT, INVOICE_VERIFICATIONS_PER_DAY), ``limit``
+    is its size, ``remaining`` what is left (0 when refused) and ``retry_after`` the seconds until it allows the
+    call again. Maps to RESOURCE_EXHAUSTED with ErrorInfo, RetryInfo and QuotaFailure."""
+
+    reason = "QUOTA_EXCEEDED"
+
+    def __init__(
+        self, message: str, *, quota: str, limit: float, retry_after: float, remaining: int = 0, subject: str = ""
+    ) -> None:
+        super().__init__(message, reason=quota)
+        self.quota = quota
+        self.limit = limit
+        self.remaining = remaining
+        self.retry_after = retry_after
+        # Who or what the quota is counted for (a principal, an invoice), for QuotaFailure.subject.
+        self.subject = subject

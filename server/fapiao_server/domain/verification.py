@@ -222,10 +222,12 @@ class VerificationRecord:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """The answer to one verification: its outcome, the invoice on MATCH, and the record kept of it."""
+    """The answer to one verification: its outcome, the invoice on MATCH, the record kept of it, and how many
+    more times today the caller may verify this invoice (None when the daily limit is off)."""
 
     record: VerificationRecord
     invoice: Invoice | None = None
+    verifications_left: int | None = None
 
     @property
     def outcome(self) -> VerificationOutcome:

@@ -60,6 +60,14 @@ class RecordReader(Protocol):
         ...
 
 
+class AttemptCounter(Protocol):
+    async def count(self, counters: Sequence[str], *, lapse_at: datetime) -> list[int]:
+        """One more attempt on each named counter, in order (a name given twice counts twice); returns each count
+        including these attempts. Counters lapse (start again from 0) at ``lapse_at``. Never fails: a counter
+        that cannot reach the fleet's store counts in memory."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class InvoiceChanges:
     """An announcement that invoices changed, for whoever keeps copies of them.

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from ..domain.calendar import business_date, utc_now
-from ..domain.errors import DomainError, FieldViolation, InvalidArgument, Unavailable
-from ..domain.invoice import Invoice
+from ..domain.calendar import business_date, next_business_day_start, utc_now
+from ..domain.errors import DomainError, FieldViolation, InvalidArgument, QuotaExceeded, Unavailable
+from ..domain.invoice import Invoice, InvoiceKey
+from ..domain.quotas import DailyVerificationLimit
 from ..domain.verification import (
     QrRequest,
     Verification,
@@ -25,7 +26,7 @@ from ..domain.verification import (
     query_from_qr,
 )
 from .paging import decode_token, encode_token, fingerprint, page_limit
-from .ports import InvoiceLookup, RecordAppender, RecordFilter, RecordReader
+from .ports import AttemptCounter, InvoiceLookup, RecordAppender, RecordFilter, RecordReader
 
 BatchItem = VerificationRequest | QrRequest
 BatchResult = Verification | DomainError
@@ -48,12 +49,17 @@ class VerificationService:
         history: RecordReader,
         *,
         policy: VerificationPolicy | None = None,
+        attempts: AttemptCounter | None = None,
+        daily_limit: DailyVerificationLimit | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._invoices = invoices
         self._records = records
         self._history = history
         self._policy = policy or VerificationPolicy()
+        # Without a counter there is no daily limit (tests of other rules, benchmarks).
+        self._attempts = attempts
+        self._daily_limit = daily_limit or DailyVerificationLimit()
         self._clock = clock
 
     def _now(self) -> tuple[datetime, date]:
@@ -66,14 +72,35 @@ class VerificationService:
         """Verify one invoice; the answer is returned once its record is stored."""
         now, today = self._now()
         query = build_query(request, today=today, policy=self._policy)
-        return await self._answer(query, await self._invoices.get(query.key), caller, channel, now)
+        left = await self._spend_attempt(caller, query.key, now)
+        return await self._answer(query, await self._invoices.get(query.key), caller, channel, now, left)
 
     async def verify_qr(self, payload: str, *, caller: str) -> tuple[VerificationRequest, Verification]:
         """Verify the invoice a QR payload names; also returns the request the payload decoded to."""
         now, today = self._now()
         request, query = query_from_qr(payload, today=today, policy=self._policy)
+        left = await self._spend_attempt(caller, query.key, now)
         invoice = await self._invoices.get(query.key)
-        return request, await self._answer(query, invoice, caller, VerificationChannel.QR_CODE, now)
+        return request, await self._answer(query, invoice, caller, VerificationChannel.QR_CODE, now, left)
+
+    async def _judge_attempts(
+        self, caller: str, keys: Sequence[InvoiceKey], now: datetime
+    ) -> list[int | QuotaExceeded | None]:
+        """Count one attempt per key against the daily limit: each one's verifications left, or its refusal.
+        Counted before the lookup, so every attempt counts whatever its outcome (as the national platform)."""
+        if self._attempts is None or not self._daily_limit.enabled or not keys:
+            return [None] * len(keys)
+        limit = self._daily_limit
+        counts = await self._attempts.count(
+            [limit.counter(caller, key, now) for key in keys], lapse_at=next_business_day_start(now)
+        )
+        return [limit.judge(count, key, now) for count, key in zip(counts, keys, strict=True)]
+
+    async def _spend_attempt(self, caller: str, key: InvoiceKey, now: datetime) -> int | None:
+        (verdict,) = await self._judge_attempts(caller, [key], now)
+        if isinstance(verdict, QuotaExceeded):
+            raise verdict
+        return verdict
 
     async def _answer(
         self,
@@ -82,17 +109,26 @@ class VerificationService:
         caller: str,
         channel: VerificationChannel,
         now: datetime,
+        left: int | None,
     ) -> Verification:
         (record_id,) = await self._records.reserve_ids(1)
         record = _record(record_id, query, invoice, caller, channel, now)
         await self._records.append([record])
-        return Verification(record, invoice if record.outcome is VerificationOutcome.MATCH else None)
+        return Verification(record, invoice if record.outcome is VerificationOutcome.MATCH else None, left)
 
     async def verify_batch(self, items: Sequence[BatchItem], *, caller: str) -> list[BatchResult]:
         """Verify many invoices with one lookup and one record write. Each item gets its own answer or error;
         a store outage becomes an UNAVAILABLE error on each affected item, not a failed call."""
         now, today = self._now()
         queries: list[VerificationQuery | DomainError] = [self._query(item, today) for item in items]
+        left: list[int | None] = [None] * len(queries)
+        asked = [(i, q.key) for i, q in enumerate(queries) if isinstance(q, VerificationQuery)]
+        verdicts = await self._judge_attempts(caller, [key for _, key in asked], now)
+        for (i, _), verdict in zip(asked, verdicts, strict=True):
+            if isinstance(verdict, QuotaExceeded):
+                queries[i] = verdict  # refused items get their own error; the rest of the batch goes on
+            else:
+                left[i] = verdict
         valid = [q for q in queries if isinstance(q, VerificationQuery)]
         try:
             invoices = await self._invoices.get_many([q.key for q in valid]) if valid else {}
@@ -107,13 +143,13 @@ class VerificationService:
             return [q if isinstance(q, DomainError) else error for q in queries]
         results: list[BatchResult] = []
         stored = iter(records)
-        for query in queries:
+        for query, verifications_left in zip(queries, left, strict=True):
             if isinstance(query, DomainError):
                 results.append(query)
                 continue
             record = next(stored)
             matched = record.outcome is VerificationOutcome.MATCH
-            results.append(Verification(record, invoices.get(query.key) if matched else None))
+            results.append(Verification(record, invoices.get(query.key) if matched else None, verifications_left))
         return results
 
     def _query(self, item: BatchItem, today: date) -> VerificationQuery | DomainError:

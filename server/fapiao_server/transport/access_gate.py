@@ -1,8 +1,9 @@
 """The access gate every call passes before its servicer runs: authenticate the caller (bearer token, API key or
-client certificate), check the policy table, and make the principal known to the call.
+client certificate), check the policy table, spend one of the principal's fleet-wide rate tokens, and make the
+principal known to the call.
 
-Refusals are UNAUTHENTICATED or PERMISSION_DENIED with an ErrorInfo reason, and each is reported to
-``on_refusal`` (the audit log)."""
+Refusals are UNAUTHENTICATED, PERMISSION_DENIED or RESOURCE_EXHAUSTED with an ErrorInfo reason, and each is
+reported to ``on_refusal`` (the audit log)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 import grpc
 
 from ..domain.access import Principal
-from ..domain.errors import DomainError, PermissionDenied, Unauthenticated
+from ..domain.errors import DomainError, PermissionDenied, QuotaExceeded, Unauthenticated
+from ..quotas.rate_limiter import FleetRateLimiter
 from ..services.authentication import Authenticator
 from .caller import bind_principal
 from .policy import OPEN, allowed_roles
@@ -48,8 +50,15 @@ def certificate_name_of(context: grpc.aio.ServicerContext) -> str | None:
 
 
 class AccessGate:
-    def __init__(self, authenticator: Authenticator, *, on_refusal: Callable[[Refusal], None] | None = None) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        rate_limiter: FleetRateLimiter,
+        *,
+        on_refusal: Callable[[Refusal], None] | None = None,
+    ) -> None:
         self._authenticator = authenticator
+        self._rate_limiter = rate_limiter
         self._on_refusal = on_refusal
 
     def needs_admission(self, method: str) -> bool:
@@ -58,7 +67,7 @@ class AccessGate:
     async def admit(
         self, method: str, metadata: Sequence[tuple[str, str | bytes]] | None, context: grpc.aio.ServicerContext
     ) -> Principal:
-        """The call's principal, now bound to the call; raises Unauthenticated or PermissionDenied."""
+        """The call's principal, now bound to the call; raises Unauthenticated, PermissionDenied or QuotaExceeded."""
         principal = None
         try:
             roles = allowed_roles(method)
@@ -72,7 +81,8 @@ class AccessGate:
                 raise PermissionDenied(
                     f"a {principal.role.value} may not call {method.rsplit('/', 1)[-1]}", reason="ROLE_NOT_ALLOWED"
                 )
-        except (Unauthenticated, PermissionDenied) as error:
+            await self._rate_limiter.admit(principal.id, principal.rate_limit)
+        except (Unauthenticated, PermissionDenied, QuotaExceeded) as error:
             if self._on_refusal is not None:
                 self._on_refusal(Refusal(method, error, principal, context.peer()))
             raise

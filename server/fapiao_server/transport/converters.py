@@ -178,6 +178,8 @@ class InvoiceMessages:
         )
         if verification.invoice is not None:
             response.invoice.MergeFromString(self.serialized(verification.invoice, view))
+        if verification.verifications_left is not None:
+            response.verifications_left_today = verification.verifications_left
         return response
 
 

@@ -1,10 +1,12 @@
 """Domain errors -> gRPC statuses with google.rpc details (AIP-193): every error carries an ErrorInfo with a
-stable reason; bad input adds a BadRequest naming each field; UNAVAILABLE adds a RetryInfo."""
+stable reason; bad input adds a BadRequest naming each field; UNAVAILABLE adds a RetryInfo; a refusing quota
+(RESOURCE_EXHAUSTED) adds a RetryInfo, a QuotaFailure and ErrorInfo metadata ``limit`` and ``remaining``."""
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -21,6 +23,7 @@ from ..domain.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    QuotaExceeded,
     Unauthenticated,
     Unavailable,
 )
@@ -37,8 +40,10 @@ _CODES = (
     (Unauthenticated, code_pb2.UNAUTHENTICATED),
     (PermissionDenied, code_pb2.PERMISSION_DENIED),
     (AlreadyExists, code_pb2.ALREADY_EXISTS),
+    (QuotaExceeded, code_pb2.RESOURCE_EXHAUSTED),
 )
 _RETRY_UNAVAILABLE_AFTER = duration_pb2.Duration(seconds=1)
+_INT64_MAX = 2**63 - 1
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -50,7 +55,11 @@ def _pack(message: Any) -> any_pb2.Any:
 def status_for(error: DomainError) -> status_pb2.Status:
     """The google.rpc.Status that tells a client what went wrong."""
     code = next((code for kind, code in _CODES if isinstance(error, kind)), code_pb2.FAILED_PRECONDITION)
-    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))]
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
+    if isinstance(error, QuotaExceeded):
+        info.metadata["limit"] = f"{error.limit:g}"
+        info.metadata["remaining"] = str(error.remaining)
+    details = [_pack(info)]
     if isinstance(error, InvalidArgument):
         violations = [
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
@@ -64,7 +73,25 @@ def status_for(error: DomainError) -> status_pb2.Status:
         details.append(_pack(error_details_pb2.PreconditionFailure(violations=[violation])))
     if isinstance(error, Unavailable):
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_RETRY_UNAVAILABLE_AFTER)))
+    if isinstance(error, QuotaExceeded):
+        details += _quota_details(error)
     return status_pb2.Status(code=code, message=error.message, details=details)
+
+
+def _quota_details(error: QuotaExceeded) -> list[any_pb2.Any]:
+    delay = duration_pb2.Duration()
+    # Never 0: a client that retries at once would only be refused again.
+    delay.FromNanoseconds(max(1_000_000, round(error.retry_after * 1e9)))
+    violation = error_details_pb2.QuotaFailure.Violation(
+        subject=error.subject,
+        description=error.message,
+        quota_id=error.quota,
+        quota_value=min(math.floor(error.limit), _INT64_MAX),  # a principal's rate may be set absurdly high
+    )
+    return [
+        _pack(error_details_pb2.RetryInfo(retry_delay=delay)),
+        _pack(error_details_pb2.QuotaFailure(violations=[violation])),
+    ]
 
 
 def _internal_status() -> status_pb2.Status:
