@@ -1,0 +1,34 @@
+"""One master key per test run, shared by every server a test starts and by the in-process adapters, as every
+worker of a real fleet on one database must share it."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+from typing import Any
+
+from fapiao_server.storage.data_keys import prepare_keys
+from fapiao_server.storage.encryption import Keyring, MasterKey
+
+_SECRET = os.urandom(32)
+TEST_MASTER_KEY = base64.b64encode(_SECRET).decode()
+
+
+def master_key_env() -> dict[str, str]:
+    """The environment that gives a `fapiao` process this run's master key."""
+    return {"FAPIAO_MASTER_KEY": TEST_MASTER_KEY}
+
+
+@functools.cache
+def test_keyring(database_url: str) -> Keyring:
+    """The keyring of this run's master key for a database, filled with its data keys (the first one created).
+    One per database, as one per worker."""
+    keyring = Keyring(MasterKey(_SECRET))
+    prepare_keys(database_url, keyring)
+    return keyring
+
+
+def keyring_of(pool: Any) -> Keyring:
+    """The keyring for the adapters a test builds on ``pool`` (a psycopg pool)."""
+    return test_keyring(pool.conninfo)
