@@ -16,9 +16,8 @@ from psycopg.rows import dict_row
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.domain.invoice_types import InvoiceType, Proof
 from fapiao_server.storage.bulk import seed_register
-from fapiao_server.storage.encryption import Keyring
 from fapiao_server.storage.migrations import migrate
-from tests.support.keys import test_keyring
+from tests.support.keys import shared_keyring
 from tests.support.server import ServerProcess
 from tests.support.services import fresh_database, postgres_admin_url, shared_redis_url
 
@@ -38,14 +37,8 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh database for this run, migrated and seeded with invoices of every type."""
     with fresh_database(pg_admin_url, "main") as url:
         migrate(url, today=business_date(utc_now()))
-        seed_register(url, SEEDED_INVOICES, test_keyring(url), seed=SEED, now=utc_now())
+        seed_register(url, SEEDED_INVOICES, shared_keyring(url), seed=SEED, now=utc_now())
         yield url
-
-
-@pytest.fixture(scope="session")
-def keyring(database_url: str) -> Keyring:
-    """The data keys of the test database under this run's master key (the servers tests start share it)."""
-    return test_keyring(database_url)
 
 
 @pytest.fixture(scope="session")

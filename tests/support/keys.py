@@ -20,15 +20,18 @@ def master_key_env() -> dict[str, str]:
     return {"FAPIAO_MASTER_KEY": TEST_MASTER_KEY}
 
 
-@functools.cache
-def test_keyring(database_url: str) -> Keyring:
-    """The keyring of this run's master key for a database, filled with its data keys (the first one created).
-    One per database, as one per worker."""
+def new_keyring(database_url: str) -> Keyring:
+    """A keyring of this run's master key filled with a database's data keys (the first one created), as a
+    worker starting now would hold."""
     keyring = Keyring(MasterKey(_SECRET))
     prepare_keys(database_url, keyring)
     return keyring
 
 
+# The keyring of a database that the in-process adapters of every test share, as a worker's adapters do.
+shared_keyring = functools.cache(new_keyring)
+
+
 def keyring_of(pool: Any) -> Keyring:
     """The keyring for the adapters a test builds on ``pool`` (a psycopg pool)."""
-    return test_keyring(pool.conninfo)
+    return shared_keyring(pool.conninfo)
