@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -77,7 +77,7 @@ def _sources(conn: psycopg.Connection[Any]) -> list[int | None]:
 
 def _reseal_batch(conn: psycopg.Connection[Any], keyring: Keyring, source: int | None, limit: int) -> int:
     """Move one batch of rows off ``source`` in one transaction; how many moved (0: none left unlocked)."""
-    statement: LiteralString = query("sealed_batch_carried_over" if source is None else "sealed_batch_on_key")
+    statement = query("sealed_batch_carried_over") if source is None else query("sealed_batch_on_key")
     with conn.transaction():
         keep_primary_sync(conn, keyring)
         conn.execute(query("quiet_reencryption"))
