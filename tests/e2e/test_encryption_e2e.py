@@ -1,13 +1,16 @@
 """Encryption at rest through real servers and the real CLI: invoices issued, `fapiao keys rotate` run while two
 servers serve, and GetInvoice still answering with the right names on both; `fapiao keys list`; a tampered value
-is a logged server error on a server that keeps serving; a server with another master key refuses to start."""
+is a logged server error on a server that keeps serving; a server with another master key refuses to start;
+without configuration a key is generated once under the data dir and reused."""
 
 from __future__ import annotations
 
 import base64
 import os
+import stat
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import psycopg
@@ -18,6 +21,7 @@ from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.storage.bulk import seed_register
+from fapiao_server.storage.master_key import GENERATED_KEY_FILE
 from fapiao_server.storage.migrations import migrate
 from tests.support.fleet import by_id, channel, new_tax_id, start_servers, stop_servers
 from tests.support.invoices import LINES, new_request_id
@@ -153,3 +157,17 @@ def test_a_server_with_another_master_key_refuses_to_start(own_database: str, re
     with pytest.raises(RuntimeError, match="cannot unwrap data key"):
         stranger.start(timeout=60)
     assert stranger.wait() != 0
+
+
+def test_without_a_configured_key_serve_keeps_one_under_the_data_dir(pg_admin_url: str, tmp_path: Path) -> None:
+    """The README's `fapiao serve` on a fresh machine: a private key is generated once, and a restart (two workers
+    each time) finds and uses the same one, so the data keys it wrapped still unwrap."""
+    with fresh_database(pg_admin_url, "generated_key") as url:
+        # An empty FAPIAO_MASTER_KEY is "not configured" (it replaces the key ServerProcess passes by default).
+        env = {"FAPIAO_DATABASE_URL": url, "FAPIAO_DATA_DIR": str(tmp_path), "FAPIAO_MASTER_KEY": ""}
+        for _ in range(2):
+            ServerProcess("--listen", "127.0.0.1:0", "--workers", "2", env=env).start().stop()
+        key_file = tmp_path / GENERATED_KEY_FILE
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM data_keys").fetchone() == (1,)
