@@ -15,7 +15,7 @@ from ..domain.invoice_types import Proof
 from ..domain.issuing import identifiers
 from ..domain.qr import QrPayload, format_qr_payload
 from ..seeding.generator import InvoiceGenerator, SeedInvoice
-from .data_keys import keep_primary_sync
+from .data_keys import follow_primary_sync
 from .database import storage_errors
 from .encryption import Keyring
 from .queries import query
@@ -90,7 +90,7 @@ def write_seed_batch(conn: psycopg.Connection, batch: Sequence[SeedInvoice], key
     """Insert a generated batch, its personal details sealed; returns each invoice's (code, number) in batch
     order."""
     with storage_errors(), conn.transaction():
-        keep_primary_sync(conn, keyring)
+        follow_primary_sync(conn, keyring)
         ids = [row[0] for row in conn.execute(query("next_invoice_ids"), {"count": len(batch)})]
         numbers = _numbers(conn, batch)
         with conn.cursor().copy(query("copy_invoices")) as copy:

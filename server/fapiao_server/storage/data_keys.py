@@ -46,7 +46,7 @@ def prepare_keys(url: str, keyring: Keyring) -> None:
         reload_keys_sync(conn, keyring)
 
 
-def keep_primary_sync(conn: psycopg.Connection[Any], keyring: Keyring) -> None:
+def follow_primary_sync(conn: psycopg.Connection[Any], keyring: Keyring) -> None:
     """Reload the keys if another process made a new one primary (before sealing a batch)."""
     row = conn.execute(query("primary_data_key")).fetchone()
     if row is None or row[0] != keyring.primary_id:

@@ -82,6 +82,11 @@ FROM unnest(
         issuer_name, payee_name, reviewer_name)
 WHERE i.id = v.id;
 
+-- name: bound_lock_wait
+-- While the retirement waits for the lock, new writes queue behind it: give up soon and try again later rather
+-- than stall issuing behind a long transaction.
+SELECT set_config('lock_timeout', '500ms', true);
+
 -- name: hold_invoice_writes
 -- Retiring a key: wait for every write in flight (one may have sealed with the old key before the rotation
 -- committed) and hold new ones for the moment the final count takes.

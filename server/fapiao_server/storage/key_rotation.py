@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from .data_keys import create_primary_key, keep_primary_sync, reload_keys_sync
+from .data_keys import create_primary_key, follow_primary_sync, reload_keys_sync
 from .database import storage_errors
 from .encryption import SEALED_INVOICE_COLUMNS, Keyring
 from .queries import query
@@ -79,7 +80,7 @@ def _reseal_batch(conn: psycopg.Connection[Any], keyring: Keyring, source: int |
     """Move one batch of rows off ``source`` in one transaction; how many moved (0: none left unlocked)."""
     statement = query("sealed_batch_carried_over") if source is None else query("sealed_batch_on_key")
     with conn.transaction():
-        keep_primary_sync(conn, keyring)
+        follow_primary_sync(conn, keyring)
         conn.execute(query("quiet_reencryption"))
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(statement, {"key": source, "limit": limit}).fetchall()
@@ -97,10 +98,14 @@ def _reseal_batch(conn: psycopg.Connection[Any], keyring: Keyring, source: int |
 
 def _retire(conn: psycopg.Connection[Any], key_id: int) -> bool:
     """Retire ``key_id`` if no row uses it, counted while writes are held, so no write sealed with it before the
-    rotation can commit after the count."""
-    with conn.transaction():
-        conn.execute(query("hold_invoice_writes"))
-        return conn.execute(query("retire_data_key"), {"key": key_id}).fetchone() is not None
+    rotation can commit after the count. False if rows use it or the writes could not be held at once."""
+    try:
+        with conn.transaction():
+            conn.execute(query("bound_lock_wait"))
+            conn.execute(query("hold_invoice_writes"))
+            return conn.execute(query("retire_data_key"), {"key": key_id}).fetchone() is not None
+    except pg_errors.LockNotAvailable:
+        return False
 
 
 def reencrypt(
