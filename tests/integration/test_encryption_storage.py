@@ -223,3 +223,27 @@ def test_a_worker_with_another_master_key_refuses_to_start(own_database: str) ->
     stranger = Keyring(MasterKey(os.urandom(32)))
     with pytest.raises(MasterKeyMismatch, match="cannot unwrap data key"):
         prepare_keys(own_database, stranger)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_reencryption_resumes_where_it_stopped(own_database: str) -> None:
+    rotator = new_keyring(own_database)
+    new_key = start_rotation(own_database, rotator)
+
+    def stop_after_first_batch(moved: int) -> None:
+        raise Interrupted(moved)
+
+    with pytest.raises(Interrupted):
+        reencrypt(own_database, rotator, batch_rows=25, on_batch=stop_after_first_batch)
+    usage = {k.key_id: k for k in key_usage(own_database)}
+    assert usage[new_key].rows == 25  # the first batch committed, nothing after it
+    assert sum(k.rows for k in usage.values() if k.state == "retiring") > 0
+    resumed = new_keyring(own_database)  # a new process: `fapiao keys rotate --resume`
+    moved: list[int] = []
+    retired = reencrypt(own_database, resumed, batch_rows=100, on_batch=moved.append)
+    usage = {k.key_id: k for k in key_usage(own_database)}
+    assert usage[new_key].rows == sum(k.rows for k in usage.values()) == 25 + sum(moved)
+    assert retired and all(usage[k].state == "retired" for k in retired)
