@@ -22,8 +22,11 @@ from ..domain.invoice import (
 from ..domain.invoice_types import InvoiceType
 from .data_keys import keep_keys_for
 from .database import storage_errors
-from .encryption import Keyring
+from .encryption import Keyring, UndecryptableValue
 from .queries import query
+
+# A coalesced lookup's answer: the invoice, None when there is none, or the error of a row that does not open.
+_Lookup = Invoice | None | UndecryptableValue
 
 
 class PostgresInvoices:
@@ -33,14 +36,29 @@ class PostgresInvoices:
         self._pool = pool
         self._keyring = keyring
         # Single lookups arriving together share one query (identical keys share one row).
-        self._lookups: Coalescer[InvoiceKey, Invoice | None] = Coalescer(self._lookup_batch, max_batch=max_batch)
+        self._lookups: Coalescer[InvoiceKey, _Lookup] = Coalescer(self._lookup_batch, max_batch=max_batch)
 
     async def get(self, key: InvoiceKey) -> Invoice | None:
         (invoice,) = await self._lookups.submit([key])
+        if isinstance(invoice, UndecryptableValue):
+            raise invoice
         return invoice
 
-    async def _lookup_batch(self, keys: list[InvoiceKey]) -> list[Invoice | None]:
-        found = await self.get_many(list(dict.fromkeys(keys)))
+    async def _lookup_batch(self, keys: list[InvoiceKey]) -> list[_Lookup]:
+        unique = list(dict.fromkeys(keys))
+        try:
+            found: dict[InvoiceKey, _Lookup] = dict(await self.get_many(unique))
+        except UndecryptableValue:
+            if len(unique) == 1:
+                raise
+            # A damaged row must not fail the lookups that happened to share its query: each alone, each with
+            # its own answer (rare: only while a row is damaged).
+            found = {}
+            for key in unique:
+                try:
+                    found |= await self.get_many([key])
+                except UndecryptableValue as error:
+                    found[key] = error
         return [found.get(key) for key in keys]
 
     async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
