@@ -1104,11 +1104,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "machine": verification_bench.machine(),
         "revision": verification_bench.revision(),
     }
-    report["extra_settings"] = {
-        k: v
-        for k, v in os.environ.items()
-        if k.startswith("FAPIAO_") and "BENCH" not in k and k not in verification_bench.OVERRIDDEN
-    }
+    report["extra_settings"] = verification_bench.extra_settings()
     fapiao = str(environment.fapiao_executable())
     with contextlib.ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="fapiao-lifecycle-"))

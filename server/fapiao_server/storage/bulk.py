@@ -50,7 +50,7 @@ def _invoice_row(
     inv: SeedInvoice, invoice_id: int, number: str, original_id: int | None, keyring: Keyring
 ) -> tuple[Any, ...]:
     vehicle = inv.vehicle
-    s = keyring.seal_invoice(invoice_id, inv)
+    s = keyring.seal_invoice(invoice_id, inv)  # short: the tuple below keeps one line per group of columns
     return (
         invoice_id, int(inv.invoice_type), "" if inv.invoice_type.digital else inv.prefix, number,
         inv.issue_date, inv.issue_time, int(inv.state), inv.region,

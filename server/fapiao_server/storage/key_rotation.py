@@ -43,7 +43,7 @@ def key_usage(url: str) -> list[KeyUsage]:
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(query("data_key_usage")).fetchall()
     return [
-        KeyUsage(key_id, state or "carried over", count, created, retired)
+        KeyUsage(key_id, state or ("carried over" if key_id is None else "missing"), count, created, retired)
         for key_id, state, created, retired, count in rows
     ]
 
