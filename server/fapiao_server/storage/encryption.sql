@@ -27,10 +27,10 @@ SELECT id FROM data_keys WHERE state = 'retiring' ORDER BY id;
 
 -- name: data_key_usage
 -- Every key with how many invoices it seals; a NULL id counts the rows carried over by migration 0008.
-SELECT k.id, k.state, k.created_at, k.retired_at, coalesce(u.rows, 0) AS rows
+SELECT coalesce(k.id, u.data_key_id) AS id, k.state, k.created_at, k.retired_at, coalesce(u.rows, 0) AS rows
 FROM data_keys k
 FULL JOIN (SELECT data_key_id, count(*) AS rows FROM invoices GROUP BY data_key_id) AS u ON u.data_key_id = k.id
-ORDER BY k.id NULLS FIRST;
+ORDER BY 1 NULLS FIRST;
 
 -- name: rows_on_data_key
 SELECT count(*) FROM invoices WHERE data_key_id = %(key)s;
