@@ -319,9 +319,12 @@ class ServiceLoad:
     async def prepare(self) -> None:
         from fapiao_server.config import Settings
         from fapiao_server.services.lifecycle import LifecycleService
+        from fapiao_server.storage.data_keys import prepare_keys
         from fapiao_server.storage.database import create_pool
+        from fapiao_server.storage.encryption import Keyring
         from fapiao_server.storage.issuing import PostgresIssuer
         from fapiao_server.storage.lifecycle import PostgresLifecycle
+        from fapiao_server.storage.master_key import load_master_key
 
         settings = Settings()
         # All of a worker's connections open before the clock starts, so the CPU meter finds every backend.
@@ -333,7 +336,11 @@ class ServiceLoad:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         await self._pool.open(wait=True)
-        self._service = LifecycleService(PostgresLifecycle(self._pool), PostgresIssuer(self._pool))
+        keyring = Keyring(
+            load_master_key(key=settings.master_key, key_file=settings.master_key_file, data_dir=settings.data_dir)
+        )
+        prepare_keys(self.database_url, keyring)
+        self._service = LifecycleService(PostgresLifecycle(self._pool, keyring), PostgresIssuer(self._pool, keyring))
 
     async def run(self, _control: Connection) -> CallLog:
         from fapiao.v1 import invoice_service_pb2 as pb
@@ -1097,11 +1104,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "machine": verification_bench.machine(),
         "revision": verification_bench.revision(),
     }
-    report["extra_settings"] = {
-        k: v
-        for k, v in os.environ.items()
-        if k.startswith("FAPIAO_") and "BENCH" not in k and k not in verification_bench.OVERRIDDEN
-    }
+    report["extra_settings"] = verification_bench.extra_settings()
     fapiao = str(environment.fapiao_executable())
     with contextlib.ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="fapiao-lifecycle-"))

@@ -370,13 +370,24 @@ def _profile_under(
     return outcome
 
 
+# Settings a report names but never shows: reports are shared, keys must not be.
+SECRET_SETTINGS = {"FAPIAO_MASTER_KEY"}
+
+
+def extra_settings() -> dict[str, str]:
+    """The FAPIAO_* settings of the environment that reach the servers besides the benchmark's own."""
+    return {
+        k: "(set)" if k in SECRET_SETTINGS else v
+        for k, v in os.environ.items()
+        if k.startswith("FAPIAO_") and "BENCH" not in k and k not in OVERRIDDEN
+    }
+
+
 def run(options: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "options": _options(options)}
     report["machine"] = machine()
     report["revision"] = revision()
-    report["extra_settings"] = {
-        k: v for k, v in os.environ.items() if k.startswith("FAPIAO_") and "BENCH" not in k and k not in OVERRIDDEN
-    }
+    report["extra_settings"] = extra_settings()
     fapiao = str(environment.fapiao_executable())
     with contextlib.ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="fapiao-bench-"))

@@ -29,10 +29,13 @@ from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
 from .storage.access import PostgresAccess
+from .storage.data_keys import prepare_keys
 from .storage.database import create_pool, database_answers, storage_errors
+from .storage.encryption import Keyring
 from .storage.invoices import PostgresInvoices
 from .storage.issuing import PostgresIssuer
 from .storage.lifecycle import PostgresLifecycle
+from .storage.master_key import load_master_key
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
 from .storage.queries import query
@@ -132,7 +135,11 @@ class Application:
             acquire_timeout=settings.db_acquire_timeout_seconds,
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
-        self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool))
+        # Filled with the data keys in start(); every adapter that reads or writes personal details shares it.
+        self.keyring = Keyring(
+            load_master_key(key=settings.master_key, key_file=settings.master_key_file, data_dir=settings.data_dir)
+        )
+        self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool, self.keyring))
         records = PostgresVerificationRecords(self.pool)
         self.recorder = GroupCommitRecorder(records)
         self.quota_store = create_quota_store(settings)
@@ -150,8 +157,8 @@ class Application:
             daily_limit=DailyVerificationLimit(settings.verifications_per_invoice_per_day),
         )
         self.lifecycle = LifecycleService(
-            PostgresLifecycle(self.pool),
-            PostgresIssuer(self.pool),
+            PostgresLifecycle(self.pool, self.keyring),
+            PostgresIssuer(self.pool, self.keyring),
             invalidate=None if self.cache is None else self.cache.invalidate,
         )
         access = PostgresAccess(self.pool)
@@ -184,6 +191,8 @@ class Application:
 
     async def start(self) -> int:
         await self.pool.open(wait=True, timeout=self.settings.db_acquire_timeout_seconds * 2)
+        # A master key that cannot unwrap the data keys ends the start here (MasterKeyMismatch), before serving.
+        await asyncio.to_thread(prepare_keys, self._database_url, self.keyring)
         # Every worker listens, so every copy of a changed invoice is dropped and every watcher hears of changes.
         listening = asyncio.Event()
         self._tasks.append(

@@ -1,5 +1,5 @@
-"""Server-side commands of the `fapiao` CLI: serve, migrate, seed. Only argparse is imported up front, so
-`fapiao verify` never pays for (or needs) the server's dependencies."""
+"""Server-side commands of the `fapiao` CLI: serve, migrate, seed (and keys, in keys_cli). Only argparse is
+imported up front, so `fapiao verify` never pays for (or needs) the server's dependencies."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ def add_commands(commands: Any) -> None:
     bootstrap.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     bootstrap.set_defaults(handler=_bootstrap_admin)
 
+    from .keys_cli import add_commands as add_key_commands
+
+    add_key_commands(commands)
+
 
 def _settings(options: argparse.Namespace) -> Any:
     """Settings from the environment and the flags; bad ones end the command with a list of what is wrong."""
@@ -75,6 +79,35 @@ def _migrate_now(url: str) -> None:
         print(f"applied migration {migration.version:04d}_{migration.name}", file=sys.stderr)
 
 
+def _keyring(settings: Any, url: str) -> Any:
+    """The data keys for this command (the first one is created on a new register); a master key that is
+    malformed or cannot unwrap them ends the command with the reason."""
+    from .storage.data_keys import prepare_keys
+    from .storage.encryption import Keyring, MasterKeyMismatch
+    from .storage.master_key import MasterKeyUnusable, load_master_key
+
+    try:
+        keyring = Keyring(
+            load_master_key(key=settings.master_key, key_file=settings.master_key_file, data_dir=settings.data_dir)
+        )
+        prepare_keys(url, keyring)
+    except (MasterKeyUnusable, MasterKeyMismatch) as error:
+        print(f"fapiao: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return keyring
+
+
+def open_register(options: argparse.Namespace, stack: ExitStack) -> tuple[str, Any]:
+    """For commands that work on the register's data: its URL (migrated) and its data keys."""
+    from .supervisor import configure_logging, resolve_database
+
+    settings = _settings(options)
+    configure_logging(settings.log_level)
+    url, _ = resolve_database(settings, stack)
+    _migrate_now(url)
+    return url, _keyring(settings, url)
+
+
 def _migrate(options: argparse.Namespace) -> int:
     from .supervisor import configure_logging, resolve_database
 
@@ -92,20 +125,21 @@ def _seed(options: argparse.Namespace) -> int:
 
     from .domain.calendar import utc_now
     from .storage.bulk import seed_register
-    from .supervisor import configure_logging, resolve_database
 
     if options.invoices <= 0:
         print("--invoices must be positive", file=sys.stderr)
         return 2
-    settings = _settings(options)
-    configure_logging(settings.log_level)
     with ExitStack() as stack:
-        url, _ = resolve_database(settings, stack)
-        _migrate_now(url)
+        url, keyring = open_register(options, stack)
         with Progress(transient=False) as progress:
             task = progress.add_task("seeding invoices", total=options.invoices)
             count = seed_register(
-                url, options.invoices, seed=options.seed, now=utc_now(), on_batch=lambda n: progress.advance(task, n)
+                url,
+                options.invoices,
+                keyring,
+                seed=options.seed,
+                now=utc_now(),
+                on_batch=lambda n: progress.advance(task, n),
             )
     print(f"added {count} invoices")
     return 0
@@ -164,7 +198,9 @@ def _serve(options: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        demo = prepare_demo(url, settings.data_dir, _fapiao_command()) if options.demo else None
+        # Here, once, before any worker: the first data key is created and a wrong master key stops the start.
+        keyring = _keyring(settings, url)
+        demo = prepare_demo(url, keyring, settings.data_dir, _fapiao_command()) if options.demo else None
         endpoint = Endpoint.parse(settings.listen)
         if settings.workers > 1:
             reserved = reserve_port(endpoint)

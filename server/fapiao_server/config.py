@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     cache: Literal["on", "off"] = "on"
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("fapiao")))
     migrate_on_start: bool = True
+    # The master key that wraps the data keys sealing personal details (docs/encryption.md): 32 bytes, base64,
+    # given directly or in a file. Neither: one is generated under data_dir (0600) and reused. Every worker and
+    # server on one database needs the same one.
+    # Not a SecretStr: the supervisor hands settings to its workers via model_dump, which would mask it.
+    master_key: str | None = Field(default=None, repr=False)
+    master_key_file: Path | None = None
 
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)

@@ -21,6 +21,7 @@ from .domain.access import Principal, PrincipalAccount, Role
 from .domain.calendar import business_date, utc_now, years_before
 from .provisioning import provision
 from .storage.bulk import count_invoices, demo_sample, seed_register
+from .storage.encryption import Keyring
 
 DEMO_INVOICES = 1000
 DEMO_SEED = 20261127
@@ -55,11 +56,11 @@ def _store_taxpayer_key(key: str) -> str:
     return f"The demo taxpayer's API key is in {path}; the CLI uses it by default."
 
 
-def prepare_demo(url: str, data_dir: Path, fapiao: str) -> Callable[[str], str]:
+def prepare_demo(url: str, keyring: Keyring, data_dir: Path, fapiao: str) -> Callable[[str], str]:
     """Prepare the demo register; returns how to print its banner for the address served."""
     done = ""
     if count_invoices(url) == 0:
-        seed_register(url, DEMO_INVOICES, seed=DEMO_SEED, now=utc_now())
+        seed_register(url, DEMO_INVOICES, keyring, seed=DEMO_SEED, now=utc_now())
         done = f"Seeded {DEMO_INVOICES} demo invoices.\n"
     sample = demo_sample(url, since=years_before(business_date(utc_now()), 4))
     if sample is None:

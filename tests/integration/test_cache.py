@@ -23,6 +23,7 @@ from fapiao_server.domain.invoice import Invoice, InvoiceKey, InvoiceState
 from fapiao_server.storage.invoices import PostgresInvoices
 from fapiao_server.storage.notifications import listen_for_changes
 from tests.conftest import Register
+from tests.support.keys import keyring_of
 from tests.support.services import RedisProcess
 
 
@@ -57,7 +58,7 @@ async def lookups(request: pytest.FixtureRequest, redis_url: str, key_prefix: st
     shared = RedisCache(redis_url, prefix=key_prefix) if "shared" in request.param else None
 
     def build() -> tuple[CachedInvoices, CountingSource]:
-        source = CountingSource(PostgresInvoices(pool))
+        source = CountingSource(PostgresInvoices(pool, keyring_of(pool)))
         near = _near() if "near" in request.param else None
         return CachedInvoices(source, near=near, shared=shared), source
 
@@ -139,8 +140,9 @@ async def test_changes_announced_by_postgres_reach_the_cache(lookups, database_u
             conn.execute(
                 "INSERT INTO invoices (invoice_type, invoice_number, issue_date, issue_time, region_code,"
                 " seller_tax_id, seller_name, buyer_name, amount_fen, tax_fen, total_fen)"
-                " VALUES (32, %s, current_date, now(), '1100', '9144030071526726XG', 's', 'b', 100, 13, 113)",
-                (key.invoice_number,),
+                " VALUES (32, %s, current_date, now(), '1100', '9144030071526726XG', %s, %s, 100, 13, 113)",
+                # Names in the form migration 0006 carries plaintext over in (version byte 0): no key needed.
+                (key.invoice_number, b"\x00s", b"\x00b"),
             )
         started = time.monotonic()
         while (await cached.get(key)) is None:
@@ -155,7 +157,7 @@ async def test_changes_announced_by_postgres_reach_the_cache(lookups, database_u
 async def test_concurrent_misses_across_processes_load_once(  # type: ignore[no-untyped-def]
     redis_url: str, key_prefix: str, pool, register: Register
 ) -> None:
-    source = CountingSource(PostgresInvoices(pool))
+    source = CountingSource(PostgresInvoices(pool, keyring_of(pool)))
     first, second = RedisCache(redis_url, prefix=key_prefix), RedisCache(redis_url, prefix=key_prefix)
     workers = [CachedInvoices(source, shared=first), CachedInvoices(source, shared=second)]
     sample = register.sample("state = 1")
@@ -173,7 +175,7 @@ async def test_verification_survives_redis_dying_and_uses_it_again_when_back(  #
     own_redis: RedisProcess, pool, register: Register
 ) -> None:
     cache = RedisCache(own_redis.url, timeout=0.05, breaker=CircuitBreaker(threshold=2, reset_after=0.3))
-    cached = CachedInvoices(PostgresInvoices(pool), shared=cache)
+    cached = CachedInvoices(PostgresInvoices(pool, keyring_of(pool)), shared=cache)
     sample = register.sample()
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     try:
@@ -199,7 +201,7 @@ async def test_verification_survives_redis_dying_and_uses_it_again_when_back(  #
 
 async def test_a_stalled_redis_costs_only_its_timeout(own_redis: RedisProcess, pool, register: Register) -> None:  # type: ignore[no-untyped-def]
     cache = RedisCache(own_redis.url, timeout=0.05)
-    cached = CachedInvoices(PostgresInvoices(pool), shared=cache)
+    cached = CachedInvoices(PostgresInvoices(pool, keyring_of(pool)), shared=cache)
     sample = register.sample()
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     try:
@@ -219,7 +221,7 @@ async def test_invalidations_missed_during_a_stall_are_applied_before_reading_ag
     own_redis: RedisProcess, pool, register: Register
 ) -> None:
     cache = RedisCache(own_redis.url, timeout=0.05, breaker=CircuitBreaker(threshold=1, reset_after=0.2))
-    cached = CachedInvoices(PostgresInvoices(pool), shared=cache)
+    cached = CachedInvoices(PostgresInvoices(pool, keyring_of(pool)), shared=cache)
     sample = register.sample("state = 1")
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
     try:
@@ -242,11 +244,11 @@ async def test_a_miss_waits_for_the_fill_of_whoever_holds_the_lease(  # type: ig
     redis_url: str, key_prefix: str, pool, register: Register
 ) -> None:
     cache = RedisCache(redis_url, prefix=key_prefix)
-    source = CountingSource(PostgresInvoices(pool))
+    source = CountingSource(PostgresInvoices(pool, keyring_of(pool)))
     cached = CachedInvoices(source, shared=cache)
     sample = register.sample()
     key = InvoiceKey(sample.invoice_code, sample.invoice_number)
-    loaded = (await PostgresInvoices(pool).get_many([key]))[key]
+    loaded = (await PostgresInvoices(pool, keyring_of(pool)).get_many([key]))[key]
     try:
         assert await cache.lease([cache_key(key)], "another-process", 5000) == [True]
         lookup = asyncio.create_task(cached.get(key))

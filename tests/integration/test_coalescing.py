@@ -11,10 +11,11 @@ from fapiao_server.coalescing import Coalescer
 from fapiao_server.domain.invoice import InvoiceKey
 from fapiao_server.storage.invoices import PostgresInvoices
 from tests.conftest import Register
+from tests.support.keys import keyring_of
 
 
 async def test_concurrent_lookups_share_queries_and_each_gets_its_answer(pool, register: Register) -> None:  # type: ignore[no-untyped-def]
-    repository = PostgresInvoices(pool)
+    repository = PostgresInvoices(pool, keyring_of(pool))
     queries = 0
     real = repository.get_many
 

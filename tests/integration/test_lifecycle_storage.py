@@ -31,6 +31,7 @@ from fapiao_server.storage.issuing import PostgresIssuer
 from fapiao_server.storage.lifecycle import PostgresLifecycle
 from tests.support.invoices import new_request_id
 from tests.support.invoices import tax_id as new_tax_id
+from tests.support.keys import keyring_of
 
 SELLER, BUYER = TradeParty.SELLER, TradeParty.BUYER
 # The tax ids this module's taxpayers use: its one principal acts for all of them, as seller and as buyer.
@@ -51,7 +52,9 @@ RETURNED = RedLetterReason.GOODS_RETURNED
 
 def lifecycle(pool: Any, clock: Callable[[], datetime] = utc_now) -> LifecycleService:
     """The lifecycle use cases on the test database, as a worker wires them (without caches)."""
-    return LifecycleService(PostgresLifecycle(pool), PostgresIssuer(pool), clock=clock)
+    return LifecycleService(
+        PostgresLifecycle(pool, keyring_of(pool)), PostgresIssuer(pool, keyring_of(pool)), clock=clock
+    )
 
 
 async def issue(service: LifecycleService, kind: int, *, seller: str | None = None) -> Invoice:
@@ -279,7 +282,7 @@ async def test_the_database_refuses_a_state_that_disagrees_with_the_ledger(pool:
 
 async def test_a_broken_ledger_reaches_the_caller_as_a_refused_change(pool: Any) -> None:
     original, _ = await reversed_pair(pool)
-    store = PostgresLifecycle(pool)
+    store = PostgresLifecycle(pool, keyring_of(pool))
     with pytest.raises(FailedPrecondition) as refused:
         async with store.transaction() as tx:
             await tx.set_state(original.id, InvoiceState.FULLY_REVERSED, utc_now(), reversed_amount_fen=102_500)
@@ -300,7 +303,7 @@ async def test_the_database_holds_one_open_form_per_invoice(pool: Any, database_
         error = refused_by_database(database_url, second, (state, opened.id))
         assert isinstance(error, pg_errors.UniqueViolation)
         assert error.diag.constraint_name == "red_letter_forms_one_open_per_invoice"
-    store = PostgresLifecycle(pool)
+    store = PostgresLifecycle(pool, keyring_of(pool))
     with pytest.raises(Aborted):
         async with store.transaction() as tx:
             await tx.insert_form(replace(opened, id=0, expire_time=None))
@@ -348,9 +351,13 @@ async def test_a_change_leaves_the_writers_caches_before_it_is_answered(
     next lookup see the change: near cache and Redis both held the old state."""
     shared = RedisCache(redis_url, prefix=key_prefix)
     cached = CachedInvoices(
-        PostgresInvoices(pool), near=NearCache(max_entries=100, ttl_seconds=60, negative_ttl_seconds=30), shared=shared
+        PostgresInvoices(pool, keyring_of(pool)),
+        near=NearCache(max_entries=100, ttl_seconds=60, negative_ttl_seconds=30),
+        shared=shared,
     )
-    service = LifecycleService(PostgresLifecycle(pool), PostgresIssuer(pool), invalidate=cached.invalidate)
+    service = LifecycleService(
+        PostgresLifecycle(pool, keyring_of(pool)), PostgresIssuer(pool, keyring_of(pool)), invalidate=cached.invalidate
+    )
     try:
         paper, electronic = await issue(service, 4), await issue(service, 10)
         for invoice in (paper, electronic):

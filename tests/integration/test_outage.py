@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from fapiao_server.domain.errors import InvalidArgument, Unavailable
 from fapiao_server.domain.verification import QrRequest, VerificationRequest
 from fapiao_server.services.verification import VerificationService
+from fapiao_server.storage.encryption import Keyring, MasterKey
 from fapiao_server.storage.invoices import PostgresInvoices
 from fapiao_server.storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from tests.conftest import Register
@@ -18,7 +19,9 @@ from tests.conftest import Register
 def unreachable() -> VerificationService:
     pool = AsyncConnectionPool("postgresql://nobody@127.0.0.1:9/none", min_size=1, max_size=1, timeout=0.5, open=False)
     records = PostgresVerificationRecords(pool)
-    return VerificationService(PostgresInvoices(pool), GroupCommitRecorder(records), records)
+    # No data keys can be loaded from an unreachable database; none are needed to fail.
+    keyring = Keyring(MasterKey(bytes(32)))
+    return VerificationService(PostgresInvoices(pool, keyring), GroupCommitRecorder(records), records)
 
 
 async def test_a_single_verification_is_unavailable(unreachable: VerificationService, register: Register) -> None:

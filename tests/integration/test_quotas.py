@@ -24,6 +24,7 @@ from fapiao_server.services.verification import VerificationService
 from fapiao_server.storage.invoices import PostgresInvoices
 from fapiao_server.storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from tests.conftest import Register, Sample
+from tests.support.keys import keyring_of
 from tests.support.services import RedisProcess
 
 RATE = 40.0
@@ -59,7 +60,7 @@ def request_for(sample: Sample) -> VerificationRequest:
 def service_with(pool, attempts: VerificationAttempts) -> VerificationService:  # type: ignore[no-untyped-def]
     records = PostgresVerificationRecords(pool)
     return VerificationService(
-        PostgresInvoices(pool), GroupCommitRecorder(records), records,
+        PostgresInvoices(pool, keyring_of(pool)), GroupCommitRecorder(records), records,
         attempts=attempts, daily_limit=DailyVerificationLimit(5),
     )  # fmt: skip
 

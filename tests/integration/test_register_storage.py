@@ -15,6 +15,7 @@ from fapiao_server.domain.invoice_types import InvoiceType
 from fapiao_server.domain.qr import parse_qr_payload
 from fapiao_server.storage.invoices import PostgresInvoices
 from tests.conftest import SEEDED_INVOICES, Register
+from tests.support.keys import keyring_of
 
 TODAY = datetime.now(UTC).date()
 
@@ -89,7 +90,7 @@ def test_database_refuses_reversing_more_than_the_amount(database_url: str, regi
 async def test_reading_back_a_red_letter_pair(pool, register: Register) -> None:  # type: ignore[no-untyped-def]
     red = register.sample("original_invoice_id IS NOT NULL")
     original = register.sample("id = (SELECT original_invoice_id FROM invoices WHERE id = %(red)s)", {"red": red.id})
-    repository = PostgresInvoices(pool)
+    repository = PostgresInvoices(pool, keyring_of(pool))
     keys = [
         InvoiceKey(red.invoice_code, red.invoice_number),
         InvoiceKey(original.invoice_code, original.invoice_number),

@@ -18,6 +18,7 @@ from fapiao_server.services.ports import RecordFilter
 from fapiao_server.services.verification import VerificationService
 from fapiao_server.storage.invoices import PostgresInvoices
 from fapiao_server.storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
+from tests.support.keys import keyring_of
 
 
 class CountingStore(PostgresVerificationRecords):
@@ -87,7 +88,7 @@ async def history(pool):  # type: ignore[no-untyped-def]
     minutes = [start + timedelta(minutes=i) for i in range(120)]
     await store.insert([_record(ids[i], caller, f"2611{i % 7:016d}", outcomes[i % 3], minutes[i]) for i in range(120)])
     await store.insert([_record(ids[120], "someone-else", f"2611{0:016d}", VerificationOutcome.MATCH, start)])
-    service = VerificationService(PostgresInvoices(pool), GroupCommitRecorder(store), store)
+    service = VerificationService(PostgresInvoices(pool, keyring_of(pool)), GroupCommitRecorder(store), store)
     return service, caller, start
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .access import server_env
+from .keys import master_key_env
 
 
 def fapiao_executable() -> Path:
@@ -31,9 +32,10 @@ class ServerProcess:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.args = [str(fapiao_executable()), "serve", *args]
-        # The test decides the whole configuration: nothing leaks in from the FAPIAO_* of the outer shell.
+        # The test decides the whole configuration: nothing leaks in from the FAPIAO_* of the outer shell. Every
+        # server gets the run's master key (unless the test says otherwise), as a fleet on one database must.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")}
-        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **server_env(), **(env or {})}
+        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **server_env(), **master_key_env(), **(env or {})}
         self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
         self.address = ""

@@ -15,7 +15,9 @@ from ..domain.invoice_types import Proof
 from ..domain.issuing import identifiers
 from ..domain.qr import QrPayload, format_qr_payload
 from ..seeding.generator import InvoiceGenerator, SeedInvoice
+from .data_keys import follow_primary_sync
 from .database import storage_errors
+from .encryption import Keyring
 from .queries import query
 
 
@@ -44,18 +46,23 @@ def _qr(inv: SeedInvoice, number: str) -> str:
     return format_qr_payload(QrPayload(inv.invoice_type, code, number, amount, inv.issue_date, inv.check_code, inv.tag))
 
 
-def _invoice_row(inv: SeedInvoice, invoice_id: int, number: str, original_id: int | None) -> tuple[Any, ...]:
-    seller, buyer, vehicle = inv.seller, inv.buyer, inv.vehicle
+def _invoice_row(
+    inv: SeedInvoice, invoice_id: int, number: str, original_id: int | None, keyring: Keyring
+) -> tuple[Any, ...]:
+    vehicle = inv.vehicle
+    s = keyring.seal_invoice(invoice_id, inv)  # short: the tuple below keeps one line per group of columns
     return (
         invoice_id, int(inv.invoice_type), "" if inv.invoice_type.digital else inv.prefix, number,
         inv.issue_date, inv.issue_time, int(inv.state), inv.region,
-        seller.tax_id, seller.name, seller.address, seller.phone, seller.bank_name, seller.bank_account,
-        buyer.tax_id, buyer.name, buyer.address, buyer.phone, buyer.bank_name, buyer.bank_account,
+        inv.seller.tax_id, s["seller_name"], s["seller_address"], s["seller_phone"], s["seller_bank_name"],
+        s["seller_bank_account"],
+        inv.buyer.tax_id, s["buyer_name"], s["buyer_address"], s["buyer_phone"], s["buyer_bank_name"],
+        s["buyer_bank_account"],
         inv.amount_fen, inv.tax_fen, inv.total_fen, inv.check_code, _qr(inv, number), inv.remarks,
-        inv.issuer_name, inv.payee_name, inv.reviewer_name,
+        s["issuer_name"], s["payee_name"], s["reviewer_name"],
         vehicle and vehicle.vin, vehicle and vehicle.brand_model, vehicle and vehicle.vehicle_type,
         vehicle and vehicle.license_plate,
-        original_id, inv.reversed_amount_fen, inv.certified_at, inv.voided_at,
+        original_id, inv.reversed_amount_fen, inv.certified_at, inv.voided_at, keyring.primary_id,
     )  # fmt: skip
 
 
@@ -79,15 +86,17 @@ def _history(batch: Sequence[SeedInvoice], ids: Sequence[int]) -> Iterator[tuple
                    inv.issue_time, inv.remarks, 1, int(original.state), -inv.amount_fen, invoice_id)  # fmt: skip
 
 
-def write_seed_batch(conn: psycopg.Connection, batch: Sequence[SeedInvoice]) -> list[tuple[str, str]]:
-    """Insert a generated batch; returns each invoice's (code, number) in batch order."""
+def write_seed_batch(conn: psycopg.Connection, batch: Sequence[SeedInvoice], keyring: Keyring) -> list[tuple[str, str]]:
+    """Insert a generated batch, its personal details sealed; returns each invoice's (code, number) in batch
+    order."""
     with storage_errors(), conn.transaction():
+        follow_primary_sync(conn, keyring)
         ids = [row[0] for row in conn.execute(query("next_invoice_ids"), {"count": len(batch)})]
         numbers = _numbers(conn, batch)
         with conn.cursor().copy(query("copy_invoices")) as copy:
             for inv, invoice_id, number in zip(batch, ids, numbers, strict=True):
                 original = None if inv.reverses is None else ids[inv.reverses]
-                copy.write_row(_invoice_row(inv, invoice_id, number, original))
+                copy.write_row(_invoice_row(inv, invoice_id, number, original, keyring))
         with conn.cursor().copy(query("copy_invoice_lines")) as copy:
             for inv, invoice_id in zip(batch, ids, strict=True):
                 for position, line in enumerate(inv.lines, start=1):
@@ -105,7 +114,14 @@ def write_seed_batch(conn: psycopg.Connection, batch: Sequence[SeedInvoice]) -> 
 
 
 def seed_register(
-    url: str, count: int, *, seed: int, now: datetime, batch_size: int = 5000, on_batch: Callable[[int], None] = _quiet
+    url: str,
+    count: int,
+    keyring: Keyring,
+    *,
+    seed: int,
+    now: datetime,
+    batch_size: int = 5000,
+    on_batch: Callable[[int], None] = _quiet,
 ) -> int:
     """Generate and insert ``count`` invoices; ``on_batch`` hears how many landed after each batch."""
     generator = InvoiceGenerator(seed=seed, now=now)
@@ -113,7 +129,7 @@ def seed_register(
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         while done < count:
             batch = generator.batch(min(batch_size, count - done))
-            write_seed_batch(conn, batch)
+            write_seed_batch(conn, batch, keyring)
             done += len(batch)
             on_batch(len(batch))
     return done

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, LiteralString
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -19,24 +20,45 @@ from ..domain.invoice import (
     VehicleDetails,
 )
 from ..domain.invoice_types import InvoiceType
+from .data_keys import keep_keys_for
 from .database import storage_errors
+from .encryption import Keyring, UndecryptableValue
 from .queries import query
+
+# A coalesced lookup's answer: the invoice, None when there is none, or the error of a row that does not open.
+_Lookup = Invoice | None | UndecryptableValue
 
 
 class PostgresInvoices:
     """The register's invoices, by key."""
 
-    def __init__(self, pool: AsyncConnectionPool, *, max_batch: int = 1000) -> None:
+    def __init__(self, pool: AsyncConnectionPool, keyring: Keyring, *, max_batch: int = 1000) -> None:
         self._pool = pool
+        self._keyring = keyring
         # Single lookups arriving together share one query (identical keys share one row).
-        self._lookups: Coalescer[InvoiceKey, Invoice | None] = Coalescer(self._lookup_batch, max_batch=max_batch)
+        self._lookups: Coalescer[InvoiceKey, _Lookup] = Coalescer(self._lookup_batch, max_batch=max_batch)
 
     async def get(self, key: InvoiceKey) -> Invoice | None:
         (invoice,) = await self._lookups.submit([key])
+        if isinstance(invoice, UndecryptableValue):
+            raise invoice
         return invoice
 
-    async def _lookup_batch(self, keys: list[InvoiceKey]) -> list[Invoice | None]:
-        found = await self.get_many(list(dict.fromkeys(keys)))
+    async def _lookup_batch(self, keys: list[InvoiceKey]) -> list[_Lookup]:
+        unique = list(dict.fromkeys(keys))
+        try:
+            found: dict[InvoiceKey, _Lookup] = dict(await self.get_many(unique))
+        except UndecryptableValue:
+            if len(unique) == 1:
+                raise
+            # A damaged row must not fail the lookups that happened to share its query: each alone, each with
+            # its own answer (rare: only while a row is damaged).
+            found = {}
+            for key in unique:
+                try:
+                    found |= await self.get_many([key])
+                except UndecryptableValue as error:
+                    found[key] = error
         return [found.get(key) for key in keys]
 
     async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
@@ -45,11 +67,20 @@ class PostgresInvoices:
             return {}
         params = {"numbers": [k.invoice_number for k in keys], "codes": [k.invoice_code for k in keys]}
         with storage_errors():
-            async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(query("invoices_by_keys"), params)
-                rows = await cur.fetchall()
-        invoices = (invoice_from_row(row) for row in rows)
+            async with self._pool.connection() as conn:
+                invoices = await read_invoices(conn, query("invoices_by_keys"), params, self._keyring)
         return {invoice.key: invoice for invoice in invoices}
+
+
+async def read_invoices(
+    conn: psycopg.AsyncConnection[Any], statement: LiteralString, params: dict[str, Any], keyring: Keyring
+) -> list[Invoice]:
+    """The invoices a query of the ``invoice_documents`` view finds, personal details opened."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(statement, params)
+        rows = await cur.fetchall()
+    await keep_keys_for(conn, keyring, rows)
+    return [invoice_from_row(keyring.open_invoice(row)) for row in rows]
 
 
 def _party(row: dict[str, Any], prefix: str) -> Party:
@@ -81,7 +112,7 @@ def line_from_values(values: list[Any]) -> InvoiceLine:
 
 
 def invoice_from_row(row: dict[str, Any]) -> Invoice:
-    """An invoice from a row of the ``invoice_documents`` view."""
+    """An invoice from a row of the ``invoice_documents`` view, its sealed columns already opened."""
     original = None
     if row["original_id"] is not None:
         original = InvoiceReference(

@@ -17,6 +17,7 @@ from ..domain.events import EventType, NewEvent
 from ..domain.invoice import Invoice, InvoiceState
 from ..services.ports import PendingIssue, Replayed, UsedRequest
 from .database import storage_errors
+from .encryption import Keyring
 from .lifecycle import append_events, change_errors, claim_requests, finish_requests, insert_invoices
 from .queries import query
 
@@ -25,9 +26,15 @@ IssueResult = Invoice | Replayed | DomainError
 
 class PostgresIssuer:
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_batch: int = 256, clock: Callable[[], datetime] = utc_now
+        self,
+        pool: AsyncConnectionPool,
+        keyring: Keyring,
+        *,
+        max_batch: int = 256,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._pool = pool
+        self._keyring = keyring
         self._clock = clock
         self._batches: Coalescer[PendingIssue, IssueResult] = Coalescer(self._issue_batch, max_batch=max_batch)
 
@@ -82,7 +89,9 @@ class PostgresIssuer:
                         results[index] = Replayed(earlier)
                     else:
                         fresh.append(index)
-                invoices = await insert_invoices(conn, [items[i].draft for i in fresh], now, ids=ids[: len(fresh)])
+                invoices = await insert_invoices(
+                    conn, [items[i].draft for i in fresh], now, self._keyring, ids=ids[: len(fresh)]
+                )
                 for index, invoice in zip(fresh, invoices, strict=True):
                     results[index] = invoice
                 await append_events(

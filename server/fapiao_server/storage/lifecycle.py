@@ -25,8 +25,10 @@ from ..domain.issuing import InvoiceDraft, finish, identifiers, number_prefix
 from ..domain.lifecycle import InvoiceFacts, period_of
 from ..domain.red_letter import FormState, RedLetterForm, RedLetterReason, TradeParty
 from ..services.ports import EventFilter, FormFilter, InvoiceFilter, InvoiceRef, RequestClaim, UsedRequest
+from .data_keys import follow_primary
 from .database import storage_errors
-from .invoices import invoice_from_row, line_from_values
+from .encryption import Keyring
+from .invoices import line_from_values, read_invoices
 from .queries import query
 
 
@@ -131,11 +133,10 @@ def scoped(scope: Scope, **params: Any) -> dict[str, Any]:
 
 
 async def _documents(
-    conn: psycopg.AsyncConnection[Any], ids: Sequence[int], scope: Scope = EVERYTHING
+    conn: psycopg.AsyncConnection[Any], ids: Sequence[int], keyring: Keyring, scope: Scope = EVERYTHING
 ) -> dict[int, Invoice]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("invoices_by_ids"), scoped(scope, ids=list(ids)))
-        return {row["id"]: invoice_from_row(row) for row in await cur.fetchall()}
+    found = await read_invoices(conn, query("invoices_by_ids"), scoped(scope, ids=list(ids)), keyring)
+    return {invoice.id: invoice for invoice in found}
 
 
 async def _forms(
@@ -181,17 +182,24 @@ async def _facts(conn: psycopg.AsyncConnection[Any], invoice: Invoice) -> Invoic
 
 
 async def insert_invoices(
-    conn: psycopg.AsyncConnection[Any], drafts: Sequence[InvoiceDraft], now: datetime, *, ids: Sequence[int] = ()
+    conn: psycopg.AsyncConnection[Any],
+    drafts: Sequence[InvoiceDraft],
+    now: datetime,
+    keyring: Keyring,
+    *,
+    ids: Sequence[int] = (),
 ) -> list[Invoice]:
     """Give each draft the next number under its prefix and an id (taken here unless ``ids`` are given), and
-    store it with its lines. In pipeline mode the inserts are only queued: they reach PostgreSQL with whatever
-    the caller sends next."""
+    store it with its lines, personal details sealed with the current primary data key. In pipeline mode the
+    inserts are only queued: they reach PostgreSQL with whatever the caller sends next."""
     day = business_date(now)
     prefixes = [number_prefix(d.invoice_type, d.region, day) for d in drafts]
     counts = Counter(prefixes)
+    primary = await conn.execute(query("primary_data_key"))  # in pipeline mode it rides with the reservation
     reserved = await (
         await conn.execute(query("reserve_number_blocks"), {"prefixes": list(counts), "counts": list(counts.values())})
     ).fetchall()
+    await follow_primary(conn, keyring, await primary.fetchone())
     following = {prefix: next_value - counts[prefix] for prefix, next_value in reserved}
     if not ids:
         ids = [
@@ -202,7 +210,7 @@ async def insert_invoices(
         code, number = identifiers(draft.invoice_type, prefix, following[prefix])
         following[prefix] += 1
         invoices.append(finish(draft, invoice_id=invoice_id, code=code, number=number, now=now))
-    await conn.execute(query("insert_invoices"), _invoice_params(invoices, drafts))
+    await conn.execute(query("insert_invoices"), _invoice_params(invoices, drafts, keyring))
     lines = [(inv.id, line, rev) for inv, d in zip(invoices, drafts, strict=True) for line, rev in _with_reversal(d)]
     params = _lines_params([line for _, line, _ in lines])
     params["invoice_ids"] = [invoice_id for invoice_id, _, _ in lines]
@@ -216,9 +224,14 @@ def _with_reversal(draft: InvoiceDraft) -> Iterator[tuple[InvoiceLine, int | Non
     yield from zip(draft.lines, reverses, strict=True)
 
 
-def _invoice_params(invoices: Sequence[Invoice], drafts: Sequence[InvoiceDraft]) -> dict[str, list[Any]]:
+def _invoice_params(invoices: Sequence[Invoice], drafts: Sequence[InvoiceDraft], keyring: Keyring) -> dict[str, Any]:
     def column(get: Any) -> list[Any]:
         return [get(inv) for inv in invoices]
+
+    sealed = [keyring.seal_invoice(inv.id, inv) for inv in invoices]
+
+    def secret(name: str) -> list[bytes]:
+        return [values[name] for values in sealed]
 
     return {
         "ids": column(lambda i: i.id),
@@ -229,31 +242,32 @@ def _invoice_params(invoices: Sequence[Invoice], drafts: Sequence[InvoiceDraft])
         "issue_times": column(lambda i: i.issue_time),
         "region_codes": column(lambda i: i.region_code),
         "seller_tax_ids": column(lambda i: i.seller.tax_id),
-        "seller_names": column(lambda i: i.seller.name),
-        "seller_addresses": column(lambda i: i.seller.address),
-        "seller_phones": column(lambda i: i.seller.phone),
-        "seller_bank_names": column(lambda i: i.seller.bank_name),
-        "seller_bank_accounts": column(lambda i: i.seller.bank_account),
+        "seller_names": secret("seller_name"),
+        "seller_addresses": secret("seller_address"),
+        "seller_phones": secret("seller_phone"),
+        "seller_bank_names": secret("seller_bank_name"),
+        "seller_bank_accounts": secret("seller_bank_account"),
         "buyer_tax_ids": column(lambda i: i.buyer.tax_id),
-        "buyer_names": column(lambda i: i.buyer.name),
-        "buyer_addresses": column(lambda i: i.buyer.address),
-        "buyer_phones": column(lambda i: i.buyer.phone),
-        "buyer_bank_names": column(lambda i: i.buyer.bank_name),
-        "buyer_bank_accounts": column(lambda i: i.buyer.bank_account),
+        "buyer_names": secret("buyer_name"),
+        "buyer_addresses": secret("buyer_address"),
+        "buyer_phones": secret("buyer_phone"),
+        "buyer_bank_names": secret("buyer_bank_name"),
+        "buyer_bank_accounts": secret("buyer_bank_account"),
         "amounts": column(lambda i: i.amount_fen),
         "taxes": column(lambda i: i.tax_fen),
         "check_codes": column(lambda i: i.check_code),
         "qr_payloads": column(lambda i: i.qr_payload),
         "remarks": column(lambda i: i.remarks),
-        "issuer_names": column(lambda i: i.issuer_name),
-        "payee_names": column(lambda i: i.payee_name),
-        "reviewer_names": column(lambda i: i.reviewer_name),
+        "issuer_names": secret("issuer_name"),
+        "payee_names": secret("payee_name"),
+        "reviewer_names": secret("reviewer_name"),
         "vins": column(lambda i: i.vehicle.vin if i.vehicle else None),
         "brand_models": column(lambda i: i.vehicle.brand_model if i.vehicle else None),
         "vehicle_types": column(lambda i: i.vehicle.vehicle_type if i.vehicle else None),
         "license_plates": column(lambda i: i.vehicle.license_plate if i.vehicle else None),
         "original_ids": column(lambda i: i.original_invoice.id if i.original_invoice else None),
         "form_ids": [d.red_letter_form_id for d in drafts],
+        "data_key_id": keyring.primary_id,
     }
 
 
@@ -326,8 +340,9 @@ async def finish_requests(conn: psycopg.AsyncConnection[Any], results: Sequence[
 
 
 class PostgresLifecycleTransaction:
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], keyring: Keyring) -> None:
         self._conn = conn
+        self._keyring = keyring
 
     async def claim(self, claims: Sequence[RequestClaim]) -> dict[tuple[str, str], UsedRequest]:
         return await claim_requests(self._conn, claims)
@@ -339,7 +354,7 @@ class PostgresLifecycleTransaction:
         invoice_id = await _lock(self._conn, ref, scope)
         if invoice_id is None:
             return None
-        return (await _documents(self._conn, [invoice_id])).get(invoice_id)
+        return (await _documents(self._conn, [invoice_id], self._keyring)).get(invoice_id)
 
     async def facts(self, invoice: Invoice) -> InvoiceFacts:
         return await _facts(self._conn, invoice)
@@ -393,7 +408,7 @@ class PostgresLifecycleTransaction:
         )
 
     async def insert_invoices(self, drafts: Sequence[InvoiceDraft], now: datetime) -> list[Invoice]:
-        return await insert_invoices(self._conn, drafts, now)
+        return await insert_invoices(self._conn, drafts, now, self._keyring)
 
     async def append(self, events: Sequence[NewEvent]) -> None:
         await append_events(self._conn, events)
@@ -402,14 +417,15 @@ class PostgresLifecycleTransaction:
 class PostgresLifecycle:
     """The lifecycle store (services.ports.LifecycleStore)."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, keyring: Keyring) -> None:
         self._pool = pool
+        self._keyring = keyring
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresLifecycleTransaction]:
         with storage_errors(), change_errors():
             async with self._pool.connection() as conn, conn.transaction():
-                yield PostgresLifecycleTransaction(conn)
+                yield PostgresLifecycleTransaction(conn, self._keyring)
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -419,17 +435,16 @@ class PostgresLifecycle:
 
     async def invoices(self, ids: Sequence[int]) -> dict[int, Invoice]:
         async with self._read() as conn:
-            return await _documents(conn, ids)
+            return await _documents(conn, ids, self._keyring)
 
     async def invoice(self, ref: InvoiceRef, scope: Scope) -> Invoice | None:
         if isinstance(ref, InvoiceKey):  # by key in one statement
             params = scoped(scope, number=ref.invoice_number, code=ref.invoice_code)
-            async with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(query("visible_invoice_by_key"), params)
-                row = await cur.fetchone()
-            return None if row is None else invoice_from_row(row)
+            async with self._read() as conn:
+                found = await read_invoices(conn, query("visible_invoice_by_key"), params, self._keyring)
+            return found[0] if found else None
         async with self._read() as conn:
-            return (await _documents(conn, [ref], scope)).get(ref)
+            return (await _documents(conn, [ref], self._keyring, scope)).get(ref)
 
     async def facts(self, invoice: Invoice) -> InvoiceFacts:
         async with self._read() as conn:
@@ -451,9 +466,8 @@ class PostgresLifecycle:
         }
         # Each listing walks the index of the party it is for (the seller's when both are given).
         statement = query("list_seller_invoices") if where.seller_tax_id else query("list_buyer_invoices")
-        async with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(statement, params)
-            return [invoice_from_row(row) for row in await cur.fetchall()]
+        async with self._read() as conn:
+            return await read_invoices(conn, statement, params, self._keyring)
 
     async def forms(self, ids: Sequence[int], scope: Scope = EVERYTHING) -> dict[int, RedLetterForm]:
         async with self._read() as conn:

@@ -121,29 +121,30 @@ ON CONFLICT (prefix) DO UPDATE SET next_value = c.next_value + excluded.next_val
 RETURNING prefix, next_value;
 
 -- name: insert_invoices
+-- Personal details arrive sealed (storage/encryption.py), all with the data key data_key_id.
 INSERT INTO invoices (
     id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, state, region_code,
     seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
     buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
     amount_fen, tax_fen, total_fen, check_code, qr_payload, remarks, issuer_name, payee_name, reviewer_name,
     vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate,
-    original_invoice_id, red_letter_form_id, created_at, updated_at
+    original_invoice_id, red_letter_form_id, created_at, updated_at, data_key_id
 )
 SELECT id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, 1, region_code,
     seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
     buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
     amount_fen, tax_fen, amount_fen + tax_fen, check_code, qr_payload, remarks, issuer_name, payee_name,
     reviewer_name, vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate,
-    original_invoice_id, red_letter_form_id, issue_time, issue_time
+    original_invoice_id, red_letter_form_id, issue_time, issue_time, %(data_key_id)s::integer
 FROM unnest(
     %(ids)s::bigint[], %(invoice_types)s::smallint[], %(invoice_codes)s::text[], %(invoice_numbers)s::text[],
     %(issue_dates)s::date[], %(issue_times)s::timestamptz[], %(region_codes)s::text[],
-    %(seller_tax_ids)s::text[], %(seller_names)s::text[], %(seller_addresses)s::text[], %(seller_phones)s::text[],
-    %(seller_bank_names)s::text[], %(seller_bank_accounts)s::text[],
-    %(buyer_tax_ids)s::text[], %(buyer_names)s::text[], %(buyer_addresses)s::text[], %(buyer_phones)s::text[],
-    %(buyer_bank_names)s::text[], %(buyer_bank_accounts)s::text[],
+    %(seller_tax_ids)s::text[], %(seller_names)s::bytea[], %(seller_addresses)s::bytea[], %(seller_phones)s::bytea[],
+    %(seller_bank_names)s::bytea[], %(seller_bank_accounts)s::bytea[],
+    %(buyer_tax_ids)s::text[], %(buyer_names)s::bytea[], %(buyer_addresses)s::bytea[], %(buyer_phones)s::bytea[],
+    %(buyer_bank_names)s::bytea[], %(buyer_bank_accounts)s::bytea[],
     %(amounts)s::bigint[], %(taxes)s::bigint[], %(check_codes)s::text[], %(qr_payloads)s::text[],
-    %(remarks)s::text[], %(issuer_names)s::text[], %(payee_names)s::text[], %(reviewer_names)s::text[],
+    %(remarks)s::text[], %(issuer_names)s::bytea[], %(payee_names)s::bytea[], %(reviewer_names)s::bytea[],
     %(vins)s::text[], %(brand_models)s::text[], %(vehicle_types)s::text[], %(license_plates)s::text[],
     %(original_ids)s::bigint[], %(form_ids)s::bigint[]
 ) AS v (

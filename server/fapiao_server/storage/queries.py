@@ -21,8 +21,8 @@ def parse_named_queries(text: str) -> dict[str, str]:
     return queries
 
 
-# Verification and maintenance queries, and those of the invoice lifecycle.
-QUERY_FILES = ("queries.sql", "lifecycle.sql", "access.sql")
+# Verification and maintenance queries, those of the invoice lifecycle, of principals and of the data keys.
+QUERY_FILES = ("queries.sql", "lifecycle.sql", "access.sql", "encryption.sql")
 
 
 def _load() -> dict[str, str]:

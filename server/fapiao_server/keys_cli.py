@@ -1,0 +1,67 @@
+"""`fapiao keys list|rotate`: the data keys that seal personal details at rest (docs/encryption.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+
+def add_commands(commands: Any) -> None:
+    """Register `keys` and its subcommands on the CLI's subparsers."""
+    keys = commands.add_parser("keys", help="list or rotate the data keys that encrypt personal details")
+    actions = keys.add_subparsers(dest="keys_action", required=True, metavar="{list,rotate}")
+    listing = actions.add_parser("list", help="each data key, its state and how many invoices it encrypts")
+    listing.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
+    listing.set_defaults(handler=_list)
+    rotate = actions.add_parser(
+        "rotate", help="make a new data key primary, re-encrypt every invoice with it, retire the old key"
+    )
+    rotate.add_argument(
+        "--resume", action="store_true", help="no new key: finish moving rows onto the primary key (after a stop)"
+    )
+    rotate.add_argument("--batch-rows", type=int, default=500, metavar="N", help="rows per transaction (default 500)")
+    rotate.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
+    rotate.set_defaults(handler=_rotate)
+
+
+def _list(options: argparse.Namespace) -> int:
+    from .cli import open_register
+    from .storage.key_rotation import key_usage
+
+    with ExitStack() as stack:
+        url, _ = open_register(options, stack)
+        usage = key_usage(url)
+    print(f"{'key':>5}  {'state':<13} {'invoices':>10}  created / retired")
+    for key in usage:
+        when = "" if key.created_at is None else key.created_at.isoformat(timespec="seconds")
+        if key.retired_at is not None:
+            when += " / " + key.retired_at.isoformat(timespec="seconds")
+        print(f"{'-' if key.key_id is None else key.key_id:>5}  {key.state:<13} {key.rows:>10}  {when}")
+    return 0
+
+
+def _rotate(options: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from .cli import open_register
+    from .storage.key_rotation import reencrypt, rows_to_reencrypt, start_rotation
+
+    if options.batch_rows <= 0:
+        print("--batch-rows must be positive", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        url, keyring = open_register(options, stack)
+        if not options.resume:
+            print(f"data key {start_rotation(url, keyring)} is now primary; new invoices are encrypted with it")
+        with Progress(transient=False) as progress:
+            task = progress.add_task("re-encrypting invoices", total=rows_to_reencrypt(url))
+            retired = reencrypt(
+                url, keyring, batch_rows=options.batch_rows, on_batch=lambda n: progress.advance(task, n)
+            )
+    for key_id in retired:
+        print(f"data key {key_id} retired: no invoice uses it any more")
+    print(f"every invoice is encrypted with data key {keyring.primary_id}")
+    return 0

@@ -1,0 +1,58 @@
+"""Where the master key comes from: FAPIAO_MASTER_KEY (base64), FAPIAO_MASTER_KEY_FILE, or else a key generated
+once under the data folder, readable by its owner only, and reused by every later start."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import os
+from pathlib import Path
+
+from .encryption import KEY_BYTES, MasterKey
+
+GENERATED_KEY_FILE = "master.key"
+
+
+class MasterKeyUnusable(RuntimeError):
+    """The configured master key is missing or malformed; the message says which setting to fix."""
+
+
+def _decode(text: str, source: str) -> MasterKey:
+    try:
+        secret = base64.b64decode(text.strip(), validate=True)
+    except binascii.Error:
+        raise MasterKeyUnusable(f"{source} is not base64") from None
+    if len(secret) != KEY_BYTES:
+        raise MasterKeyUnusable(f"{source} must hold {KEY_BYTES} bytes (base64 of `head -c 32 /dev/urandom`)")
+    return MasterKey(secret)
+
+
+def generate_key_file(path: Path) -> None:
+    """Write a new random key to ``path`` unless one is there already. Workers starting together may race: the
+    key is written whole to a private temporary file and linked into place, so the first link wins and nobody
+    reads a half-written key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(base64.b64encode(os.urandom(KEY_BYTES)).decode() + "\n")
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink()
+
+
+def load_master_key(*, key: str | None, key_file: Path | None, data_dir: Path) -> MasterKey:
+    """The master key the settings name (``key`` wins over ``key_file``), or the one kept under ``data_dir``."""
+    if key:
+        return _decode(key, "FAPIAO_MASTER_KEY")
+    if key_file is None:
+        key_file = data_dir / GENERATED_KEY_FILE
+        generate_key_file(key_file)
+    try:
+        text = key_file.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        raise MasterKeyUnusable(f"FAPIAO_MASTER_KEY_FILE {key_file} cannot be read: {error}") from None
+    return _decode(text, f"the master key file {key_file}")

@@ -1,0 +1,173 @@
+"""Encryption at rest through real servers and the real CLI: invoices issued, `fapiao keys rotate` run while two
+servers serve, and GetInvoice still answering with the right names on both; `fapiao keys list`; a tampered value
+is a logged server error on a server that keeps serving; a server with another master key refuses to start;
+without configuration a key is generated once under the data dir and reused."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+
+from fapiao.v1 import invoice_pb2
+from fapiao.v1 import invoice_service_pb2 as pb
+from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
+from fapiao_server.domain.calendar import business_date, utc_now
+from fapiao_server.storage.bulk import seed_register
+from fapiao_server.storage.master_key import GENERATED_KEY_FILE
+from fapiao_server.storage.migrations import migrate
+from tests.support.fleet import by_id, channel, new_tax_id, start_servers, stop_servers
+from tests.support.invoices import LINES, new_request_id
+from tests.support.keys import master_key_env, shared_keyring
+from tests.support.server import ServerProcess, fapiao_executable
+from tests.support.services import fresh_database
+
+pytestmark = pytest.mark.slow
+BUYER_NAME, BUYER_ACCOUNT = "杭州机密电子有限公司", "6228480402564890018"
+
+
+@pytest.fixture(scope="module")
+def own_database(pg_admin_url: str) -> Iterator[str]:
+    with fresh_database(pg_admin_url, "encryption_e2e") as url:
+        migrate(url, today=business_date(utc_now()))
+        seed_register(url, 200, shared_keyring(url), seed=5, now=utc_now())
+        yield url
+
+
+@pytest.fixture(scope="module")
+def servers(own_database: str, redis_url: str) -> Iterator[list[ServerProcess]]:
+    started = start_servers(own_database, redis_url, 2)
+    yield started
+    stop_servers(started)
+
+
+def keys_command(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")}
+    env |= {**master_key_env(), "FAPIAO_DATABASE_URL": database_url, "FAPIAO_LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [str(fapiao_executable()), "keys", *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def issue_request() -> pb.IssueInvoiceRequest:
+    return pb.IssueInvoiceRequest(
+        request_id=new_request_id(),
+        invoice_type=invoice_pb2.INVOICE_TYPE_E_VAT_GENERAL,
+        seller=invoice_pb2.Party(tax_id=new_tax_id(), name="苏州保密制造有限公司", phone="0512-66778899"),
+        buyer=invoice_pb2.Party(tax_id=new_tax_id("330106"), name=BUYER_NAME, bank_account=BUYER_ACCOUNT),
+        lines=LINES,
+        issuer_name="周开票",
+    )
+
+
+async def get(address: str, invoice_id: str) -> invoice_pb2.Invoice:
+    async with channel(address) as ch:
+        response = await pb_grpc.InvoiceServiceStub(ch).GetInvoice(pb.GetInvoiceRequest(invoice=by_id(invoice_id)))
+    return response.invoice
+
+
+async def issue(address: str) -> invoice_pb2.Invoice:
+    async with channel(address) as ch:
+        return (await pb_grpc.InvoiceServiceStub(ch).IssueInvoice(issue_request())).invoice
+
+
+def key_of_row(database_url: str, invoice_id: str) -> int:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT data_key_id FROM invoices WHERE id = %s", (int(invoice_id),)).fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def test_invoices_read_the_same_after_a_rotation_while_serving(
+    servers: list[ServerProcess], own_database: str
+) -> None:
+    a, b = (server.address for server in servers)
+    before = [await issue(a), await issue(b)]
+    for invoice in before:  # both servers have answered (and cached) them before the rotation
+        for address in (a, b):
+            assert (await get(address, invoice.id)).buyer.name == BUYER_NAME
+    old_key = key_of_row(own_database, before[0].id)
+
+    rotated = keys_command(own_database, "rotate", "--batch-rows", "40")
+    assert rotated.returncode == 0, rotated.stderr
+    assert f"data key {old_key} retired" in rotated.stdout
+    new_key = key_of_row(own_database, before[0].id)
+    assert new_key != old_key and f"every invoice is encrypted with data key {new_key}" in rotated.stdout
+
+    after = await issue(b)
+    assert key_of_row(own_database, after.id) == new_key
+    for invoice in [*before, after]:
+        for address in (a, b):
+            got = await get(address, invoice.id)
+            assert (got.buyer.name, got.buyer.bank_account, got.issuer_name) == (BUYER_NAME, BUYER_ACCOUNT, "周开票")
+            assert got.seller.name == "苏州保密制造有限公司" and got.seller.phone == "0512-66778899"
+
+    listed = keys_command(own_database, "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+    assert rows[str(new_key)][1] == "primary" and int(rows[str(new_key)][2]) == 200 + 3
+    assert rows[str(old_key)][1:3] == ["retired", "0"]
+
+
+async def test_a_tampered_value_is_a_logged_server_error_and_the_server_keeps_serving(
+    servers: list[ServerProcess], own_database: str
+) -> None:
+    address = servers[0].address
+    victim, donor = await issue(address), await issue(address)
+    with psycopg.connect(own_database, autocommit=True) as conn:
+        (kept,) = conn.execute("SELECT buyer_name FROM invoices WHERE id = %s", (int(victim.id),)).fetchone() or (b"",)
+        conn.execute(
+            "UPDATE invoices SET buyer_name = (SELECT buyer_name FROM invoices WHERE id = %s) WHERE id = %s",
+            (int(donor.id), int(victim.id)),
+        )
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await get(address, victim.id)
+        assert refused.value.code() is grpc.StatusCode.INTERNAL
+        assert (await get(address, donor.id)).buyer.name == BUYER_NAME  # still serving
+        logged = [line for line in servers[0].stderr if " ERROR " in line]
+        assert any("UndecryptableValue" in line for line in logged), servers[0].stderr[-20:]
+        details = "".join(servers[0].stderr)
+        assert f"invoices.buyer_name of row {victim.id}" in details
+    finally:
+        with psycopg.connect(own_database, autocommit=True) as conn:
+            conn.execute("UPDATE invoices SET buyer_name = %s WHERE id = %s", (kept, int(victim.id)))
+        # The error was this test's doing: stop_servers must not count it against the fleet.
+        servers[0].stderr[:] = [line for line in servers[0].stderr if " ERROR " not in line]
+    assert (await get(address, victim.id)).buyer.name == BUYER_NAME
+
+
+def test_a_server_with_another_master_key_refuses_to_start(own_database: str, redis_url: str) -> None:
+    stranger = ServerProcess(
+        "--listen",
+        "127.0.0.1:0",
+        env={
+            "FAPIAO_DATABASE_URL": own_database,
+            "FAPIAO_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+            "FAPIAO_LOG_LEVEL": "WARNING",
+        },
+    )
+    with pytest.raises(RuntimeError, match="cannot unwrap data key"):
+        stranger.start(timeout=60)
+    assert stranger.wait() != 0
+
+
+def test_without_a_configured_key_serve_keeps_one_under_the_data_dir(pg_admin_url: str, tmp_path: Path) -> None:
+    """The README's `fapiao serve` on a fresh machine: a private key is generated once, and a restart (two workers
+    each time) finds and uses the same one, so the data keys it wrapped still unwrap."""
+    with fresh_database(pg_admin_url, "generated_key") as url:
+        # An empty FAPIAO_MASTER_KEY is "not configured" (it replaces the key ServerProcess passes by default).
+        env = {"FAPIAO_DATABASE_URL": url, "FAPIAO_DATA_DIR": str(tmp_path), "FAPIAO_MASTER_KEY": ""}
+        for _ in range(2):
+            ServerProcess("--listen", "127.0.0.1:0", "--workers", "2", env=env).start().stop()
+        key_file = tmp_path / GENERATED_KEY_FILE
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM data_keys").fetchone() == (1,)
