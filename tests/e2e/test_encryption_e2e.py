@@ -23,7 +23,7 @@ from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.master_key import GENERATED_KEY_FILE
 from fapiao_server.storage.migrations import migrate
-from tests.support.fleet import by_id, channel, new_tax_id, start_servers, stop_servers
+from tests.support.fleet import by_id, channel, new_tax_id, pool_key, start_servers, stop_servers
 from tests.support.invoices import LINES, new_request_id
 from tests.support.keys import master_key_env, shared_keyring
 from tests.support.server import ServerProcess, fapiao_executable
@@ -67,14 +67,20 @@ def issue_request() -> pb.IssueInvoiceRequest:
     )
 
 
-async def get(address: str, invoice_id: str) -> invoice_pb2.Invoice:
-    async with channel(address) as ch:
+@pytest.fixture(scope="module")
+def key(own_database: str) -> str:
+    """The module's taxpayer: it acts for every tax id new_tax_id hands out."""
+    return pool_key(own_database)
+
+
+async def get(address: str, invoice_id: str, key: str) -> invoice_pb2.Invoice:
+    async with channel(address, key) as ch:
         response = await pb_grpc.InvoiceServiceStub(ch).GetInvoice(pb.GetInvoiceRequest(invoice=by_id(invoice_id)))
     return response.invoice
 
 
-async def issue(address: str) -> invoice_pb2.Invoice:
-    async with channel(address) as ch:
+async def issue(address: str, key: str) -> invoice_pb2.Invoice:
+    async with channel(address, key) as ch:
         return (await pb_grpc.InvoiceServiceStub(ch).IssueInvoice(issue_request())).invoice
 
 
@@ -86,13 +92,13 @@ def key_of_row(database_url: str, invoice_id: str) -> int:
 
 
 async def test_invoices_read_the_same_after_a_rotation_while_serving(
-    servers: list[ServerProcess], own_database: str
+    servers: list[ServerProcess], own_database: str, key: str
 ) -> None:
     a, b = (server.address for server in servers)
-    before = [await issue(a), await issue(b)]
+    before = [await issue(a, key), await issue(b, key)]
     for invoice in before:  # both servers have answered (and cached) them before the rotation
         for address in (a, b):
-            assert (await get(address, invoice.id)).buyer.name == BUYER_NAME
+            assert (await get(address, invoice.id, key)).buyer.name == BUYER_NAME
     old_key = key_of_row(own_database, before[0].id)
 
     rotated = keys_command(own_database, "rotate", "--batch-rows", "40")
@@ -101,11 +107,11 @@ async def test_invoices_read_the_same_after_a_rotation_while_serving(
     new_key = key_of_row(own_database, before[0].id)
     assert new_key != old_key and f"every invoice is encrypted with data key {new_key}" in rotated.stdout
 
-    after = await issue(b)
+    after = await issue(b, key)
     assert key_of_row(own_database, after.id) == new_key
     for invoice in [*before, after]:
         for address in (a, b):
-            got = await get(address, invoice.id)
+            got = await get(address, invoice.id, key)
             assert (got.buyer.name, got.buyer.bank_account, got.issuer_name) == (BUYER_NAME, BUYER_ACCOUNT, "周开票")
             assert got.seller.name == "苏州保密制造有限公司" and got.seller.phone == "0512-66778899"
 
@@ -117,10 +123,10 @@ async def test_invoices_read_the_same_after_a_rotation_while_serving(
 
 
 async def test_a_tampered_value_is_a_logged_server_error_and_the_server_keeps_serving(
-    servers: list[ServerProcess], own_database: str
+    servers: list[ServerProcess], own_database: str, key: str
 ) -> None:
     address = servers[0].address
-    victim, donor = await issue(address), await issue(address)
+    victim, donor = await issue(address, key), await issue(address, key)
     with psycopg.connect(own_database, autocommit=True) as conn:
         (kept,) = conn.execute("SELECT buyer_name FROM invoices WHERE id = %s", (int(victim.id),)).fetchone() or (b"",)
         conn.execute(
@@ -129,9 +135,9 @@ async def test_a_tampered_value_is_a_logged_server_error_and_the_server_keeps_se
         )
     try:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await get(address, victim.id)
+            await get(address, victim.id, key)
         assert refused.value.code() is grpc.StatusCode.INTERNAL
-        assert (await get(address, donor.id)).buyer.name == BUYER_NAME  # still serving
+        assert (await get(address, donor.id, key)).buyer.name == BUYER_NAME  # still serving
         logged = [line for line in servers[0].stderr if " ERROR " in line]
         assert any("UndecryptableValue" in line for line in logged), servers[0].stderr[-20:]
         details = "".join(servers[0].stderr)
@@ -141,7 +147,7 @@ async def test_a_tampered_value_is_a_logged_server_error_and_the_server_keeps_se
             conn.execute("UPDATE invoices SET buyer_name = %s WHERE id = %s", (kept, int(victim.id)))
         # The error was this test's doing: stop_servers must not count it against the fleet.
         servers[0].stderr[:] = [line for line in servers[0].stderr if " ERROR " not in line]
-    assert (await get(address, victim.id)).buyer.name == BUYER_NAME
+    assert (await get(address, victim.id, key)).buyer.name == BUYER_NAME
 
 
 def test_a_server_with_another_master_key_refuses_to_start(own_database: str, redis_url: str) -> None:
