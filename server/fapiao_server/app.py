@@ -19,6 +19,7 @@ from .domain.verification import VerificationPolicy
 from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
+from .signing_keys import signing_key
 from .storage.database import create_pool, database_answers, storage_errors
 from .storage.invoices import PostgresInvoices
 from .storage.issuing import PostgresIssuer
@@ -26,9 +27,11 @@ from .storage.lifecycle import PostgresLifecycle
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
 from .storage.queries import query
+from .storage.signing_keys import PostgresSigningKeys
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
 from .transport.invoice_servicer import InvoiceServicer
+from .transport.key_servicer import RegisterKeyServicer
 from .transport.server import SERVICE_NAMES, create_server
 from .transport.verification_servicer import VerificationServicer
 
@@ -82,6 +85,8 @@ class Application:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool))
+        # Every worker loads the fleet's key; `fapiao serve` has created and published it before workers start.
+        self.signing_key = signing_key(settings.signing_key_file, settings.data_dir)
         records = PostgresVerificationRecords(self.pool)
         self.recorder = GroupCommitRecorder(records)
         self.verification = VerificationService(
@@ -89,10 +94,11 @@ class Application:
             self.recorder,
             records,
             policy=VerificationPolicy(window_years=settings.verification_window_years),
+            signer=self.signing_key,
         )
         self.lifecycle = LifecycleService(
-            PostgresLifecycle(self.pool),
-            PostgresIssuer(self.pool),
+            PostgresLifecycle(self.pool, signer=self.signing_key),
+            PostgresIssuer(self.pool, signer=self.signing_key),
             invalidate=None if self.cache is None else self.cache.invalidate,
         )
         self.health = health.aio.HealthServicer()
@@ -102,6 +108,7 @@ class Application:
             VerificationServicer(self.verification),
             InvoiceServicer(self.lifecycle),
             self.health,
+            keys=RegisterKeyServicer(PostgresSigningKeys(self.pool)),
             max_message_bytes=settings.max_message_bytes,
             interceptors=interceptors,
         )

@@ -38,6 +38,12 @@ def add_commands(commands: Any) -> None:
     seed.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     seed.set_defaults(handler=_seed)
 
+    key = commands.add_parser("signing-key", help="the register's Ed25519 signing key (see docs/signing.md)")
+    key_commands = key.add_subparsers(title="signing-key commands", metavar="COMMAND", required=True)
+    new_key = key_commands.add_parser("new", help="write a new key file (0600) to rotate to: FAPIAO_SIGNING_KEY_FILE")
+    new_key.add_argument("file", type=Path, help="where to write it (must not exist)")
+    new_key.set_defaults(handler=_new_signing_key)
+
 
 def _settings(options: argparse.Namespace) -> Any:
     """Settings from the environment and the flags; bad ones end the command with a list of what is wrong."""
@@ -55,6 +61,36 @@ def _settings(options: argparse.Namespace) -> Any:
             name = "FAPIAO_" + "_".join(str(part) for part in problem["loc"]).upper()
             print(f"fapiao: {name}: {problem['msg']} (got {problem.get('input')!r})", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _signing_key(settings: Any) -> Any:
+    """The fleet's signing key (created under the data dir on a fresh machine); a bad key file ends the command."""
+    from .signing_keys import signing_key
+
+    try:
+        return signing_key(settings.signing_key_file, settings.data_dir)
+    except (OSError, ValueError) as error:
+        print(f"fapiao: FAPIAO_SIGNING_KEY_FILE: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _publish_signing_key(url: str, key: Any) -> None:
+    import psycopg
+
+    from .storage.signing_keys import publish_signing_key
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        publish_signing_key(conn, key.key_id, key.public_key)
+
+
+def _new_signing_key(options: argparse.Namespace) -> int:
+    from .signing_keys import SigningKey, create_key_file
+
+    if not create_key_file(options.file):
+        print(f"fapiao: {options.file} exists; choose a new file for the new key", file=sys.stderr)
+        return 2
+    print(f"wrote signing key {SigningKey.load(options.file).key_id} to {options.file}")
+    return 0
 
 
 def _today() -> date:
@@ -100,7 +136,12 @@ def _seed(options: argparse.Namespace) -> int:
         with Progress(transient=False) as progress:
             task = progress.add_task("seeding invoices", total=options.invoices)
             count = seed_register(
-                url, options.invoices, seed=options.seed, now=utc_now(), on_batch=lambda n: progress.advance(task, n)
+                url,
+                options.invoices,
+                seed=options.seed,
+                now=utc_now(),
+                signer=_signing_key(settings),
+                on_batch=lambda n: progress.advance(task, n),
             )
     print(f"added {count} invoices")
     return 0
@@ -115,7 +156,7 @@ def _fapiao_command() -> str:
     return shlex.quote(str(invoked)) if invoked.name == "fapiao" else "fapiao"
 
 
-def _prepare_demo(url: str) -> tuple[str, Callable[[str], str]]:
+def _prepare_demo(url: str, key: Any) -> tuple[str, Callable[[str], str]]:
     """Seed the demo register on first start; returns what was done and how to print the demo command for a
     given target address."""
     from .domain.calendar import utc_now, years_before
@@ -123,7 +164,7 @@ def _prepare_demo(url: str) -> tuple[str, Callable[[str], str]]:
 
     done = ""
     if count_invoices(url) == 0:
-        seed_register(url, DEMO_INVOICES, seed=DEMO_SEED, now=utc_now())
+        seed_register(url, DEMO_INVOICES, seed=DEMO_SEED, now=utc_now(), signer=key)
         done = f"Seeded {DEMO_INVOICES} demo invoices.\n"
     sample = demo_sample(url, since=years_before(_today(), 4))
 
@@ -162,7 +203,9 @@ def _serve(options: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        demo = _prepare_demo(url)[1] if options.demo else None
+        key = _signing_key(settings)
+        _publish_signing_key(url, key)  # before any worker signs with it
+        demo = _prepare_demo(url, key)[1] if options.demo else None
         endpoint = Endpoint.parse(settings.listen)
         if settings.workers > 1:
             reserved = reserve_port(endpoint)
@@ -174,7 +217,7 @@ def _serve(options: argparse.Namespace) -> int:
         def banner(port: int) -> None:
             bound = Endpoint(endpoint.host, port)
             print(f"fapiao: serving on {bound} with {settings.workers} worker(s)", flush=True)
-            print(f"  database: {database}\n  cache: {cache}", flush=True)
+            print(f"  database: {database}\n  cache: {cache}\n  signing key: {key.key_id}", flush=True)
             if demo is not None:
                 print(demo(str(bound)), flush=True)
 

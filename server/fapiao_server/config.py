@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     cache: Literal["on", "off"] = "on"
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("fapiao")))
     migrate_on_start: bool = True
+    # The register's Ed25519 signing key (PEM, PKCS#8), the same file for every server of a fleet. Unset:
+    # data_dir/signing-key.pem, created on first start. See signing_keys.py for rotation.
+    signing_key_file: Path | None = None
 
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from ..domain.calendar import business_date, utc_now
-from ..domain.errors import DomainError, FieldViolation, InvalidArgument, Unavailable
+from ..domain.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, Unavailable
 from ..domain.invoice import Invoice
+from ..domain.signing import Signer, receipt
 from ..domain.verification import (
     QrRequest,
     Verification,
@@ -48,12 +49,14 @@ class VerificationService:
         history: RecordReader,
         *,
         policy: VerificationPolicy | None = None,
+        signer: Signer | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._invoices = invoices
         self._records = records
         self._history = history
         self._policy = policy or VerificationPolicy()
+        self._signer = signer
         self._clock = clock
 
     def _now(self) -> tuple[datetime, date]:
@@ -61,19 +64,37 @@ class VerificationService:
         return now, business_date(now)
 
     async def verify(
-        self, request: VerificationRequest, *, caller: str, channel: VerificationChannel = VerificationChannel.SINGLE
+        self,
+        request: VerificationRequest,
+        *,
+        caller: str,
+        channel: VerificationChannel = VerificationChannel.SINGLE,
+        with_receipt: bool = False,
     ) -> Verification:
-        """Verify one invoice; the answer is returned once its record is stored."""
+        """Verify one invoice; the answer is returned once its record is stored. ``with_receipt`` adds the
+        register's signed statement of the answer."""
         now, today = self._now()
         query = build_query(request, today=today, policy=self._policy)
-        return await self._answer(query, await self._invoices.get(query.key), caller, channel, now)
+        verification = await self._answer(query, await self._invoices.get(query.key), caller, channel, now)
+        return self._with_receipt(verification, request, None) if with_receipt else verification
 
-    async def verify_qr(self, payload: str, *, caller: str) -> tuple[VerificationRequest, Verification]:
+    async def verify_qr(
+        self, payload: str, *, caller: str, with_receipt: bool = False
+    ) -> tuple[VerificationRequest, Verification]:
         """Verify the invoice a QR payload names; also returns the request the payload decoded to."""
         now, today = self._now()
         request, query = query_from_qr(payload, today=today, policy=self._policy)
         invoice = await self._invoices.get(query.key)
-        return request, await self._answer(query, invoice, caller, VerificationChannel.QR_CODE, now)
+        verification = await self._answer(query, invoice, caller, VerificationChannel.QR_CODE, now)
+        return request, self._with_receipt(verification, request, payload) if with_receipt else verification
+
+    def _with_receipt(
+        self, verification: Verification, request: VerificationRequest, qr_payload: str | None
+    ) -> Verification:
+        if self._signer is None:
+            raise FailedPrecondition("this register signs no receipts (no signing key)", reason="RECEIPTS_UNAVAILABLE")
+        signed = receipt(verification.record, request, verification.invoice, self._signer, qr_payload=qr_payload)
+        return replace(verification, receipt=signed)
 
     async def _answer(
         self,

@@ -15,6 +15,7 @@ from ..domain.calendar import utc_now
 from ..domain.errors import Aborted, DomainError, FailedPrecondition
 from ..domain.events import EventType, NewEvent
 from ..domain.invoice import Invoice, InvoiceState
+from ..domain.signing import Signer
 from ..services.ports import PendingIssue, Replayed, UsedRequest
 from .database import storage_errors
 from .lifecycle import append_events, change_errors, claim_requests, finish_requests, insert_invoices
@@ -24,10 +25,18 @@ IssueResult = Invoice | Replayed | DomainError
 
 
 class PostgresIssuer:
+    """Issues invoices signed by ``signer`` (unsigned without one)."""
+
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_batch: int = 256, clock: Callable[[], datetime] = utc_now
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        signer: Signer | None = None,
+        max_batch: int = 256,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._pool = pool
+        self._signer = signer
         self._clock = clock
         self._batches: Coalescer[PendingIssue, IssueResult] = Coalescer(self._issue_batch, max_batch=max_batch)
 
@@ -82,7 +91,9 @@ class PostgresIssuer:
                         results[index] = Replayed(earlier)
                     else:
                         fresh.append(index)
-                invoices = await insert_invoices(conn, [items[i].draft for i in fresh], now, ids=ids[: len(fresh)])
+                invoices = await insert_invoices(
+                    conn, [items[i].draft for i in fresh], now, self._signer, ids=ids[: len(fresh)]
+                )
                 for index, invoice in zip(fresh, invoices, strict=True):
                     results[index] = invoice
                 await append_events(

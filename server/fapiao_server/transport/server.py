@@ -11,17 +11,21 @@ from grpc_reflection.v1alpha import reflection
 from fapiao.v1 import (
     invoice_service_pb2,
     invoice_service_pb2_grpc,
+    register_key_service_pb2,
+    register_key_service_pb2_grpc,
     verification_service_pb2,
     verification_service_pb2_grpc,
 )
 
 from .invoice_servicer import InvoiceServicer
+from .key_servicer import RegisterKeyServicer
 from .malformed import RejectMalformedRequests
 from .verification_servicer import VerificationServicer
 
 SERVICE_NAMES = (
     verification_service_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name,
     invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"].full_name,
+    register_key_service_pb2.DESCRIPTOR.services_by_name["RegisterKeyService"].full_name,
 )
 
 
@@ -46,6 +50,7 @@ def create_server(
     invoices: InvoiceServicer,
     health_servicer: health.aio.HealthServicer,
     *,
+    keys: RegisterKeyServicer,
     max_message_bytes: int = 4 * 1024 * 1024,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
@@ -55,6 +60,7 @@ def create_server(
     )
     verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(verification, server)
     invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(invoices, server)
+    register_key_service_pb2_grpc.add_RegisterKeyServiceServicer_to_server(keys, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
