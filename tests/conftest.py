@@ -19,6 +19,7 @@ from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.migrations import migrate
 from tests.support.server import ServerProcess
 from tests.support.services import fresh_database, postgres_admin_url, shared_redis_url
+from tests.support.signing import fleet_signing_key
 
 SEEDED_INVOICES = 3000
 # Fixed, so a failure reproduces; numbers still come from the register's counters.
@@ -36,7 +37,7 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh database for this run, migrated and seeded with invoices of every type."""
     with fresh_database(pg_admin_url, "main") as url:
         migrate(url, today=business_date(utc_now()))
-        seed_register(url, SEEDED_INVOICES, seed=SEED, now=utc_now())
+        seed_register(url, SEEDED_INVOICES, seed=SEED, now=utc_now(), signer=fleet_signing_key())
         yield url
 
 

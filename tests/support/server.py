@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from .signing import fleet_key_file
+
 
 def fapiao_executable() -> Path:
     """The installed `fapiao` command of this environment, as a user would run it."""
@@ -27,7 +29,9 @@ class ServerProcess:
         self.args = [str(fapiao_executable()), "serve", *args]
         # The test decides the whole configuration: nothing leaks in from the FAPIAO_* of the outer shell.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")}
-        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # Every server signs with the run's one key unless the test names another (as a fleet shares one key).
+        shared_key = {"FAPIAO_SIGNING_KEY_FILE": str(fleet_key_file())}
+        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **shared_key, **(env or {})}
         self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
         self.address = ""
