@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 
@@ -38,8 +39,11 @@ def issue_request(
     )
 
 
-def start_servers(database_url: str, redis_url: str, count: int = 2) -> list[ServerProcess]:
-    """``count`` single-worker servers on one database and one Redis namespace, so each call's worker is known."""
+def start_servers(
+    database_url: str, redis_url: str, count: int = 2, *, signing_key_file: Path | None = None
+) -> list[ServerProcess]:
+    """``count`` single-worker servers on one database and one Redis namespace, so each call's worker is known.
+    They sign with one key: the test run's (tests.support.signing), or ``signing_key_file`` to rotate to."""
     env = {
         "FAPIAO_DATABASE_URL": database_url,
         "FAPIAO_REDIS_URL": redis_url,
@@ -47,6 +51,8 @@ def start_servers(database_url: str, redis_url: str, count: int = 2) -> list[Ser
         "FAPIAO_LOG_LEVEL": "WARNING",
         "FAPIAO_SHUTDOWN_GRACE_SECONDS": "1",
     }
+    if signing_key_file is not None:
+        env["FAPIAO_SIGNING_KEY_FILE"] = str(signing_key_file)
     servers: list[ServerProcess] = []
     try:
         for _ in range(count):
