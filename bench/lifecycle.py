@@ -319,6 +319,7 @@ class ServiceLoad:
     async def prepare(self) -> None:
         from fapiao_server.config import Settings
         from fapiao_server.services.lifecycle import LifecycleService
+        from fapiao_server.signing_keys import signing_key
         from fapiao_server.storage.database import create_pool
         from fapiao_server.storage.issuing import PostgresIssuer
         from fapiao_server.storage.lifecycle import PostgresLifecycle
@@ -333,7 +334,11 @@ class ServiceLoad:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         await self._pool.open(wait=True)
-        self._service = LifecycleService(PostgresLifecycle(self._pool), PostgresIssuer(self._pool))
+        # Signed as `fapiao serve` signs (the key under the data dir, as on a fresh machine).
+        key = signing_key(settings.signing_key_file, settings.data_dir)
+        self._service = LifecycleService(
+            PostgresLifecycle(self._pool, signer=key), PostgresIssuer(self._pool, signer=key)
+        )
 
     async def run(self, _control: Connection) -> CallLog:
         from fapiao.v1 import invoice_service_pb2 as pb

@@ -1,5 +1,5 @@
-"""Server-side commands of the `fapiao` CLI: serve, migrate, seed. Only argparse is imported up front, so
-`fapiao verify` never pays for (or needs) the server's dependencies."""
+"""Server-side commands of the `fapiao` CLI: serve, migrate, seed, signing-key. Only argparse is imported up
+front, so `fapiao verify` never pays for (or needs) the server's dependencies."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ DEMO_SEED = 20261127
 
 
 def add_commands(commands: Any) -> None:
-    """Register serve / migrate / seed on the CLI's subparsers."""
+    """Register serve / migrate / seed / signing-key on the CLI's subparsers."""
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (FAPIAO_LISTEN)")
     serve.add_argument("--workers", type=int, metavar="N", help="worker processes sharing the port (FAPIAO_WORKERS)")
