@@ -75,11 +75,13 @@ def _signing_key(settings: Any) -> Any:
 
 
 def _publish_signing_key(url: str, key: Any) -> None:
+    """List the key in the register before any worker signs with it, so every signature names a published key."""
     import psycopg
 
+    from .storage.database import storage_errors
     from .storage.signing_keys import publish_signing_key
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         publish_signing_key(conn, key.key_id, key.public_key)
 
 
@@ -204,7 +206,7 @@ def _serve(options: argparse.Namespace) -> int:
             )
             return 2
         key = _signing_key(settings)
-        _publish_signing_key(url, key)  # before any worker signs with it
+        _publish_signing_key(url, key)
         demo = _prepare_demo(url, key)[1] if options.demo else None
         endpoint = Endpoint.parse(settings.listen)
         if settings.workers > 1:
