@@ -179,7 +179,11 @@ def verify_invoice_signature(invoice: invoice_pb2.Invoice, keys: PublicKeys) -> 
     number = invoice.invoice_number
     name = f"invoice {invoice.invoice_code}:{number}" if invoice.invoice_code else f"invoice {number}"
     if not invoice.HasField("signature"):
-        raise SignatureError(f"{name} carries no signature (issued before the register signed)", reason="UNSIGNED")
+        raise SignatureError(
+            f"{name} carries no signature: it was issued before the register signed invoices, or it was fetched in"
+            " the BASIC view (ask for FULL)",
+            reason="UNSIGNED",
+        )
     keys.check(invoice.signature.key_id, invoice.signature.signature, canonical_invoice(invoice), name)
 
 
