@@ -57,6 +57,9 @@ def run(options: argparse.Namespace) -> int:
         except FapiaoError as error:
             return print_error(error, as_json=options.json)
     if options.receipt is not None:
+        if not answer.HasField("receipt"):  # a register from before receipts ignores the request
+            print("fapiao verify: the register sent no receipt", file=sys.stderr)
+            return 1
         save_receipt(answer.receipt, options.receipt)
         print(f"receipt saved to {options.receipt} (check it with `fapiao receipt check`)", file=sys.stderr)
     if options.json:
