@@ -276,3 +276,16 @@ def test_a_key_file_of_another_kind_is_refused(tmp_path: Path) -> None:
     (tmp_path / "junk.pem").write_text("not a key")
     with pytest.raises(ValueError, match=r"junk\.pem"):
         signing_key(tmp_path / "junk.pem", tmp_path)
+
+
+def test_the_documented_check_without_the_sdk_works(
+    key: SigningKey, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/signing.md's snippet, run as written against a saved receipt and saved keys."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "signing.md").read_text(encoding="utf-8")
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    save_receipt(receipt_message(a_receipt(key)), tmp_path / "receipt.json")
+    public_keys(key).save(tmp_path / "keys.json")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "docs/signing.md", "exec"), {})
+    assert capsys.readouterr().out == "MATCH\n"
