@@ -215,7 +215,9 @@ def a_receipt(key: SigningKey) -> signing.Receipt:
         invoice_id=42,
     )
     request = VerificationRequest("011002617017", "00000042", (2026, 11, 27), ("total_fen", -1_010_000))
-    return signing.receipt(record, request, signing.signed(red_invoice(), key), key)
+    return signing.receipt(
+        record, request, signing.signed(red_invoice(), key), key, receipt_id="0f8fad5b-d9cb-469f-a165-70867728950e"
+    )
 
 
 def receipt_message(receipt: signing.Receipt) -> pb_verification.VerificationReceipt:
@@ -227,6 +229,7 @@ def test_a_receipt_states_the_answer(key: SigningKey) -> None:
     assert statement["outcome"] == "MATCH" and statement["invoice_state"] == "ISSUED"
     assert statement["caller"] == "acme-erp" and statement["verification_id"] == "9001"
     assert statement["verify_time"] == "2026-11-27T02:30:15.123456Z"
+    assert statement["receipt_id"] == "0f8fad5b-d9cb-469f-a165-70867728950e"
     assert statement["asked"]["proof"] == {"total_fen": -1_010_000}
     assert statement["invoice"]["signature"]["key_id"] == key.key_id
 

@@ -8,7 +8,6 @@ Pure: the private key stays with the adapter that implements ``Signer``."""
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -169,6 +168,7 @@ def receipt(
     invoice: Invoice | None,
     signer: Signer,
     *,
+    receipt_id: str,
     qr_payload: str | None = None,
 ) -> Receipt:
     """Sign what the register answered to ``request``: the record kept of it, and on MATCH which invoice it was
@@ -187,7 +187,7 @@ def receipt(
         {
             "kind": RECEIPT_KIND,
             "version": FORM_VERSION,
-            "receipt_id": str(uuid.uuid4()),
+            "receipt_id": receipt_id,
             "verification_id": str(record.id),
             "verify_time": record.verify_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "caller": record.caller,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -93,7 +94,14 @@ class VerificationService:
     ) -> Verification:
         if self._signer is None:
             raise FailedPrecondition("this register signs no receipts (no signing key)", reason="RECEIPTS_UNAVAILABLE")
-        signed = receipt(verification.record, request, verification.invoice, self._signer, qr_payload=qr_payload)
+        signed = receipt(
+            verification.record,
+            request,
+            verification.invoice,
+            self._signer,
+            receipt_id=str(uuid.uuid4()),
+            qr_payload=qr_payload,
+        )
         return replace(verification, receipt=signed)
 
     async def _answer(
