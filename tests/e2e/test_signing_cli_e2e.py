@@ -4,8 +4,10 @@ keys, and receipt check proves it offline (exit 0) or refuses an altered one (ex
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
+from fapiao_server.signing_keys import SigningKey
 from tests.conftest import Register
 from tests.e2e.test_cli_e2e import _flags, fapiao
 from tests.support.server import ServerProcess
@@ -36,3 +38,14 @@ def test_a_saved_receipt_checks_offline_and_an_altered_one_does_not(
     receipt.write_text(json.dumps(document))
     refused = fapiao("receipt", "check", str(receipt), "--keys", str(keys))
     assert refused.returncode == 6 and "UNKNOWN_KEY" in refused.stderr
+
+
+def test_signing_key_new_writes_a_private_key_once(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "signing-2027.pem"
+    made = fapiao("signing-key", "new", str(path))
+    assert made.returncode == 0, made.stderr
+    key = SigningKey.load(path)
+    assert key.key_id in made.stdout and stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = fapiao("signing-key", "new", str(path))
+    assert again.returncode == 2 and "exists" in again.stderr
+    assert SigningKey.load(path).key_id == key.key_id  # never overwritten
