@@ -319,6 +319,7 @@ class ServiceLoad:
     async def prepare(self) -> None:
         from fapiao_server.config import Settings
         from fapiao_server.services.lifecycle import LifecycleService
+        from fapiao_server.signing_keys import signing_key
         from fapiao_server.storage.data_keys import prepare_keys
         from fapiao_server.storage.database import create_pool
         from fapiao_server.storage.encryption import Keyring
@@ -341,6 +342,12 @@ class ServiceLoad:
         )
         prepare_keys(self.database_url, keyring)
         self._service = LifecycleService(PostgresLifecycle(self._pool, keyring), PostgresIssuer(self._pool, keyring))
+
+        # Signed as `fapiao serve` signs (the key under the data dir, as on a fresh machine).
+        key = signing_key(settings.signing_key_file, settings.data_dir)
+        self._service = LifecycleService(
+            PostgresLifecycle(self._pool, signer=key), PostgresIssuer(self._pool, signer=key)
+        )
 
     async def run(self, _control: Connection) -> CallLog:
         from fapiao.v1 import invoice_service_pb2 as pb

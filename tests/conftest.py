@@ -22,6 +22,7 @@ from tests.support.access import principal_key, use_key_by_default
 from tests.support.keys import shared_keyring
 from tests.support.server import NO_QUOTAS, ServerProcess
 from tests.support.services import fresh_database, postgres_admin_url, shared_redis_url
+from tests.support.signing import fleet_signing_key
 
 SEEDED_INVOICES = 3000
 # Fixed, so a failure reproduces; numbers still come from the register's counters.
@@ -39,7 +40,7 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh database for this run, migrated and seeded with invoices of every type."""
     with fresh_database(pg_admin_url, "main") as url:
         migrate(url, today=business_date(utc_now()))
-        seed_register(url, SEEDED_INVOICES, shared_keyring(url), seed=SEED, now=utc_now())
+        seed_register(url, SEEDED_INVOICES, shared_keyring(url), seed=SEED, now=utc_now(), signer=fleet_signing_key())
         yield url
 
 

@@ -43,6 +43,7 @@ def test_client_public_api_is_pinned() -> None:
             "DEFAULT_TARGET",
             "AsyncInvoiceClient",
             "AsyncInvoiceWatch",
+            "AsyncRegisterKeyClient",
             "AsyncVerificationClient",
             "DraftError",
             "FapiaoError",
@@ -51,12 +52,20 @@ def test_client_public_api_is_pinned() -> None:
             "InvoiceWatch",
             "TokenSource",
             "QuotaViolation",
+            "PublicKeys",
+            "RegisterKeyClient",
+            "SignatureError",
             "VerificationClient",
             "batch_item",
+            "canonical_invoice",
             "fen_to_yuan",
             "invoice_selector",
             "issue_request",
+            "load_receipt",
             "rate_to_basis_points",
+            "save_receipt",
+            "verify_invoice_signature",
+            "verify_receipt",
             "verify_request",
             "yuan_to_fen",
         ]
@@ -65,7 +74,7 @@ def test_client_public_api_is_pinned() -> None:
 
 def test_importing_the_client_never_imports_the_server() -> None:
     probe = (
-        "import sys, fapiao_client, fapiao_client.cli.batch, fapiao_client.cli.verify; "
+        "import sys, fapiao_client, fapiao_client.cli.batch, fapiao_client.cli.verify, fapiao_client.cli.signing; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('fapiao_server', 'psycopg', 'psycopg_pool', 'redis', 'pydantic_settings', 'opentelemetry')); "
         "print(bad); sys.exit(1 if bad else 0)"

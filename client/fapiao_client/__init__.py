@@ -1,6 +1,7 @@
 """The Fapiao client SDK: typed sync and asyncio clients for the register's gRPC services.
 
-Needs only grpcio, protobuf and the googleapis common protos; the server is not imported.
+Needs only grpcio, protobuf, the googleapis common protos and cryptography (to check the register's signatures);
+the server is not imported.
 """
 
 from .aio_client import AsyncVerificationClient
@@ -10,8 +11,18 @@ from .credentials import TokenSource
 from .drafts import DraftError, issue_request
 from .errors import FapiaoError, FieldViolation, QuotaViolation
 from .invoice_client import InvoiceClient
+from .key_client import AsyncRegisterKeyClient, RegisterKeyClient
 from .money import fen_to_yuan, rate_to_basis_points, yuan_to_fen
 from .requests import batch_item, invoice_selector, verify_request
+from .signatures import (
+    PublicKeys,
+    SignatureError,
+    canonical_invoice,
+    load_receipt,
+    save_receipt,
+    verify_invoice_signature,
+    verify_receipt,
+)
 from .sync_client import VerificationClient
 from .watching import AsyncInvoiceWatch, InvoiceWatch
 
@@ -19,20 +30,29 @@ __all__ = [
     "DEFAULT_TARGET",
     "AsyncInvoiceClient",
     "AsyncInvoiceWatch",
+    "AsyncRegisterKeyClient",
     "AsyncVerificationClient",
     "DraftError",
     "FapiaoError",
     "FieldViolation",
     "InvoiceClient",
     "InvoiceWatch",
+    "PublicKeys",
     "QuotaViolation",
+    "RegisterKeyClient",
+    "SignatureError",
     "TokenSource",
     "VerificationClient",
     "batch_item",
+    "canonical_invoice",
     "fen_to_yuan",
     "invoice_selector",
     "issue_request",
+    "load_receipt",
     "rate_to_basis_points",
+    "save_receipt",
+    "verify_invoice_signature",
+    "verify_receipt",
     "verify_request",
     "yuan_to_fen",
 ]

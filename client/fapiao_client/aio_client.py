@@ -27,8 +27,10 @@ class AsyncVerificationClient(AsyncCalls):
         message = request if request is not None else verify_request(**fields)
         return await self._call(self._stub.VerifyInvoice, message)
 
-    async def verify_qr_code(self, payload: str) -> pb.VerifyQrCodeResponse:
-        return await self._call(self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload))
+    async def verify_qr_code(self, payload: str, *, with_receipt: bool = False) -> pb.VerifyQrCodeResponse:
+        return await self._call(
+            self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload, with_receipt=with_receipt)
+        )
 
     async def batch_verify(
         self,

@@ -35,10 +35,12 @@ def verify_request(
     amount_fen: int | None = None,
     total_fen: int | None = None,
     invoice_type: int = 0,
+    with_receipt: bool = False,
 ) -> pb.VerifyInvoiceRequest:
     """A VerifyInvoiceRequest. Give exactly the one field the invoice's type is verified with: ``check_code``
     (general invoices), ``amount_fen`` (special VAT, motor vehicle) or ``total_fen`` (freight, used car, 数电).
-    The register validates everything and says which fields are wrong."""
+    The register validates everything and says which fields are wrong. ``with_receipt`` asks for a signed
+    receipt of the answer (see :func:`fapiao_client.verify_receipt`)."""
     given = [name for name, value in (("check_code", check_code), ("amount_fen", amount_fen),
                                        ("total_fen", total_fen)) if value is not None]  # fmt: skip
     if len(given) > 1:
@@ -48,6 +50,7 @@ def verify_request(
         invoice_number=invoice_number,
         issue_date=_date(issue_date),
         invoice_type=invoice_type,  # type: ignore[arg-type]
+        with_receipt=with_receipt,
     )
     if check_code is not None:
         request.check_code = check_code

@@ -65,9 +65,9 @@ class VerificationClient(BlockingCalls):
         message = request if request is not None else verify_request(**fields)
         return self._call(self._stub.VerifyInvoice, message)
 
-    def verify_qr_code(self, payload: str) -> pb.VerifyQrCodeResponse:
-        """Verify the invoice whose QR payload was scanned."""
-        return self._call(self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload))
+    def verify_qr_code(self, payload: str, *, with_receipt: bool = False) -> pb.VerifyQrCodeResponse:
+        """Verify the invoice whose QR payload was scanned; ``with_receipt`` asks for a signed receipt."""
+        return self._call(self._stub.VerifyQrCode, pb.VerifyQrCodeRequest(payload=payload, with_receipt=with_receipt))
 
     def batch_verify(
         self,

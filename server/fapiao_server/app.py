@@ -28,6 +28,7 @@ from .services.authentication import Authenticator, Sessions
 from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
+from .signing_keys import signing_key
 from .storage.access import PostgresAccess
 from .storage.data_keys import prepare_keys
 from .storage.database import create_pool, database_answers, storage_errors
@@ -39,12 +40,14 @@ from .storage.master_key import load_master_key
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
 from .storage.queries import query
+from .storage.signing_keys import PostgresSigningKeys
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
 from .transport.access_gate import AccessGate, Refusal
 from .transport.admin_servicer import AdminServicer
 from .transport.auth_servicer import AuthServicer
 from .transport.invoice_servicer import InvoiceServicer
+from .transport.key_servicer import RegisterKeyServicer
 from .transport.server import SERVICE_NAMES, Listener, Servicers, create_server, server_credentials
 from .transport.verification_servicer import VerificationServicer
 
@@ -140,6 +143,8 @@ class Application:
             load_master_key(key=settings.master_key, key_file=settings.master_key_file, data_dir=settings.data_dir)
         )
         self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool, self.keyring))
+        # Every worker loads the fleet's key; `fapiao serve` has created and published it before workers start.
+        self.signing_key = signing_key(settings.signing_key_file, settings.data_dir)
         records = PostgresVerificationRecords(self.pool)
         self.recorder = GroupCommitRecorder(records)
         self.quota_store = create_quota_store(settings)
@@ -155,10 +160,11 @@ class Application:
             policy=VerificationPolicy(window_years=settings.verification_window_years),
             attempts=VerificationAttempts(self.quota_store),
             daily_limit=DailyVerificationLimit(settings.verifications_per_invoice_per_day),
+            signer=self.signing_key,
         )
         self.lifecycle = LifecycleService(
-            PostgresLifecycle(self.pool, self.keyring),
-            PostgresIssuer(self.pool, self.keyring),
+            PostgresLifecycle(self.pool, self.keyring, signer=self.signing_key),
+            PostgresIssuer(self.pool, self.keyring, signer=self.signing_key),
             invalidate=None if self.cache is None else self.cache.invalidate,
         )
         access = PostgresAccess(self.pool)
@@ -180,6 +186,7 @@ class Application:
                 invoices=InvoiceServicer(self.lifecycle),
                 auth=AuthServicer(sessions, self.administration),
                 admin=AdminServicer(self.administration),
+                keys=RegisterKeyServicer(PostgresSigningKeys(self.pool)),
             ),
             self.health,
             gate=AccessGate(self.authenticator, self.rate_limiter, on_refusal=_log_refusal),

@@ -1,5 +1,6 @@
-"""Server-side commands of the `fapiao` CLI: serve, migrate, seed (and keys, in keys_cli). Only argparse is
-imported up front, so `fapiao verify` never pays for (or needs) the server's dependencies."""
+"""Server-side commands of the `fapiao` CLI: serve, migrate, seed, bootstrap-admin, signing-key (and keys, in
+keys_cli). Only argparse is imported up front, so `fapiao verify` never pays for (or needs) the server's
+dependencies."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 
 def add_commands(commands: Any) -> None:
-    """Register serve / migrate / seed on the CLI's subparsers."""
+    """Register serve / migrate / seed / signing-key on the CLI's subparsers."""
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (FAPIAO_LISTEN)")
     serve.add_argument("--workers", type=int, metavar="N", help="worker processes sharing the port (FAPIAO_WORKERS)")
@@ -43,6 +44,12 @@ def add_commands(commands: Any) -> None:
     bootstrap.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     bootstrap.set_defaults(handler=_bootstrap_admin)
 
+    key = commands.add_parser("signing-key", help="the register's Ed25519 signing key (see docs/signing.md)")
+    key_commands = key.add_subparsers(title="signing-key commands", metavar="COMMAND", required=True)
+    new_key = key_commands.add_parser("new", help="write a new key file (0600) to rotate to: FAPIAO_SIGNING_KEY_FILE")
+    new_key.add_argument("file", type=Path, help="where to write it (must not exist)")
+    new_key.set_defaults(handler=_new_signing_key)
+
     from .keys_cli import add_commands as add_key_commands
 
     add_key_commands(commands)
@@ -64,6 +71,38 @@ def _settings(options: argparse.Namespace) -> Any:
             name = "FAPIAO_" + "_".join(str(part) for part in problem["loc"]).upper()
             print(f"fapiao: {name}: {problem['msg']} (got {problem.get('input')!r})", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _signing_key(settings: Any) -> Any:
+    """The fleet's signing key (created under the data dir on a fresh machine); a bad key file ends the command."""
+    from .signing_keys import signing_key
+
+    try:
+        return signing_key(settings.signing_key_file, settings.data_dir)
+    except (OSError, ValueError) as error:
+        print(f"fapiao: FAPIAO_SIGNING_KEY_FILE: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _publish_signing_key(url: str, key: Any) -> None:
+    """List the key in the register before any worker signs with it, so every signature names a published key."""
+    import psycopg
+
+    from .storage.database import storage_errors
+    from .storage.signing_keys import publish_signing_key
+
+    with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
+        publish_signing_key(conn, key.key_id, key.public_key)
+
+
+def _new_signing_key(options: argparse.Namespace) -> int:
+    from .signing_keys import SigningKey, create_key_file
+
+    if not create_key_file(options.file):
+        print(f"fapiao: {options.file} exists; choose a new file for the new key", file=sys.stderr)
+        return 2
+    print(f"wrote signing key {SigningKey.load(options.file).key_id} to {options.file}")
+    return 0
 
 
 def _today() -> date:
@@ -131,6 +170,9 @@ def _seed(options: argparse.Namespace) -> int:
         return 2
     with ExitStack() as stack:
         url, keyring = open_register(options, stack)
+        # Seeded invoices are signed like issued ones, so the key is published for checking them.
+        signer = _signing_key(_settings(options))
+        _publish_signing_key(url, signer)
         with Progress(transient=False) as progress:
             task = progress.add_task("seeding invoices", total=options.invoices)
             count = seed_register(
@@ -139,6 +181,7 @@ def _seed(options: argparse.Namespace) -> int:
                 keyring,
                 seed=options.seed,
                 now=utc_now(),
+                signer=signer,
                 on_batch=lambda n: progress.advance(task, n),
             )
     print(f"added {count} invoices")
@@ -198,9 +241,12 @@ def _serve(options: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        # Here, once, before any worker: the first data key is created and a wrong master key stops the start.
+        # Here, once, before any worker: the first data key is created and a wrong master key stops the start; the
+        # signing key is made (if need be) and published.
         keyring = _keyring(settings, url)
-        demo = prepare_demo(url, keyring, settings.data_dir, _fapiao_command()) if options.demo else None
+        key = _signing_key(settings)
+        _publish_signing_key(url, key)
+        demo = prepare_demo(url, keyring, key, settings.data_dir, _fapiao_command()) if options.demo else None
         endpoint = Endpoint.parse(settings.listen)
         if settings.workers > 1:
             reserved = reserve_port(endpoint)
@@ -212,7 +258,7 @@ def _serve(options: argparse.Namespace) -> int:
         def banner(port: int) -> None:
             bound = Endpoint(endpoint.host, port)
             print(f"fapiao: serving on {bound} with {settings.workers} worker(s)", flush=True)
-            print(f"  database: {database}\n  cache: {cache}", flush=True)
+            print(f"  database: {database}\n  cache: {cache}\n  signing key: {key.key_id}", flush=True)
             if demo is not None:
                 print(demo(str(bound)), flush=True)
 

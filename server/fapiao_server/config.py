@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     master_key: str | None = Field(default=None, repr=False)
     master_key_file: Path | None = None
 
+    # The register's Ed25519 signing key (PEM, PKCS#8), the same file for every server of a fleet. Unset:
+    # data_dir/signing-key.pem, created on first start. See signing_keys.py for rotation.
+    signing_key_file: Path | None = None
+
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)

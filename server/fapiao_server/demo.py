@@ -20,6 +20,7 @@ from fapiao_client.credentials import (
 from .domain.access import Principal, PrincipalAccount, Role
 from .domain.calendar import business_date, utc_now, years_before
 from .provisioning import provision
+from .signing_keys import SigningKey
 from .storage.bulk import count_invoices, demo_sample, seed_register
 from .storage.encryption import Keyring
 
@@ -56,11 +57,11 @@ def _store_taxpayer_key(key: str) -> str:
     return f"The demo taxpayer's API key is in {path}; the CLI uses it by default."
 
 
-def prepare_demo(url: str, keyring: Keyring, data_dir: Path, fapiao: str) -> Callable[[str], str]:
+def prepare_demo(url: str, keyring: Keyring, signer: SigningKey, data_dir: Path, fapiao: str) -> Callable[[str], str]:
     """Prepare the demo register; returns how to print its banner for the address served."""
     done = ""
     if count_invoices(url) == 0:
-        seed_register(url, DEMO_INVOICES, keyring, seed=DEMO_SEED, now=utc_now())
+        seed_register(url, DEMO_INVOICES, keyring, seed=DEMO_SEED, now=utc_now(), signer=signer)
         done = f"Seeded {DEMO_INVOICES} demo invoices.\n"
     sample = demo_sample(url, since=years_before(business_date(utc_now()), 4))
     if sample is None:

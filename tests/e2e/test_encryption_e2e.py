@@ -28,6 +28,7 @@ from tests.support.invoices import LINES, new_request_id
 from tests.support.keys import master_key_env, shared_keyring
 from tests.support.server import ServerProcess, fapiao_executable
 from tests.support.services import fresh_database
+from tests.support.signing import fleet_signing_key
 
 pytestmark = pytest.mark.slow
 BUYER_NAME, BUYER_ACCOUNT = "杭州机密电子有限公司", "6228480402564890018"
@@ -37,7 +38,7 @@ BUYER_NAME, BUYER_ACCOUNT = "杭州机密电子有限公司", "62284804025648900
 def own_database(pg_admin_url: str) -> Iterator[str]:
     with fresh_database(pg_admin_url, "encryption_e2e") as url:
         migrate(url, today=business_date(utc_now()))
-        seed_register(url, 200, shared_keyring(url), seed=5, now=utc_now())
+        seed_register(url, 200, shared_keyring(url), seed=5, now=utc_now(), signer=fleet_signing_key())
         yield url
 
 

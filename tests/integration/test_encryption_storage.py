@@ -37,6 +37,7 @@ from fapiao_server.storage.notifications import CHANNEL
 from tests.support.invoices import new_request_id, tax_id
 from tests.support.keys import new_keyring, shared_keyring
 from tests.support.services import fresh_database
+from tests.support.signing import fleet_signing_key
 
 SEEDED = 600
 SELLER = Party(
@@ -62,7 +63,9 @@ PEOPLE = {"issuer_name": "王开票", "payee_name": "李收款", "reviewer_name"
 def own_database(pg_admin_url: str) -> Iterator[str]:
     with fresh_database(pg_admin_url, "encryption") as url:
         migrate(url, today=business_date(utc_now()))
-        seed_register(url, SEEDED, shared_keyring(url), seed=11, now=utc_now(), batch_size=200)
+        seed_register(
+            url, SEEDED, shared_keyring(url), seed=11, now=utc_now(), batch_size=200, signer=fleet_signing_key()
+        )
         yield url
 
 

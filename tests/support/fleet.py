@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 
@@ -61,10 +62,16 @@ def issue_request(
 
 
 def start_servers(
-    database_url: str, redis_url: str, count: int = 2, settings: dict[str, str] | None = None
+    database_url: str,
+    redis_url: str,
+    count: int = 2,
+    settings: dict[str, str] | None = None,
+    *,
+    signing_key_file: Path | None = None,
 ) -> list[ServerProcess]:
     """``count`` single-worker servers on one database and one Redis namespace, so each call's worker is known.
-    ``settings`` (FAPIAO_* variables) replace the defaults, which turn the quotas off (``NO_QUOTAS``)."""
+    ``settings`` (FAPIAO_* variables) replace the defaults, which turn the quotas off (``NO_QUOTAS``). They sign
+    with one key: the test run's (tests.support.signing), or ``signing_key_file`` to rotate to."""
     env = {
         "FAPIAO_DATABASE_URL": database_url,
         "FAPIAO_REDIS_URL": redis_url,
@@ -74,6 +81,8 @@ def start_servers(
         **NO_QUOTAS,
         **(settings or {}),
     }
+    if signing_key_file is not None:
+        env["FAPIAO_SIGNING_KEY_FILE"] = str(signing_key_file)
     servers: list[ServerProcess] = []
     try:
         for _ in range(count):
@@ -93,11 +102,11 @@ def stop_servers(servers: Sequence[ServerProcess]) -> None:
     assert not errors, "".join(errors)
 
 
-def channel(address: str, key: str) -> grpc.aio.Channel:
+def channel(address: str, key: str | None = None) -> grpc.aio.Channel:
     """A channel with a connection of its own (gRPC would otherwise share one per target) whose calls carry
-    ``key``."""
+    ``key``; without one, for an SDK client that sends its own credentials (``token=``)."""
     return grpc.aio.insecure_channel(
-        address, options=[("grpc.use_local_subchannel_pool", 1)], interceptors=aio_interceptors(key)
+        address, options=[("grpc.use_local_subchannel_pool", 1)], interceptors=aio_interceptors(key) if key else None
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .access import server_env
 from .keys import master_key_env
+from .signing import fleet_key_file
 
 
 def fapiao_executable() -> Path:
@@ -35,7 +36,11 @@ class ServerProcess:
         # The test decides the whole configuration: nothing leaks in from the FAPIAO_* of the outer shell. Every
         # server gets the run's master key (unless the test says otherwise), as a fleet on one database must.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")}
-        self.env = {**inherited, "PYTHONUNBUFFERED": "1", **server_env(), **master_key_env(), **(env or {})}
+        # Every server signs with the run's one key unless the test names another (as a fleet shares one key).
+        shared_key = {"FAPIAO_SIGNING_KEY_FILE": str(fleet_key_file())}
+        self.env = {
+            **inherited, "PYTHONUNBUFFERED": "1", **server_env(), **master_key_env(), **shared_key, **(env or {})
+        }  # fmt: skip
         self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
         self.address = ""

@@ -12,6 +12,7 @@ from fapiao_server.domain.invoice import (
     Invoice,
     InvoiceLine,
     InvoiceReference,
+    InvoiceSignature,
     InvoiceState,
     Party,
     VehicleDetails,
@@ -67,6 +68,7 @@ def full_invoice() -> Invoice:
         certify_time=issued + timedelta(days=3),
         void_time=issued + timedelta(days=4),
         vehicle=VehicleDetails("LFV2A21K5G3012345", "奥迪A4L", "轿车", "沪A12345"),
+        signature=InvoiceSignature("1548e80ea977028b", bytes(range(64))),
     )
 
 
@@ -77,6 +79,7 @@ def test_full_invoice_round_trips() -> None:
     assert decoded.invoice_type is InvoiceType.MOTOR_VEHICLE
     assert decoded.state is InvoiceState.PARTIALLY_REVERSED
     assert isinstance(decoded.lines, tuple) and isinstance(decoded.red_letter_invoices, tuple)
+    assert decoded.signature == InvoiceSignature("1548e80ea977028b", bytes(range(64)))  # answers carry it from cache
     assert decoded.original_invoice == invoice.original_invoice
     assert decoded.vehicle == invoice.vehicle
 

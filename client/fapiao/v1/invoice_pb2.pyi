@@ -125,7 +125,7 @@ class VehicleDetails(_message.Message):
     def __init__(self, vin: _Optional[str] = ..., brand_model: _Optional[str] = ..., vehicle_type: _Optional[str] = ..., license_plate: _Optional[str] = ...) -> None: ...
 
 class Invoice(_message.Message):
-    __slots__ = ("id", "invoice_type", "invoice_code", "invoice_number", "issue_date", "issue_time", "state", "seller", "buyer", "lines", "amount_fen", "tax_fen", "total_fen", "check_code", "qr_payload", "region_code", "remarks", "issuer_name", "payee_name", "reviewer_name", "red_letter", "original_invoice", "red_letter_invoices", "reversed_amount_fen", "red_letter_form_id", "certify_time", "void_time", "update_time", "vehicle")
+    __slots__ = ("id", "invoice_type", "invoice_code", "invoice_number", "issue_date", "issue_time", "state", "seller", "buyer", "lines", "amount_fen", "tax_fen", "total_fen", "check_code", "qr_payload", "region_code", "remarks", "issuer_name", "payee_name", "reviewer_name", "red_letter", "original_invoice", "red_letter_invoices", "reversed_amount_fen", "red_letter_form_id", "certify_time", "void_time", "update_time", "vehicle", "signature")
     ID_FIELD_NUMBER: _ClassVar[int]
     INVOICE_TYPE_FIELD_NUMBER: _ClassVar[int]
     INVOICE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +155,7 @@ class Invoice(_message.Message):
     VOID_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     VEHICLE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     id: str
     invoice_type: InvoiceType
     invoice_code: str
@@ -184,4 +185,13 @@ class Invoice(_message.Message):
     void_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     vehicle: VehicleDetails
-    def __init__(self, id: _Optional[str] = ..., invoice_type: _Optional[_Union[InvoiceType, str]] = ..., invoice_code: _Optional[str] = ..., invoice_number: _Optional[str] = ..., issue_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., issue_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[InvoiceState, str]] = ..., seller: _Optional[_Union[Party, _Mapping]] = ..., buyer: _Optional[_Union[Party, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., amount_fen: _Optional[int] = ..., tax_fen: _Optional[int] = ..., total_fen: _Optional[int] = ..., check_code: _Optional[str] = ..., qr_payload: _Optional[str] = ..., region_code: _Optional[str] = ..., remarks: _Optional[str] = ..., issuer_name: _Optional[str] = ..., payee_name: _Optional[str] = ..., reviewer_name: _Optional[str] = ..., red_letter: _Optional[bool] = ..., original_invoice: _Optional[_Union[InvoiceReference, _Mapping]] = ..., red_letter_invoices: _Optional[_Iterable[_Union[InvoiceReference, _Mapping]]] = ..., reversed_amount_fen: _Optional[int] = ..., red_letter_form_id: _Optional[str] = ..., certify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., void_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleDetails, _Mapping]] = ...) -> None: ...
+    signature: InvoiceSignature
+    def __init__(self, id: _Optional[str] = ..., invoice_type: _Optional[_Union[InvoiceType, str]] = ..., invoice_code: _Optional[str] = ..., invoice_number: _Optional[str] = ..., issue_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., issue_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[InvoiceState, str]] = ..., seller: _Optional[_Union[Party, _Mapping]] = ..., buyer: _Optional[_Union[Party, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., amount_fen: _Optional[int] = ..., tax_fen: _Optional[int] = ..., total_fen: _Optional[int] = ..., check_code: _Optional[str] = ..., qr_payload: _Optional[str] = ..., region_code: _Optional[str] = ..., remarks: _Optional[str] = ..., issuer_name: _Optional[str] = ..., payee_name: _Optional[str] = ..., reviewer_name: _Optional[str] = ..., red_letter: _Optional[bool] = ..., original_invoice: _Optional[_Union[InvoiceReference, _Mapping]] = ..., red_letter_invoices: _Optional[_Iterable[_Union[InvoiceReference, _Mapping]]] = ..., reversed_amount_fen: _Optional[int] = ..., red_letter_form_id: _Optional[str] = ..., certify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., void_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleDetails, _Mapping]] = ..., signature: _Optional[_Union[InvoiceSignature, _Mapping]] = ...) -> None: ...
+
+class InvoiceSignature(_message.Message):
+    __slots__ = ("key_id", "signature")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    signature: bytes
+    def __init__(self, key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...

@@ -28,39 +28,41 @@ from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fapiao/v1/verification_service.proto\x12\tfapiao.v1\x1a\x17\x66\x61piao/v1/invoice.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16google/type/date.proto\"\xe3\x01\n\x14VerifyInvoiceRequest\x12\x14\n\x0cinvoice_code\x18\x01 \x01(\t\x12\x16\n\x0einvoice_number\x18\x02 \x01(\t\x12%\n\nissue_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x14\n\ncheck_code\x18\x04 \x01(\tH\x00\x12\x14\n\namount_fen\x18\x05 \x01(\x03H\x00\x12\x13\n\ttotal_fen\x18\x06 \x01(\x03H\x00\x12,\n\x0cinvoice_type\x18\x07 \x01(\x0e\x32\x16.fapiao.v1.InvoiceTypeB\x07\n\x05proof\"\x96\x02\n\x15VerifyInvoiceResponse\x12/\n\x07outcome\x18\x01 \x01(\x0e\x32\x1e.fapiao.v1.VerificationOutcome\x12#\n\x07invoice\x18\x02 \x01(\x0b\x32\x12.fapiao.v1.Invoice\x12\x19\n\x11mismatched_fields\x18\x03 \x03(\t\x12\x17\n\x0fverification_id\x18\x04 \x01(\t\x12/\n\x0bverify_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x18verifications_left_today\x18\x06 \x01(\x05H\x00\x88\x01\x01\x42\x1b\n\x19_verifications_left_today\"&\n\x13VerifyQrCodeRequest\x12\x0f\n\x07payload\x18\x01 \x01(\t\"\x88\x01\n\x14VerifyQrCodeResponse\x12\x38\n\x0f\x64\x65\x63oded_request\x18\x01 \x01(\x0b\x32\x1f.fapiao.v1.VerifyInvoiceRequest\x12\x36\n\x0cverification\x18\x02 \x01(\x0b\x32 .fapiao.v1.VerifyInvoiceResponse\"\x80\x01\n\x0f\x42\x61tchVerifyItem\x12\x32\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.fapiao.v1.VerifyInvoiceRequestH\x00\x12\x31\n\x07qr_code\x18\x02 \x01(\x0b\x32\x1e.fapiao.v1.VerifyQrCodeRequestH\x00\x42\x06\n\x04item\"m\n\x1a\x42\x61tchVerifyInvoicesRequest\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.fapiao.v1.BatchVerifyItem\x12$\n\x04view\x18\x02 \x01(\x0e\x32\x16.fapiao.v1.InvoiceView\"\x8b\x01\n\x11\x42\x61tchVerifyResult\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x38\n\x0cverification\x18\x02 \x01(\x0b\x32 .fapiao.v1.VerifyInvoiceResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"L\n\x1b\x42\x61tchVerifyInvoicesResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.fapiao.v1.BatchVerifyResult\"\x91\x03\n\x12VerificationRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0bverify_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12/\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1e.fapiao.v1.VerificationChannel\x12,\n\x0cinvoice_type\x18\x05 \x01(\x0e\x32\x16.fapiao.v1.InvoiceType\x12\x14\n\x0cinvoice_code\x18\x06 \x01(\t\x12\x16\n\x0einvoice_number\x18\x07 \x01(\t\x12%\n\nissue_date\x18\x08 \x01(\x0b\x32\x11.google.type.Date\x12/\n\x07outcome\x18\t \x01(\x0e\x32\x1e.fapiao.v1.VerificationOutcome\x12\x19\n\x11mismatched_fields\x18\n \x03(\t\x12.\n\rinvoice_state\x18\x0b \x01(\x0e\x32\x17.fapiao.v1.InvoiceState\"\x84\x02\n\x1eListVerificationRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x14\n\x0cinvoice_code\x18\x03 \x01(\t\x12\x16\n\x0einvoice_number\x18\x04 \x01(\t\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x07outcome\x18\x07 \x01(\x0e\x32\x1e.fapiao.v1.VerificationOutcome\"j\n\x1fListVerificationRecordsResponse\x12.\n\x07records\x18\x01 \x03(\x0b\x32\x1d.fapiao.v1.VerificationRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa2\x01\n\x13VerificationOutcome\x12$\n VERIFICATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n\x1aVERIFICATION_OUTCOME_MATCH\x10\x01\x12!\n\x1dVERIFICATION_OUTCOME_MISMATCH\x10\x02\x12\"\n\x1eVERIFICATION_OUTCOME_NOT_FOUND\x10\x03*\x9e\x01\n\x13VerificationChannel\x12$\n VERIFICATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bVERIFICATION_CHANNEL_SINGLE\x10\x01\x12 \n\x1cVERIFICATION_CHANNEL_QR_CODE\x10\x02\x12\x1e\n\x1aVERIFICATION_CHANNEL_BATCH\x10\x03\x32\x96\x03\n\x13VerificationService\x12R\n\rVerifyInvoice\x12\x1f.fapiao.v1.VerifyInvoiceRequest\x1a .fapiao.v1.VerifyInvoiceResponse\x12O\n\x0cVerifyQrCode\x12\x1e.fapiao.v1.VerifyQrCodeRequest\x1a\x1f.fapiao.v1.VerifyQrCodeResponse\x12h\n\x13\x42\x61tchVerifyInvoices\x12%.fapiao.v1.BatchVerifyInvoicesRequest\x1a&.fapiao.v1.BatchVerifyInvoicesResponse(\x01\x30\x01\x12p\n\x17ListVerificationRecords\x12).fapiao.v1.ListVerificationRecordsRequest\x1a*.fapiao.v1.ListVerificationRecordsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fapiao/v1/verification_service.proto\x12\tfapiao.v1\x1a\x17\x66\x61piao/v1/invoice.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16google/type/date.proto\"\xf9\x01\n\x14VerifyInvoiceRequest\x12\x14\n\x0cinvoice_code\x18\x01 \x01(\t\x12\x16\n\x0einvoice_number\x18\x02 \x01(\t\x12%\n\nissue_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x14\n\ncheck_code\x18\x04 \x01(\tH\x00\x12\x14\n\namount_fen\x18\x05 \x01(\x03H\x00\x12\x13\n\ttotal_fen\x18\x06 \x01(\x03H\x00\x12,\n\x0cinvoice_type\x18\x07 \x01(\x0e\x32\x16.fapiao.v1.InvoiceType\x12\x14\n\x0cwith_receipt\x18\x08 \x01(\x08\x42\x07\n\x05proof\"\xc7\x02\n\x15VerifyInvoiceResponse\x12/\n\x07outcome\x18\x01 \x01(\x0e\x32\x1e.fapiao.v1.VerificationOutcome\x12#\n\x07invoice\x18\x02 \x01(\x0b\x32\x12.fapiao.v1.Invoice\x12\x19\n\x11mismatched_fields\x18\x03 \x03(\t\x12\x17\n\x0fverification_id\x18\x04 \x01(\t\x12/\n\x0bverify_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x18verifications_left_today\x18\x06 \x01(\x05H\x00\x88\x01\x01\x12/\n\x07receipt\x18\x07 \x01(\x0b\x32\x1e.fapiao.v1.VerificationReceiptB\x1b\n\x19_verifications_left_today\"F\n\x13VerificationReceipt\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"<\n\x13VerifyQrCodeRequest\x12\x0f\n\x07payload\x18\x01 \x01(\t\x12\x14\n\x0cwith_receipt\x18\x02 \x01(\x08\"\x88\x01\n\x14VerifyQrCodeResponse\x12\x38\n\x0f\x64\x65\x63oded_request\x18\x01 \x01(\x0b\x32\x1f.fapiao.v1.VerifyInvoiceRequest\x12\x36\n\x0cverification\x18\x02 \x01(\x0b\x32 .fapiao.v1.VerifyInvoiceResponse\"\x80\x01\n\x0f\x42\x61tchVerifyItem\x12\x32\n\x07invoice\x18\x01 \x01(\x0b\x32\x1f.fapiao.v1.VerifyInvoiceRequestH\x00\x12\x31\n\x07qr_code\x18\x02 \x01(\x0b\x32\x1e.fapiao.v1.VerifyQrCodeRequestH\x00\x42\x06\n\x04item\"m\n\x1a\x42\x61tchVerifyInvoicesRequest\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.fapiao.v1.BatchVerifyItem\x12$\n\x04view\x18\x02 \x01(\x0e\x32\x16.fapiao.v1.InvoiceView\"\x8b\x01\n\x11\x42\x61tchVerifyResult\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x38\n\x0cverification\x18\x02 \x01(\x0b\x32 .fapiao.v1.VerifyInvoiceResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"L\n\x1b\x42\x61tchVerifyInvoicesResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.fapiao.v1.BatchVerifyResult\"\x91\x03\n\x12VerificationRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0bverify_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12/\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1e.fapiao.v1.VerificationChannel\x12,\n\x0cinvoice_type\x18\x05 \x01(\x0e\x32\x16.fapiao.v1.InvoiceType\x12\x14\n\x0cinvoice_code\x18\x06 \x01(\t\x12\x16\n\x0einvoice_number\x18\x07 \x01(\t\x12%\n\nissue_date\x18\x08 \x01(\x0b\x32\x11.google.type.Date\x12/\n\x07outcome\x18\t \x01(\x0e\x32\x1e.fapiao.v1.VerificationOutcome\x12\x19\n\x11mismatched_fields\x18\n \x03(\t\x12.\n\rinvoice_state\x18\x0b \x01(\x0e\x32\x17.fapiao.v1.InvoiceState\"\x84\x02\n\x1eListVerificationRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x14\n\x0cinvoice_code\x18\x03 \x01(\t\x12\x16\n\x0einvoice_number\x18\x04 \x01(\t\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x07outcome\x18\x07 \x01(\x0e\x32\x1e.fapiao.v1.VerificationOutcome\"j\n\x1fListVerificationRecordsResponse\x12.\n\x07records\x18\x01 \x03(\x0b\x32\x1d.fapiao.v1.VerificationRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa2\x01\n\x13VerificationOutcome\x12$\n VERIFICATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n\x1aVERIFICATION_OUTCOME_MATCH\x10\x01\x12!\n\x1dVERIFICATION_OUTCOME_MISMATCH\x10\x02\x12\"\n\x1eVERIFICATION_OUTCOME_NOT_FOUND\x10\x03*\x9e\x01\n\x13VerificationChannel\x12$\n VERIFICATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bVERIFICATION_CHANNEL_SINGLE\x10\x01\x12 \n\x1cVERIFICATION_CHANNEL_QR_CODE\x10\x02\x12\x1e\n\x1aVERIFICATION_CHANNEL_BATCH\x10\x03\x32\x96\x03\n\x13VerificationService\x12R\n\rVerifyInvoice\x12\x1f.fapiao.v1.VerifyInvoiceRequest\x1a .fapiao.v1.VerifyInvoiceResponse\x12O\n\x0cVerifyQrCode\x12\x1e.fapiao.v1.VerifyQrCodeRequest\x1a\x1f.fapiao.v1.VerifyQrCodeResponse\x12h\n\x13\x42\x61tchVerifyInvoices\x12%.fapiao.v1.BatchVerifyInvoicesRequest\x1a&.fapiao.v1.BatchVerifyInvoicesResponse(\x01\x30\x01\x12p\n\x17ListVerificationRecords\x12).fapiao.v1.ListVerificationRecordsRequest\x1a*.fapiao.v1.ListVerificationRecordsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fapiao.v1.verification_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VERIFICATIONOUTCOME']._serialized_start=2086
-  _globals['_VERIFICATIONOUTCOME']._serialized_end=2248
-  _globals['_VERIFICATIONCHANNEL']._serialized_start=2251
-  _globals['_VERIFICATIONCHANNEL']._serialized_end=2409
+  _globals['_VERIFICATIONOUTCOME']._serialized_start=2251
+  _globals['_VERIFICATIONOUTCOME']._serialized_end=2413
+  _globals['_VERIFICATIONCHANNEL']._serialized_start=2416
+  _globals['_VERIFICATIONCHANNEL']._serialized_end=2574
   _globals['_VERIFYINVOICEREQUEST']._serialized_start=159
-  _globals['_VERIFYINVOICEREQUEST']._serialized_end=386
-  _globals['_VERIFYINVOICERESPONSE']._serialized_start=389
-  _globals['_VERIFYINVOICERESPONSE']._serialized_end=667
-  _globals['_VERIFYQRCODEREQUEST']._serialized_start=669
-  _globals['_VERIFYQRCODEREQUEST']._serialized_end=707
-  _globals['_VERIFYQRCODERESPONSE']._serialized_start=710
-  _globals['_VERIFYQRCODERESPONSE']._serialized_end=846
-  _globals['_BATCHVERIFYITEM']._serialized_start=849
-  _globals['_BATCHVERIFYITEM']._serialized_end=977
-  _globals['_BATCHVERIFYINVOICESREQUEST']._serialized_start=979
-  _globals['_BATCHVERIFYINVOICESREQUEST']._serialized_end=1088
-  _globals['_BATCHVERIFYRESULT']._serialized_start=1091
-  _globals['_BATCHVERIFYRESULT']._serialized_end=1230
-  _globals['_BATCHVERIFYINVOICESRESPONSE']._serialized_start=1232
-  _globals['_BATCHVERIFYINVOICESRESPONSE']._serialized_end=1308
-  _globals['_VERIFICATIONRECORD']._serialized_start=1311
-  _globals['_VERIFICATIONRECORD']._serialized_end=1712
-  _globals['_LISTVERIFICATIONRECORDSREQUEST']._serialized_start=1715
-  _globals['_LISTVERIFICATIONRECORDSREQUEST']._serialized_end=1975
-  _globals['_LISTVERIFICATIONRECORDSRESPONSE']._serialized_start=1977
-  _globals['_LISTVERIFICATIONRECORDSRESPONSE']._serialized_end=2083
-  _globals['_VERIFICATIONSERVICE']._serialized_start=2412
-  _globals['_VERIFICATIONSERVICE']._serialized_end=2818
+  _globals['_VERIFYINVOICEREQUEST']._serialized_end=408
+  _globals['_VERIFYINVOICERESPONSE']._serialized_start=411
+  _globals['_VERIFYINVOICERESPONSE']._serialized_end=738
+  _globals['_VERIFICATIONRECEIPT']._serialized_start=740
+  _globals['_VERIFICATIONRECEIPT']._serialized_end=810
+  _globals['_VERIFYQRCODEREQUEST']._serialized_start=812
+  _globals['_VERIFYQRCODEREQUEST']._serialized_end=872
+  _globals['_VERIFYQRCODERESPONSE']._serialized_start=875
+  _globals['_VERIFYQRCODERESPONSE']._serialized_end=1011
+  _globals['_BATCHVERIFYITEM']._serialized_start=1014
+  _globals['_BATCHVERIFYITEM']._serialized_end=1142
+  _globals['_BATCHVERIFYINVOICESREQUEST']._serialized_start=1144
+  _globals['_BATCHVERIFYINVOICESREQUEST']._serialized_end=1253
+  _globals['_BATCHVERIFYRESULT']._serialized_start=1256
+  _globals['_BATCHVERIFYRESULT']._serialized_end=1395
+  _globals['_BATCHVERIFYINVOICESRESPONSE']._serialized_start=1397
+  _globals['_BATCHVERIFYINVOICESRESPONSE']._serialized_end=1473
+  _globals['_VERIFICATIONRECORD']._serialized_start=1476
+  _globals['_VERIFICATIONRECORD']._serialized_end=1877
+  _globals['_LISTVERIFICATIONRECORDSREQUEST']._serialized_start=1880
+  _globals['_LISTVERIFICATIONRECORDSREQUEST']._serialized_end=2140
+  _globals['_LISTVERIFICATIONRECORDSRESPONSE']._serialized_start=2142
+  _globals['_LISTVERIFICATIONRECORDSRESPONSE']._serialized_end=2248
+  _globals['_VERIFICATIONSERVICE']._serialized_start=2577
+  _globals['_VERIFICATIONSERVICE']._serialized_end=2983
 # @@protoc_insertion_point(module_scope)

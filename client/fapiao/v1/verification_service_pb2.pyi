@@ -36,7 +36,7 @@ VERIFICATION_CHANNEL_QR_CODE: VerificationChannel
 VERIFICATION_CHANNEL_BATCH: VerificationChannel
 
 class VerifyInvoiceRequest(_message.Message):
-    __slots__ = ("invoice_code", "invoice_number", "issue_date", "check_code", "amount_fen", "total_fen", "invoice_type")
+    __slots__ = ("invoice_code", "invoice_number", "issue_date", "check_code", "amount_fen", "total_fen", "invoice_type", "with_receipt")
     INVOICE_CODE_FIELD_NUMBER: _ClassVar[int]
     INVOICE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     ISSUE_DATE_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class VerifyInvoiceRequest(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FEN_FIELD_NUMBER: _ClassVar[int]
     INVOICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    WITH_RECEIPT_FIELD_NUMBER: _ClassVar[int]
     invoice_code: str
     invoice_number: str
     issue_date: _date_pb2.Date
@@ -51,29 +52,44 @@ class VerifyInvoiceRequest(_message.Message):
     amount_fen: int
     total_fen: int
     invoice_type: _invoice_pb2.InvoiceType
-    def __init__(self, invoice_code: _Optional[str] = ..., invoice_number: _Optional[str] = ..., issue_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., check_code: _Optional[str] = ..., amount_fen: _Optional[int] = ..., total_fen: _Optional[int] = ..., invoice_type: _Optional[_Union[_invoice_pb2.InvoiceType, str]] = ...) -> None: ...
+    with_receipt: bool
+    def __init__(self, invoice_code: _Optional[str] = ..., invoice_number: _Optional[str] = ..., issue_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., check_code: _Optional[str] = ..., amount_fen: _Optional[int] = ..., total_fen: _Optional[int] = ..., invoice_type: _Optional[_Union[_invoice_pb2.InvoiceType, str]] = ..., with_receipt: _Optional[bool] = ...) -> None: ...
 
 class VerifyInvoiceResponse(_message.Message):
-    __slots__ = ("outcome", "invoice", "mismatched_fields", "verification_id", "verify_time", "verifications_left_today")
+    __slots__ = ("outcome", "invoice", "mismatched_fields", "verification_id", "verify_time", "verifications_left_today", "receipt")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     INVOICE_FIELD_NUMBER: _ClassVar[int]
     MISMATCHED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     VERIFY_TIME_FIELD_NUMBER: _ClassVar[int]
     VERIFICATIONS_LEFT_TODAY_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     outcome: VerificationOutcome
     invoice: _invoice_pb2.Invoice
     mismatched_fields: _containers.RepeatedScalarFieldContainer[str]
     verification_id: str
     verify_time: _timestamp_pb2.Timestamp
     verifications_left_today: int
-    def __init__(self, outcome: _Optional[_Union[VerificationOutcome, str]] = ..., invoice: _Optional[_Union[_invoice_pb2.Invoice, _Mapping]] = ..., mismatched_fields: _Optional[_Iterable[str]] = ..., verification_id: _Optional[str] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verifications_left_today: _Optional[int] = ...) -> None: ...
+    receipt: VerificationReceipt
+    def __init__(self, outcome: _Optional[_Union[VerificationOutcome, str]] = ..., invoice: _Optional[_Union[_invoice_pb2.Invoice, _Mapping]] = ..., mismatched_fields: _Optional[_Iterable[str]] = ..., verification_id: _Optional[str] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verifications_left_today: _Optional[int] = ..., receipt: _Optional[_Union[VerificationReceipt, _Mapping]] = ...) -> None: ...
+
+class VerificationReceipt(_message.Message):
+    __slots__ = ("body", "key_id", "signature")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    key_id: str
+    signature: bytes
+    def __init__(self, body: _Optional[bytes] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class VerifyQrCodeRequest(_message.Message):
-    __slots__ = ("payload",)
+    __slots__ = ("payload", "with_receipt")
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    WITH_RECEIPT_FIELD_NUMBER: _ClassVar[int]
     payload: str
-    def __init__(self, payload: _Optional[str] = ...) -> None: ...
+    with_receipt: bool
+    def __init__(self, payload: _Optional[str] = ..., with_receipt: _Optional[bool] = ...) -> None: ...
 
 class VerifyQrCodeResponse(_message.Message):
     __slots__ = ("decoded_request", "verification")

@@ -1,13 +1,14 @@
-"""The `fapiao` command line: client commands (verify, verify-batch, and the invoice lifecycle: issue, void,
-certify, report-period, red-letter, invoice, watch) and, when the server is installed, the server's (serve,
-migrate, seed).
+"""The `fapiao` command line: client commands (verify, verify-batch, the invoice lifecycle: issue, void,
+certify, report-period, red-letter, invoice, watch; and signatures: public-keys, receipt check) and, when the
+server is installed, the server's (serve, migrate, seed, signing-key).
 
 Exit status: 0 success (verify: MATCH), 2 invalid input, 3 MISMATCH (verify), 4 not found (verify: NOT_FOUND;
 the other commands: no such invoice or form), 5 refused by a lifecycle rule (FAILED_PRECONDITION, e.g.
 VOID_PERIOD_ENDED), 6 refused by a quota (RESOURCE_EXHAUSTED: the caller's rate, or 5 verifications of one
 invoice today; the message says when to retry), 7 not authenticated or not allowed (UNAUTHENTICATED,
-PERMISSION_DENIED), 124 `watch --timeout` ended before `--count` events, 1 any other failure (e.g. the register
-is unreachable).
+PERMISSION_DENIED), 8 something signed or chained does not check out (`receipt check`: an altered, unreadable or
+foreign receipt), 124 `watch --timeout` ended before `--count` events, 1 any other failure (e.g. the register is
+unreachable).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from ..channel import DEFAULT_TARGET
 from ..credentials import CredentialsError
 from .lifecycle import add_commands as add_lifecycle_commands
+from .signing import add_commands as add_signing_commands
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     proof.add_argument("--total", metavar="YUAN", help="total: 02/15 total, 数电 价税合计 (31/32)")
     verify.add_argument("--type", type=int, default=0, metavar="FPLX", help="invoice type, e.g. 31 or 32 for 数电")
     verify.add_argument("--qr", metavar="PAYLOAD", help="verify by the QR payload instead of the fields")
+    verify.add_argument("--receipt", metavar="FILE", help="ask for a signed receipt and save it to FILE")
     _common(verify)
     verify.set_defaults(handler=_run_verify)
 
@@ -73,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=_run_batch)
 
     add_lifecycle_commands(commands, _common)
+    add_signing_commands(commands, _common)
 
     try:
         from fapiao_server.cli import add_commands

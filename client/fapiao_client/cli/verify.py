@@ -9,6 +9,7 @@ from datetime import date
 from ..errors import FapiaoError
 from ..money import yuan_to_fen
 from ..requests import verify_request
+from ..signatures import save_receipt
 from ..sync_client import VerificationClient
 from .connection import client_arguments
 from .render import OUTCOME_EXIT, print_error, print_verification, to_json
@@ -26,6 +27,7 @@ def _request_fields(options: argparse.Namespace) -> dict[str, object]:
         "invoice_number": options.number,
         "issue_date": issue_date,
         "invoice_type": options.type,
+        "with_receipt": options.receipt is not None,
     }
     if options.check_code is not None:
         fields["check_code"] = options.check_code
@@ -43,7 +45,7 @@ def run(options: argparse.Namespace) -> int:
     with VerificationClient(options.target, wait_for_ready=False, **client_arguments(options)) as client:
         try:
             if options.qr is not None:
-                qr_answer = client.verify_qr_code(options.qr)
+                qr_answer = client.verify_qr_code(options.qr, with_receipt=options.receipt is not None)
                 answer, shown = qr_answer.verification, qr_answer
             else:
                 try:
@@ -55,6 +57,12 @@ def run(options: argparse.Namespace) -> int:
                 shown = answer
         except FapiaoError as error:
             return print_error(error, as_json=options.json)
+    if options.receipt is not None:
+        if not answer.HasField("receipt"):  # a register from before receipts ignores the request
+            print("fapiao verify: the register sent no receipt", file=sys.stderr)
+            return 1
+        save_receipt(answer.receipt, options.receipt)
+        print(f"receipt saved to {options.receipt} (check it with `fapiao receipt check`)", file=sys.stderr)
     if options.json:
         print(to_json(shown))
     else:

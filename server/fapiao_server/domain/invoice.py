@@ -70,6 +70,14 @@ class VehicleDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class InvoiceSignature:
+    """The register's Ed25519 signature over an invoice's canonical form (domain.signing), by key ``key_id``."""
+
+    key_id: str
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice:
     id: int
     invoice_type: InvoiceType
@@ -99,6 +107,8 @@ class Invoice:
     certify_time: datetime | None = None
     void_time: datetime | None = None
     vehicle: VehicleDetails | None = None
+    # None for invoices issued before the register signed them (migration 0007).
+    signature: InvoiceSignature | None = None
 
     @property
     def key(self) -> InvoiceKey:

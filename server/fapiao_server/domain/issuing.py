@@ -197,8 +197,9 @@ def _line(problems: Violations, position: int, line: LineRequest) -> InvoiceLine
         tax_classification_code=classification,
         specification=_text(problems, f"{path}.specification", line.specification),
         unit=_text(problems, f"{path}.unit", line.unit),
-        quantity=quantity_text if quantity is not None else "",
-        unit_price=price_text if unit_price is not None else "",
+        # As PostgreSQL's numeric prints them ("003" reads back as "3"), so the signed invoice is the stored one.
+        quantity=f"{quantity:f}" if quantity is not None else "",
+        unit_price=f"{unit_price:f}" if unit_price is not None else "",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from .calendar import civil_date, years_before
 from .errors import FieldViolation, InvalidArgument, Violations
@@ -13,6 +14,9 @@ from .invoice import Invoice, InvoiceKey, InvoiceState
 from .invoice_types import InvoiceType, Proof
 from .money import check_fen
 from .qr import parse_qr_payload
+
+if TYPE_CHECKING:
+    from .signing import Receipt
 
 INVALID_QUERY = "INVALID_VERIFICATION_QUERY"
 DIGITAL_TYPES = (InvoiceType.DIGITAL_SPECIAL, InvoiceType.DIGITAL_GENERAL)
@@ -228,6 +232,9 @@ class Verification:
     record: VerificationRecord
     invoice: Invoice | None = None
     verifications_left: int | None = None
+
+    # The signed statement of this answer (domain.signing.Receipt), when the caller asked for one.
+    receipt: Receipt | None = None
 
     @property
     def outcome(self) -> VerificationOutcome:

@@ -16,6 +16,7 @@ from ..domain.invoice_types import InvoiceType
 from ..domain.issuing import InvoiceDraft
 from ..domain.lifecycle import InvoiceFacts
 from ..domain.red_letter import FormState, RedLetterForm
+from ..domain.signing import PublishedKey
 from ..domain.verification import VerificationOutcome, VerificationRecord
 
 
@@ -49,6 +50,12 @@ class RecordAppender(Protocol):
 
     async def append(self, records: Sequence[VerificationRecord]) -> None:
         """Durably store the records (with ids from ``reserve_ids``); return once committed."""
+        ...
+
+
+class SigningKeyDirectory(Protocol):
+    async def list(self) -> list[PublishedKey]:
+        """Every key the register has signed with, newest first."""
         ...
 
 

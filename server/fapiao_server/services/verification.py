@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from ..domain.calendar import business_date, next_business_day_start, utc_now
-from ..domain.errors import DomainError, FieldViolation, InvalidArgument, QuotaExceeded, Unavailable
+from ..domain.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, QuotaExceeded, Unavailable
 from ..domain.invoice import Invoice, InvoiceKey
 from ..domain.quotas import DailyVerificationLimit
+from ..domain.signing import Signer, receipt
 from ..domain.verification import (
     QrRequest,
     Verification,
@@ -51,6 +53,7 @@ class VerificationService:
         policy: VerificationPolicy | None = None,
         attempts: AttemptCounter | None = None,
         daily_limit: DailyVerificationLimit | None = None,
+        signer: Signer | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._invoices = invoices
@@ -60,6 +63,7 @@ class VerificationService:
         # Without a counter there is no daily limit (tests of other rules, benchmarks).
         self._attempts = attempts
         self._daily_limit = daily_limit or DailyVerificationLimit()
+        self._signer = signer
         self._clock = clock
 
     def _now(self) -> tuple[datetime, date]:
@@ -67,21 +71,31 @@ class VerificationService:
         return now, business_date(now)
 
     async def verify(
-        self, request: VerificationRequest, *, caller: str, channel: VerificationChannel = VerificationChannel.SINGLE
+        self,
+        request: VerificationRequest,
+        *,
+        caller: str,
+        channel: VerificationChannel = VerificationChannel.SINGLE,
+        with_receipt: bool = False,
     ) -> Verification:
-        """Verify one invoice; the answer is returned once its record is stored."""
+        """Verify one invoice; the answer is returned once its record is stored. ``with_receipt`` adds the
+        register's signed statement of the answer."""
         now, today = self._now()
         query = build_query(request, today=today, policy=self._policy)
         left = await self._spend_attempt(caller, query.key, now)
-        return await self._answer(query, await self._invoices.get(query.key), caller, channel, now, left)
+        verification = await self._answer(query, await self._invoices.get(query.key), caller, channel, now, left)
+        return self._with_receipt(verification, request, None) if with_receipt else verification
 
-    async def verify_qr(self, payload: str, *, caller: str) -> tuple[VerificationRequest, Verification]:
+    async def verify_qr(
+        self, payload: str, *, caller: str, with_receipt: bool = False
+    ) -> tuple[VerificationRequest, Verification]:
         """Verify the invoice a QR payload names; also returns the request the payload decoded to."""
         now, today = self._now()
         request, query = query_from_qr(payload, today=today, policy=self._policy)
         left = await self._spend_attempt(caller, query.key, now)
         invoice = await self._invoices.get(query.key)
-        return request, await self._answer(query, invoice, caller, VerificationChannel.QR_CODE, now, left)
+        verification = await self._answer(query, invoice, caller, VerificationChannel.QR_CODE, now, left)
+        return request, self._with_receipt(verification, request, payload) if with_receipt else verification
 
     async def _judge_attempts(
         self, caller: str, keys: Sequence[InvoiceKey], now: datetime
@@ -101,6 +115,21 @@ class VerificationService:
         if isinstance(verdict, QuotaExceeded):
             raise verdict
         return verdict
+
+    def _with_receipt(
+        self, verification: Verification, request: VerificationRequest, qr_payload: str | None
+    ) -> Verification:
+        if self._signer is None:
+            raise FailedPrecondition("this register signs no receipts (no signing key)", reason="RECEIPTS_UNAVAILABLE")
+        signed = receipt(
+            verification.record,
+            request,
+            verification.invoice,
+            self._signer,
+            receipt_id=str(uuid.uuid4()),
+            qr_payload=qr_payload,
+        )
+        return replace(verification, receipt=signed)
 
     async def _answer(
         self,

@@ -15,6 +15,7 @@ from ..domain.invoice import (
     InvoiceKey,
     InvoiceLine,
     InvoiceReference,
+    InvoiceSignature,
     InvoiceState,
     Party,
     VehicleDetails,
@@ -158,4 +159,7 @@ def invoice_from_row(row: dict[str, Any]) -> Invoice:
         certify_time=row["certified_at"],
         void_time=row["voided_at"],
         vehicle=vehicle,
+        signature=None
+        if row["signature"] is None
+        else InvoiceSignature(row["signature_key_id"], bytes(row["signature"])),
     )

@@ -15,6 +15,7 @@ from ..domain.calendar import utc_now
 from ..domain.errors import Aborted, DomainError, FailedPrecondition
 from ..domain.events import EventType, NewEvent
 from ..domain.invoice import Invoice, InvoiceState
+from ..domain.signing import Signer
 from ..services.ports import PendingIssue, Replayed, UsedRequest
 from .database import storage_errors
 from .encryption import Keyring
@@ -25,16 +26,20 @@ IssueResult = Invoice | Replayed | DomainError
 
 
 class PostgresIssuer:
+    """Issues invoices signed by ``signer`` (unsigned without one)."""
+
     def __init__(
         self,
         pool: AsyncConnectionPool,
         keyring: Keyring,
         *,
+        signer: Signer | None = None,
         max_batch: int = 256,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._pool = pool
         self._keyring = keyring
+        self._signer = signer
         self._clock = clock
         self._batches: Coalescer[PendingIssue, IssueResult] = Coalescer(self._issue_batch, max_batch=max_batch)
 
@@ -90,7 +95,7 @@ class PostgresIssuer:
                     else:
                         fresh.append(index)
                 invoices = await insert_invoices(
-                    conn, [items[i].draft for i in fresh], now, self._keyring, ids=ids[: len(fresh)]
+                    conn, [items[i].draft for i in fresh], now, self._keyring, self._signer, ids=ids[: len(fresh)]
                 )
                 for index, invoice in zip(fresh, invoices, strict=True):
                     results[index] = invoice

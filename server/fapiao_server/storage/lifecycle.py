@@ -24,6 +24,7 @@ from ..domain.invoice_types import InvoiceType
 from ..domain.issuing import InvoiceDraft, finish, identifiers, number_prefix
 from ..domain.lifecycle import InvoiceFacts, period_of
 from ..domain.red_letter import FormState, RedLetterForm, RedLetterReason, TradeParty
+from ..domain.signing import Signer, signed
 from ..services.ports import EventFilter, FormFilter, InvoiceFilter, InvoiceRef, RequestClaim, UsedRequest
 from .data_keys import follow_primary
 from .database import storage_errors
@@ -186,12 +187,14 @@ async def insert_invoices(
     drafts: Sequence[InvoiceDraft],
     now: datetime,
     keyring: Keyring,
+    signer: Signer | None,
     *,
     ids: Sequence[int] = (),
 ) -> list[Invoice]:
-    """Give each draft the next number under its prefix and an id (taken here unless ``ids`` are given), and
-    store it with its lines, personal details sealed with the current primary data key. In pipeline mode the
-    inserts are only queued: they reach PostgreSQL with whatever the caller sends next."""
+    """Give each draft the next number under its prefix and an id (taken here unless ``ids`` are given), sign it
+    (unless there is no ``signer``), and store it with its lines, personal details sealed with the current primary
+    data key. In pipeline mode the inserts are only queued: they reach PostgreSQL with whatever the caller sends
+    next."""
     day = business_date(now)
     prefixes = [number_prefix(d.invoice_type, d.region, day) for d in drafts]
     counts = Counter(prefixes)
@@ -209,7 +212,8 @@ async def insert_invoices(
     for draft, prefix, invoice_id in zip(drafts, prefixes, ids, strict=True):
         code, number = identifiers(draft.invoice_type, prefix, following[prefix])
         following[prefix] += 1
-        invoices.append(finish(draft, invoice_id=invoice_id, code=code, number=number, now=now))
+        invoice = finish(draft, invoice_id=invoice_id, code=code, number=number, now=now)
+        invoices.append(invoice if signer is None else signed(invoice, signer))
     await conn.execute(query("insert_invoices"), _invoice_params(invoices, drafts, keyring))
     lines = [(inv.id, line, rev) for inv, d in zip(invoices, drafts, strict=True) for line, rev in _with_reversal(d)]
     params = _lines_params([line for _, line, _ in lines])
@@ -268,6 +272,8 @@ def _invoice_params(invoices: Sequence[Invoice], drafts: Sequence[InvoiceDraft],
         "original_ids": column(lambda i: i.original_invoice.id if i.original_invoice else None),
         "form_ids": [d.red_letter_form_id for d in drafts],
         "data_key_id": keyring.primary_id,
+        "signature_key_ids": column(lambda i: i.signature.key_id if i.signature else None),
+        "signatures": column(lambda i: i.signature.signature if i.signature else None),
     }
 
 
@@ -340,9 +346,10 @@ async def finish_requests(conn: psycopg.AsyncConnection[Any], results: Sequence[
 
 
 class PostgresLifecycleTransaction:
-    def __init__(self, conn: psycopg.AsyncConnection[Any], keyring: Keyring) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], keyring: Keyring, signer: Signer | None = None) -> None:
         self._conn = conn
         self._keyring = keyring
+        self._signer = signer
 
     async def claim(self, claims: Sequence[RequestClaim]) -> dict[tuple[str, str], UsedRequest]:
         return await claim_requests(self._conn, claims)
@@ -408,24 +415,26 @@ class PostgresLifecycleTransaction:
         )
 
     async def insert_invoices(self, drafts: Sequence[InvoiceDraft], now: datetime) -> list[Invoice]:
-        return await insert_invoices(self._conn, drafts, now, self._keyring)
+        return await insert_invoices(self._conn, drafts, now, self._keyring, self._signer)
 
     async def append(self, events: Sequence[NewEvent]) -> None:
         await append_events(self._conn, events)
 
 
 class PostgresLifecycle:
-    """The lifecycle store (services.ports.LifecycleStore)."""
+    """The lifecycle store (services.ports.LifecycleStore). Invoices it issues (red ones) are signed by
+    ``signer``; without one they are stored unsigned."""
 
-    def __init__(self, pool: AsyncConnectionPool, keyring: Keyring) -> None:
+    def __init__(self, pool: AsyncConnectionPool, keyring: Keyring, *, signer: Signer | None = None) -> None:
         self._pool = pool
         self._keyring = keyring
+        self._signer = signer
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresLifecycleTransaction]:
         with storage_errors(), change_errors():
             async with self._pool.connection() as conn, conn.transaction():
-                yield PostgresLifecycleTransaction(conn, self._keyring)
+                yield PostgresLifecycleTransaction(conn, self._keyring, self._signer)
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:

@@ -128,14 +128,15 @@ INSERT INTO invoices (
     buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
     amount_fen, tax_fen, total_fen, check_code, qr_payload, remarks, issuer_name, payee_name, reviewer_name,
     vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate,
-    original_invoice_id, red_letter_form_id, created_at, updated_at, data_key_id
+    original_invoice_id, red_letter_form_id, created_at, updated_at, data_key_id, signature_key_id, signature
 )
 SELECT id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, 1, region_code,
     seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
     buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
     amount_fen, tax_fen, amount_fen + tax_fen, check_code, qr_payload, remarks, issuer_name, payee_name,
     reviewer_name, vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate,
-    original_invoice_id, red_letter_form_id, issue_time, issue_time, %(data_key_id)s::integer
+    original_invoice_id, red_letter_form_id, issue_time, issue_time, %(data_key_id)s::integer, signature_key_id,
+    signature
 FROM unnest(
     %(ids)s::bigint[], %(invoice_types)s::smallint[], %(invoice_codes)s::text[], %(invoice_numbers)s::text[],
     %(issue_dates)s::date[], %(issue_times)s::timestamptz[], %(region_codes)s::text[],
@@ -146,13 +147,14 @@ FROM unnest(
     %(amounts)s::bigint[], %(taxes)s::bigint[], %(check_codes)s::text[], %(qr_payloads)s::text[],
     %(remarks)s::text[], %(issuer_names)s::bytea[], %(payee_names)s::bytea[], %(reviewer_names)s::bytea[],
     %(vins)s::text[], %(brand_models)s::text[], %(vehicle_types)s::text[], %(license_plates)s::text[],
-    %(original_ids)s::bigint[], %(form_ids)s::bigint[]
+    %(original_ids)s::bigint[], %(form_ids)s::bigint[], %(signature_key_ids)s::text[], %(signatures)s::bytea[]
 ) AS v (
     id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, region_code,
     seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
     buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
     amount_fen, tax_fen, check_code, qr_payload, remarks, issuer_name, payee_name, reviewer_name,
-    vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate, original_invoice_id, red_letter_form_id
+    vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate, original_invoice_id, red_letter_form_id,
+    signature_key_id, signature
 );
 
 -- name: insert_invoice_lines

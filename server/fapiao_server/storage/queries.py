@@ -21,8 +21,9 @@ def parse_named_queries(text: str) -> dict[str, str]:
     return queries
 
 
-# Verification and maintenance queries, those of the invoice lifecycle, of principals and of the data keys.
-QUERY_FILES = ("queries.sql", "lifecycle.sql", "access.sql", "encryption.sql")
+# Verification and maintenance queries, those of the invoice lifecycle, of principals, of the data keys and of
+# the signing keys.
+QUERY_FILES = ("queries.sql", "lifecycle.sql", "access.sql", "encryption.sql", "signing.sql")
 
 
 def _load() -> dict[str, str]:

@@ -62,7 +62,7 @@ COPY invoices (
     buyer_tax_id, buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
     amount_fen, tax_fen, total_fen, check_code, qr_payload, remarks, issuer_name, payee_name, reviewer_name,
     vehicle_vin, vehicle_brand_model, vehicle_type, vehicle_license_plate,
-    original_invoice_id, reversed_amount_fen, certified_at, voided_at, data_key_id
+    original_invoice_id, reversed_amount_fen, certified_at, voided_at, data_key_id, signature_key_id, signature
 ) FROM STDIN;
 
 -- name: copy_invoice_lines

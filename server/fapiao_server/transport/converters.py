@@ -9,10 +9,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.date_pb2 import Date
 
 from fapiao.v1 import invoice_pb2 as pb_invoice
+from fapiao.v1 import register_key_service_pb2 as pb_keys
 from fapiao.v1 import verification_service_pb2 as pb
 
 from ..domain.errors import Violations
 from ..domain.invoice import Invoice, InvoiceLine, InvoiceReference, Party
+from ..domain.signing import PublishedKey
 from ..domain.verification import (
     QrRequest,
     Verification,
@@ -149,6 +151,8 @@ def invoice_message(invoice: Invoice, view: int = FULL) -> pb_invoice.Invoice:
         vehicle = invoice.vehicle
         message.vehicle.vin, message.vehicle.brand_model = vehicle.vin, vehicle.brand_model
         message.vehicle.vehicle_type, message.vehicle.license_plate = vehicle.vehicle_type, vehicle.license_plate
+    if invoice.signature is not None:
+        message.signature.key_id, message.signature.signature = invoice.signature.key_id, invoice.signature.signature
     return message
 
 
@@ -180,7 +184,23 @@ class InvoiceMessages:
             response.invoice.MergeFromString(self.serialized(verification.invoice, view))
         if verification.verifications_left is not None:
             response.verifications_left_today = verification.verifications_left
+        if verification.receipt is not None:
+            signed = verification.receipt
+            response.receipt.body, response.receipt.key_id = signed.body, signed.key_id
+            response.receipt.signature = signed.signature
         return response
+
+
+def signing_key_message(key: PublishedKey) -> pb_keys.SigningKey:
+    message = pb_keys.SigningKey(
+        key_id=key.key_id,
+        algorithm=key.algorithm,
+        public_key=key.public_key,
+        activate_time=_timestamp(key.activate_time),
+    )
+    if key.retire_time is not None:
+        message.retire_time.FromDatetime(key.retire_time)
+    return message
 
 
 def _instant(message: pb.ListVerificationRecordsRequest, field: str, problems: Violations) -> datetime | None:

@@ -61,6 +61,8 @@ _TABLE: dict[str, frozenset[Role]] = {
     _ADMIN + "ListApiKeys":                     frozenset({ADMIN}),
     _ADMIN + "RevokeApiKey":                    frozenset({ADMIN}),
     _ADMIN + "RevokeSessions":                  frozenset({ADMIN}),
+    # The register's public signing keys: anyone it lets in may check what it signed.
+    "/fapiao.v1.RegisterKeyService/ListSigningKeys": EVERYONE,
     # Infrastructure: probes need no credentials; reflection describes only the public contract, but still
     # wants a caller.
     "/grpc.health.v1.Health/Check":             OPEN,

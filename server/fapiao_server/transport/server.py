@@ -17,6 +17,8 @@ from fapiao.v1 import (
     auth_service_pb2_grpc,
     invoice_service_pb2,
     invoice_service_pb2_grpc,
+    register_key_service_pb2,
+    register_key_service_pb2_grpc,
     verification_service_pb2,
     verification_service_pb2_grpc,
 )
@@ -26,6 +28,7 @@ from .admin_servicer import AdminServicer
 from .admission import AdmitCalls
 from .auth_servicer import AuthServicer
 from .invoice_servicer import InvoiceServicer
+from .key_servicer import RegisterKeyServicer
 from .verification_servicer import VerificationServicer
 
 SERVICE_NAMES = (
@@ -33,6 +36,7 @@ SERVICE_NAMES = (
     invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"].full_name,
     auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    register_key_service_pb2.DESCRIPTOR.services_by_name["RegisterKeyService"].full_name,
 )
 
 
@@ -42,6 +46,7 @@ class Servicers:
     invoices: InvoiceServicer
     auth: AuthServicer
     admin: AdminServicer
+    keys: RegisterKeyServicer
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,7 @@ def create_server(
     invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(servicers.invoices, server)
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicers.auth, server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(servicers.admin, server)
+    register_key_service_pb2_grpc.add_RegisterKeyServiceServicer_to_server(servicers.keys, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server

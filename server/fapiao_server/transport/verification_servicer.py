@@ -27,14 +27,18 @@ class VerificationServicer(pb_grpc.VerificationServiceServicer):
     async def VerifyInvoice(
         self, request: pb.VerifyInvoiceRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyInvoiceResponse:
-        verification = await self._service.verify(converters.verification_request(request), caller=caller_of(context))
+        verification = await self._service.verify(
+            converters.verification_request(request), caller=caller_of(context), with_receipt=request.with_receipt
+        )
         return self._messages.verify_response(verification)
 
     @unary_errors
     async def VerifyQrCode(
         self, request: pb.VerifyQrCodeRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyQrCodeResponse:
-        decoded, verification = await self._service.verify_qr(request.payload, caller=caller_of(context))
+        decoded, verification = await self._service.verify_qr(
+            request.payload, caller=caller_of(context), with_receipt=request.with_receipt
+        )
         return pb.VerifyQrCodeResponse(
             decoded_request=converters.verification_request_message(decoded),
             verification=self._messages.verify_response(verification),
