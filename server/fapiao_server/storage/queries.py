@@ -21,8 +21,8 @@ def parse_named_queries(text: str) -> dict[str, str]:
     return queries
 
 
-# Verification and maintenance queries, and those of the invoice lifecycle.
-QUERY_FILES = ("queries.sql", "lifecycle.sql")
+# Verification and maintenance queries, those of the invoice lifecycle, and those of the audit log.
+QUERY_FILES = ("queries.sql", "lifecycle.sql", "audit.sql")
 
 
 def _load() -> dict[str, str]:
