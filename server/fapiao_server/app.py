@@ -16,9 +16,11 @@ from .config import Settings
 from .domain.calendar import business_date, utc_now
 from .domain.errors import DomainError
 from .domain.verification import VerificationPolicy
+from .services.audit import AuditLog
 from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
+from .storage.audit import PostgresAuditLog
 from .storage.database import create_pool, database_answers, storage_errors
 from .storage.invoices import PostgresInvoices
 from .storage.issuing import PostgresIssuer
@@ -28,6 +30,8 @@ from .storage.notifications import listen_for_changes
 from .storage.queries import query
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
+from .transport.audit_servicer import AuditServicer
+from .transport.audit_trail import AuditTrail
 from .transport.invoice_servicer import InvoiceServicer
 from .transport.server import SERVICE_NAMES, create_server
 from .transport.verification_servicer import VerificationServicer
@@ -95,6 +99,8 @@ class Application:
             PostgresIssuer(self.pool),
             invalidate=None if self.cache is None else self.cache.invalidate,
         )
+        # Authentication and the policy interceptor record logins and refusals here too (audit.record).
+        self.audit = AuditLog(PostgresAuditLog(self.pool))
         self.health = health.aio.HealthServicer()
         interceptors, self._tracer_provider = start_tracing(settings.otel_exporter)
         self.server, self.port = create_server(
@@ -102,8 +108,10 @@ class Application:
             VerificationServicer(self.verification),
             InvoiceServicer(self.lifecycle),
             self.health,
+            AuditServicer(self.audit),
             max_message_bytes=settings.max_message_bytes,
             interceptors=interceptors,
+            audit_trail=AuditTrail(self.audit),
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -184,6 +192,7 @@ class Application:
         self.lifecycle.feed.close()  # watchers move to another node now, with their cursors, not at the deadline
         await self.server.stop(self.settings.shutdown_grace_seconds)
         await self.recorder.close()
+        await self.audit.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

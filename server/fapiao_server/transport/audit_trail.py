@@ -1,0 +1,156 @@
+"""Records the register's changes in the audit log, in one place: an interceptor around the audited RPCs.
+
+It sees each audited call's parsed request, its answer or its refusal, and records who made it, what it acted on
+and how it ended; the call itself never waits for the log (``AuditLog.record`` only queues). Calls refused
+before they reach a servicer (failed authentication, permission refusals) are recorded by whoever refuses them,
+through the same ``AuditLog.record``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+from fapiao.v1 import invoice_service_pb2
+
+from ..domain.audit import AuditEvent, AuditOutcome
+from ..domain.calendar import utc_now
+from ..domain.errors import InvalidArgument
+from ..services.audit import AuditLog
+from .caller import caller_of
+
+_INVOICE_SERVICE = invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"].full_name
+# Every InvoiceService method that changes the register.
+INVOICE_MUTATIONS = frozenset(
+    f"/{_INVOICE_SERVICE}/{name}"
+    for name in (
+        "IssueInvoice", "VoidInvoice", "CertifyInvoice", "ReportTaxPeriod", "CreateRedLetterForm",
+        "ConfirmRedLetterForm", "RejectRedLetterForm", "WithdrawRedLetterForm", "IssueRedInvoice",
+    )
+)  # fmt: skip
+_OUTCOMES = {
+    grpc.StatusCode.OK: AuditOutcome.OK,
+    grpc.StatusCode.PERMISSION_DENIED: AuditOutcome.DENIED,
+    grpc.StatusCode.UNAUTHENTICATED: AuditOutcome.UNAUTHENTICATED,
+}
+_STATUS_DETAILS = "grpc-status-details-bin"
+Actor = Callable[[grpc.aio.ServicerContext], tuple[str, str]]
+
+
+def caller_actor(context: grpc.aio.ServicerContext) -> tuple[str, str]:
+    """(principal id, role name) of the caller. Until authentication lands the id is the caller's own name and
+    there is no role; a caller whose name is refused is recorded as what it sent, cleaned."""
+    try:
+        return caller_of(context), ""
+    except InvalidArgument:
+        sent = dict(context.invocation_metadata() or ()).get("x-fapiao-caller", "")
+        return f"invalid:{sent if isinstance(sent, str) else ''}", ""
+
+
+def subject_of(request: Any, response: Any | None) -> str:
+    """What a change acted on: the invoice or form it answered with, else what the request named."""
+    for message in (response, request):
+        if message is None:
+            continue
+        if _has(message, "invoice"):
+            invoice = message.invoice
+            if getattr(invoice, "id", ""):
+                return f"invoices/{invoice.id}"
+            if getattr(invoice, "invoice_number", ""):
+                return f"invoices/{invoice.invoice_code}:{invoice.invoice_number}"
+        if _has(message, "form") and message.form.id:
+            return f"red-letter-forms/{message.form.id}"
+        if getattr(message, "form_id", ""):
+            return f"red-letter-forms/{message.form_id}"
+        if getattr(message, "tax_id", ""):
+            return f"tax-periods/{message.tax_id}/{message.year:04d}-{message.month:02d}"
+        if _has(message, "seller"):  # an invoice that was not issued: whose it would have been
+            return f"taxpayers/{message.seller.tax_id}"
+    return ""
+
+
+def _has(message: Any, field: str) -> bool:
+    try:
+        return bool(message.HasField(field))
+    except ValueError:  # no such message field on this type
+        return False
+
+
+def _refusal(context: grpc.aio.ServicerContext) -> tuple[grpc.StatusCode, str]:
+    """The status code a call was refused with, and the ErrorInfo reason of its google.rpc details."""
+    code = context.code()
+    if not isinstance(code, grpc.StatusCode):
+        code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    reason = ""
+    for key, value in context.trailing_metadata() or ():
+        if key == _STATUS_DETAILS:
+            for detail in status_pb2.Status.FromString(value).details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    reason = info.reason
+    return code, reason
+
+
+class AuditTrail(grpc.aio.ServerInterceptor):
+    """Records every call of ``methods`` (full method names, unary) in ``log``. It must run after requests are
+    parsed (after RejectMalformedRequests) so it sees messages, not bytes."""
+
+    def __init__(self, log: AuditLog, methods: Collection[str] = INVOICE_MUTATIONS, actor: Actor = caller_actor):
+        self._log = log
+        self._methods = frozenset(methods)
+        self._actor = actor
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method not in self._methods or handler.unary_unary is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            self._audited(method, handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _audited(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                response = await behaviour(request, context)
+            except BaseException:  # refused, failed or cancelled: recorded, then raised on unchanged
+                code, reason = _refusal(context)
+                if code is grpc.StatusCode.OK:  # ended without a status: the client went away, or a bug
+                    code = grpc.StatusCode.CANCELLED if context.cancelled() else grpc.StatusCode.UNKNOWN
+                details = {"code": code.name, **({"reason": reason} if reason else {})}
+                self._record(method, request, None, context, _OUTCOMES.get(code, AuditOutcome.FAILED), details)
+                raise
+            self._record(method, request, response, context, AuditOutcome.OK, {})
+            return response
+
+        return call
+
+    def _record(
+        self,
+        method: str,
+        request: Any,
+        response: Any | None,
+        context: grpc.aio.ServicerContext,
+        outcome: AuditOutcome,
+        details: dict[str, str],
+    ) -> None:
+        actor, role = self._actor(context)
+        request_id = getattr(request, "request_id", "")
+        event = AuditEvent(
+            time=utc_now(),
+            actor=actor,
+            actor_role=role,
+            action=method,
+            outcome=outcome,
+            subject=subject_of(request, response),
+            details={**details, **({"request_id": request_id} if request_id else {})},
+        )
+        self._log.record(event)
