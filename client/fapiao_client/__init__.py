@@ -5,6 +5,7 @@ Needs only grpcio, protobuf and the googleapis common protos; the server is not 
 
 from .aio_client import AsyncVerificationClient
 from .aio_invoice_client import AsyncInvoiceClient
+from .audit_client import AuditClient
 from .channel import CALLER_HEADER, DEFAULT_TARGET
 from .drafts import DraftError, issue_request
 from .errors import FapiaoError, FieldViolation
@@ -20,6 +21,7 @@ __all__ = [
     "AsyncInvoiceClient",
     "AsyncInvoiceWatch",
     "AsyncVerificationClient",
+    "AuditClient",
     "DraftError",
     "FapiaoError",
     "FieldViolation",

@@ -1,11 +1,11 @@
 """The `fapiao` command line: client commands (verify, verify-batch, and the invoice lifecycle: issue, void,
-certify, report-period, red-letter, invoice, watch) and, when the server is installed, the server's (serve,
+certify, report-period, red-letter, invoice, watch; audit) and, when the server is installed, the server's (serve,
 migrate, seed).
 
 Exit status: 0 success (verify: MATCH), 2 invalid input, 3 MISMATCH (verify), 4 not found (verify: NOT_FOUND;
 the other commands: no such invoice or form), 5 refused by a lifecycle rule (FAILED_PRECONDITION, e.g.
-VOID_PERIOD_ENDED), 124 `watch --timeout` ended before `--count` events, 1 any other failure (e.g. the register
-is unreachable).
+VOID_PERIOD_ENDED), 6 the audit chain is broken (`audit verify`), 124 `watch --timeout` ended before `--count`
+events, 1 any other failure (e.g. the register is unreachable).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ..channel import DEFAULT_TARGET
+from .audit import add_commands as add_audit_commands
 from .lifecycle import add_commands as add_lifecycle_commands
 
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=_run_batch)
 
     add_lifecycle_commands(commands, _common)
+    add_audit_commands(commands, _common)
 
     try:
         from fapiao_server.cli import add_commands
