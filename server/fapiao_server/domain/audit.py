@@ -73,7 +73,8 @@ class AuditEvent:
         order (by UTF-8 bytes). Every item is UTF-8, preceded by its length as 4 bytes big-endian."""
         parts = [
             FORMAT,
-            self.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode(),
+            # isoformat: the same text as strftime's, at half the cost; the time is UTC, so "+00:00" -> "Z".
+            self.time.isoformat(timespec="microseconds").replace("+00:00", "Z").encode(),
             self.actor.encode(),
             self.actor_role.encode(),
             self.action.encode(),
