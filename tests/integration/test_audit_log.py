@@ -4,6 +4,7 @@ to change or remove rows, and a check that names the row someone changed or remo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
@@ -239,3 +240,40 @@ async def test_odd_events_are_stored_cleaned_and_still_verify(store: PostgresAud
     rows = await store.list(AuditFilter(), limit=10, after_id=None)
     assert rows[0].event.actor == "nul\ufffdactor" and len(rows[0].event.subject) == 256
     assert (await store.verify()).intact
+
+
+def documented_check(url: str) -> tuple[int | None, bytes]:
+    """docs/audit.md's recipe, from the page alone (SHA-256 and the table, nothing of fapiao_server): the first id
+    that does not check, and the last good hash."""
+
+    def item(text: str) -> bytes:
+        data = text.encode()
+        return len(data).to_bytes(4, "big") + data
+
+    head = bytes(32)
+    with psycopg.connect(url) as conn:
+        for id_, at, actor, role, action, outcome, subject, details, prev, digest in conn.execute(
+            "SELECT id, occurred_at AT TIME ZONE 'UTC', actor, actor_role, action, outcome, subject, details,"
+            " prev_hash, hash FROM audit_events ORDER BY id"
+        ):
+            fields = ("fapiao.audit.v1", at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor, role, action, outcome, subject)
+            body = [item(x) for x in (*fields, str(len(details)))]
+            body += [item(x) for k, v in sorted(details.items(), key=lambda kv: kv[0].encode()) for x in (k, v)]
+            if bytes(prev) != head or hashlib.sha256(head + b"".join(body)).digest() != bytes(digest):
+                return id_, head
+            head = bytes(digest)
+    return None, head
+
+
+async def test_the_documented_rule_rechecks_the_chain_independently(store: PostgresAuditLog, audit_url: str) -> None:
+    log = AuditLog(store)
+    for n in range(12):
+        log.record(event(n, outcome=AuditOutcome.FAILED if n % 3 else AuditOutcome.OK))
+    log.record(AuditEvent(time=utc_now(), actor="a", action="auth.login", outcome=AuditOutcome.UNAUTHENTICATED,
+                          details={"é": "1", "z": "2", "a": "3"}))  # fmt: skip
+    await log.close()
+    ours = await store.verify()
+    assert documented_check(audit_url) == (None, ours.head)
+    target = ids(audit_url)[5]
+    tamper(audit_url, "UPDATE audit_events SET subject = 'invoices/0' WHERE id = %s", (target,))
+    assert documented_check(audit_url)[0] == target == (await store.verify()).first_broken_id
