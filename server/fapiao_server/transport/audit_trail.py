@@ -7,10 +7,13 @@ through the same ``AuditLog.record``."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 from fapiao.v1 import invoice_service_pb2
@@ -21,6 +24,7 @@ from ..domain.errors import InvalidArgument
 from ..services.audit import AuditLog
 from .caller import caller_of
 
+log = logging.getLogger(__name__)
 _INVOICE_SERVICE = invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"].full_name
 # Every InvoiceService method that changes the register.
 INVOICE_MUTATIONS = frozenset(
@@ -86,10 +90,11 @@ def _refusal(context: grpc.aio.ServicerContext) -> tuple[grpc.StatusCode, str]:
     reason = ""
     for key, value in context.trailing_metadata() or ():
         if key == _STATUS_DETAILS:
-            for detail in status_pb2.Status.FromString(value).details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    reason = info.reason
+            with contextlib.suppress(DecodeError):  # details we did not write: the code alone will do
+                for detail in status_pb2.Status.FromString(value).details:
+                    info = error_details_pb2.ErrorInfo()
+                    if detail.Unpack(info):
+                        reason = info.reason
     return code, reason
 
 
@@ -142,15 +147,18 @@ class AuditTrail(grpc.aio.ServerInterceptor):
         outcome: AuditOutcome,
         details: dict[str, str],
     ) -> None:
-        actor, role = self._actor(context)
-        request_id = getattr(request, "request_id", "")
-        event = AuditEvent(
-            time=utc_now(),
-            actor=actor,
-            actor_role=role,
-            action=method,
-            outcome=outcome,
-            subject=subject_of(request, response),
-            details={**details, **({"request_id": request_id} if request_id else {})},
-        )
-        self._log.record(event)
+        try:
+            actor, role = self._actor(context)
+            request_id = getattr(request, "request_id", "")
+            event = AuditEvent(
+                time=utc_now(),
+                actor=actor,
+                actor_role=role,
+                action=method,
+                outcome=outcome,
+                subject=subject_of(request, response),
+                details={**details, **({"request_id": request_id} if request_id else {})},
+            )
+            self._log.record(event)
+        except Exception:  # a bug here must not turn the call's own answer into an error
+            log.exception("could not record %s in the audit log", method)
