@@ -126,3 +126,13 @@ async def test_close_gives_up_after_its_timeout_while_the_store_stays_away() -> 
     log.record(event(0))
     await log.close(timeout=0.3)
     assert store.written == [] and log.pending == 1
+
+
+async def test_events_arriving_within_the_linger_share_one_transaction() -> None:
+    store = Store()
+    log = AuditLog(store, linger_seconds=0.2)  # type: ignore[arg-type]
+    for n in range(5):
+        log.record(event(n))
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.4)
+    assert [len(batch) for batch in store.batches] == [5]

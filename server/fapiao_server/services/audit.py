@@ -18,6 +18,9 @@ MAX_BATCH = 1000
 # While the database is away events wait in memory, up to this many; past it the oldest are dropped (and the
 # count logged), so an outage cannot take the worker's memory with it.
 MAX_PENDING = 200_000
+# How long the writer lets events gather before it takes a batch. Nobody waits for the write, so this costs no
+# call anything; it turns one transaction per event at a few hundred calls a second into one per dozens.
+LINGER_SECONDS = 0.05
 # Backoff between failed writes.
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
@@ -26,20 +29,30 @@ class AuditLog:
     """One worker's writer into the audit log.
 
     ``record`` only queues the event: the RPC it describes never waits for a round trip. A single writer task
-    appends whatever has queued meanwhile as one transaction (so under load one commit serves many events), and
-    keeps retrying while the database is away. ``close`` writes what is queued before the worker exits.
+    lets events gather for ``linger_seconds``, then appends what has queued as one transaction (so one commit
+    serves many events), and keeps retrying while the database is away. ``close`` writes what is queued before
+    the worker exits.
 
     Not ``coalescing.Coalescer``: that one hands every caller the result of its batch and fails a batch's callers
     together; here nobody waits for a result, and a failed batch must be kept and retried, not handed back.
     """
 
-    def __init__(self, store: AuditStore, *, max_batch: int = MAX_BATCH, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_pending: int = MAX_PENDING,
+        linger_seconds: float = LINGER_SECONDS,
+    ) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._linger = linger_seconds
         self._max_pending = max_pending
         self._pending: list[AuditEvent] = []
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0  # ever, by this worker
+        self._flushing = 0  # while someone waits for a flush the writer does not linger
 
     def record(self, event: AuditEvent) -> None:
         """Queue ``event`` (cleaned, see ``AuditEvent.cleaned``) for the chain; returns at once."""
@@ -58,8 +71,12 @@ class AuditLog:
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is committed (retrying while the database is away)."""
-        if self._writer is not None:
-            await asyncio.shield(self._writer)
+        self._flushing += 1
+        try:
+            if self._writer is not None:
+                await asyncio.shield(self._writer)
+        finally:
+            self._flushing -= 1
 
     async def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, giving up after ``timeout`` seconds (the loss is logged)."""
@@ -74,6 +91,8 @@ class AuditLog:
         failures = 0
         try:
             while self._pending:
+                if len(self._pending) < self._max_batch and not self._flushing:
+                    await asyncio.sleep(self._linger)
                 batch, dropped_before = self._pending[: self._max_batch], self._dropped
                 try:
                     await self._store.append(batch)

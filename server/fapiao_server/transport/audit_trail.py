@@ -106,6 +106,7 @@ class AuditTrail(grpc.aio.ServerInterceptor):
         self._log = log
         self._methods = frozenset(methods)
         self._actor = actor
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -116,11 +117,16 @@ class AuditTrail(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method not in self._methods or handler.unary_unary is None:
             return handler
-        return grpc.unary_unary_rpc_method_handler(
-            self._audited(method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        # The servicer's handlers are the same objects call after call: wrap each once, not once per call.
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                self._audited(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+            cached = self._wrapped[method] = (handler, wrapped)
+        return cached[1]
 
     def _audited(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
