@@ -10,6 +10,9 @@ from fapiao.v1 import audit_service_pb2_grpc as pb_grpc
 
 from .calls import BlockingCalls
 
+# Seconds a chain check may take: it reads every row of the log.
+VERIFY_TIMEOUT = 3600.0
+
 
 def audit_outcome(value: int | str) -> int:
     """An AuditOutcome given by number or by name ("denied", "AUDIT_OUTCOME_DENIED"); 0 means any."""
@@ -58,7 +61,8 @@ class AuditClient(BlockingCalls):
                 getattr(request, field).FromDatetime(value)
         return self._pages(self._stub.ListAuditEvents, request, "events")
 
-    def verify_audit_chain(self) -> pb.VerifyAuditChainResponse:
+    def verify_audit_chain(self, *, timeout: float = VERIFY_TIMEOUT) -> pb.VerifyAuditChainResponse:
         """Walk the whole chain; ``intact`` or the first broken event's id. Keep ``head_hash`` elsewhere: a later
-        check can then show the chain was not rewritten from the start."""
-        return self._call(self._stub.VerifyAuditChain, pb.VerifyAuditChainRequest())
+        check can then show the chain was not rewritten from the start. The register checks some 10,000 events a
+        second, so the deadline is ``timeout`` (an hour) rather than the client's."""
+        return self._call(self._stub.VerifyAuditChain, pb.VerifyAuditChainRequest(), timeout=timeout)
