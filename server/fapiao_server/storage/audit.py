@@ -29,9 +29,7 @@ class PostgresAuditLog:
         if not events:
             return
         with storage_errors():
-            # Pipeline mode: two round trips (BEGIN, lock and head; the insert and COMMIT) instead of five, so the
-            # chain's lock is held for less and each batch costs PostgreSQL less.
-            async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+            async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute(query("lock_audit_chain"))
                 row = await (await conn.execute(query("audit_chain_head"))).fetchone()
                 linked = chain(events, row[0] if row else GENESIS)
