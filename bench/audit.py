@@ -27,6 +27,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+import cpu
 import environment
 from lifecycle import issue_templates, with_request_id
 
@@ -124,7 +125,18 @@ def _serve(url: str, ports: Connection) -> None:
     asyncio.run(main())
 
 
-async def _round(address: str, requests: list[bytes], concurrency: int, seconds: float) -> dict[str, float]:
+def _backends(url: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+
+
+async def _round(
+    address: str, requests: list[bytes], concurrency: int, seconds: float, meter: cpu.CpuMeter
+) -> dict[str, float]:
+    """A closed loop of IssueInvoice calls; throughput, latency, and CPU per call of the worker and of PostgreSQL
+    (a neighbour's load moves throughput a lot on a shared box, CPU per call much less)."""
     import grpc
 
     latencies: list[float] = []
@@ -141,13 +153,19 @@ async def _round(address: str, requests: list[bytes], concurrency: int, seconds:
                 n += concurrency
 
         began = time.perf_counter()
-        await asyncio.gather(*(caller(i) for i in range(concurrency)))
+        with meter:
+            await asyncio.gather(*(caller(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - began
     latencies.sort()
+    shares = meter.shares
+    assert shares is not None
     return {
         "per_second": len(latencies) / elapsed,
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "worker_cpu_us_per_call": shares.server * shares.seconds / len(latencies) * 1e6,
+        "postgres_cpu_us_per_call": shares.postgres * shares.seconds / len(latencies) * 1e6,
+        "client_and_neighbours_cores": shares.other,
     }
 
 
@@ -159,15 +177,21 @@ def issue_cost(url: str, rounds: int, seconds: float, concurrency: int) -> dict[
     try:
         ports = receiver.recv()
         requests = issue_templates(2000, 1, seed=20261128)
+        assert server.pid is not None
+        pid = server.pid
         runs: dict[str, list[dict[str, float]]] = {"bare": [], "audited": []}
 
         async def drive() -> None:
-            await _round(f"127.0.0.1:{ports['audited']}", requests, concurrency, 2)  # warm both paths
-            await _round(f"127.0.0.1:{ports['bare']}", requests, concurrency, 2)
+            def meter() -> cpu.CpuMeter:
+                return cpu.CpuMeter(lambda: [pid], lambda: _backends(url))
+
+            await _round(f"127.0.0.1:{ports['audited']}", requests, concurrency, 2, meter())  # warm both paths
+            await _round(f"127.0.0.1:{ports['bare']}", requests, concurrency, 2, meter())
             for n in range(rounds):
                 # Each goes first every other round, so a drift of the shared box favours neither.
                 for name in ("bare", "audited") if n % 2 == 0 else ("audited", "bare"):
-                    runs[name].append(await _round(f"127.0.0.1:{ports[name]}", requests, concurrency, seconds))
+                    address = f"127.0.0.1:{ports[name]}"
+                    runs[name].append(await _round(address, requests, concurrency, seconds, meter()))
 
         asyncio.run(drive())
     finally:
@@ -185,6 +209,13 @@ def issue_cost(url: str, rounds: int, seconds: float, concurrency: int) -> dict[
         "bare": bare,
         "audited": audited,
         "throughput_change_percent": round((audited["per_second"] / bare["per_second"] - 1) * 100, 1),
+        "cpu_per_call_change_percent": round(
+            (audited["worker_cpu_us_per_call"] + audited["postgres_cpu_us_per_call"])
+            / (bare["worker_cpu_us_per_call"] + bare["postgres_cpu_us_per_call"])
+            * 100
+            - 100,
+            1,
+        ),
     }
 
 

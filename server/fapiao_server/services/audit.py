@@ -20,7 +20,7 @@ MAX_BATCH = 1000
 MAX_PENDING = 200_000
 # How long the writer lets events gather before it takes a batch. Nobody waits for the write, so this costs no
 # call anything; it turns one transaction per event at a few hundred calls a second into one per dozens.
-LINGER_SECONDS = 0.05
+LINGER_SECONDS = 0.2
 # Backoff between failed writes.
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 

@@ -17,10 +17,11 @@ CREATE TABLE audit_events (
     hash         bytea NOT NULL CHECK (length(hash) = 32)
 );
 
--- Listing filters; each lists newest first by id.
+-- Listing filters; each lists newest first by id. Times grow with ids, so a BRIN index serves time ranges at a
+-- fraction of a btree's cost per insert.
 CREATE INDEX audit_events_actor_idx ON audit_events (actor, id);
 CREATE INDEX audit_events_action_idx ON audit_events (action, id);
-CREATE INDEX audit_events_time_idx ON audit_events (occurred_at);
+CREATE INDEX audit_events_time_idx ON audit_events USING brin (occurred_at);
 
 CREATE FUNCTION fapiao_refuse_audit_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
