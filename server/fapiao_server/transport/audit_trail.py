@@ -82,10 +82,11 @@ def _has(message: Any, field: str) -> bool:
         return False
 
 
-def _refusal(context: grpc.aio.ServicerContext) -> tuple[grpc.StatusCode, str]:
-    """The status code a call was refused with, and the ErrorInfo reason of its google.rpc details."""
+def _refusal(context: grpc.aio.ServicerContext) -> tuple[grpc.StatusCode | None, str]:
+    """The status code a call was refused with (None if none was set), and the ErrorInfo reason of its
+    google.rpc details."""
     code = context.code()
-    if not isinstance(code, grpc.StatusCode):
+    if code is not None and not isinstance(code, grpc.StatusCode):
         code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
     reason = ""
     for key, value in context.trailing_metadata() or ():
@@ -133,27 +134,23 @@ class AuditTrail(grpc.aio.ServerInterceptor):
             try:
                 response = await behaviour(request, context)
             except BaseException:  # refused, failed or cancelled: recorded, then raised on unchanged
-                code, reason = _refusal(context)
-                if code is grpc.StatusCode.OK:  # ended without a status: the client went away, or a bug
-                    code = grpc.StatusCode.CANCELLED if context.cancelled() else grpc.StatusCode.UNKNOWN
-                details = {"code": code.name, **({"reason": reason} if reason else {})}
-                self._record(method, request, None, context, _OUTCOMES.get(code, AuditOutcome.FAILED), details)
+                self._record(method, request, None, context)
                 raise
-            self._record(method, request, response, context, AuditOutcome.OK, {})
+            self._record(method, request, response, context)
             return response
 
         return call
 
-    def _record(
-        self,
-        method: str,
-        request: Any,
-        response: Any | None,
-        context: grpc.aio.ServicerContext,
-        outcome: AuditOutcome,
-        details: dict[str, str],
-    ) -> None:
+    def _record(self, method: str, request: Any, response: Any | None, context: grpc.aio.ServicerContext) -> None:
+        """Record the call: OK with its ``response``, else how the context says it ended."""
         try:
+            outcome, details = AuditOutcome.OK, {}
+            if response is None:
+                code, reason = _refusal(context)
+                if code is None or code is grpc.StatusCode.OK:  # ended without a status: the client went away, or a bug
+                    code = grpc.StatusCode.CANCELLED if context.cancelled() else grpc.StatusCode.UNKNOWN
+                outcome = _OUTCOMES.get(code, AuditOutcome.FAILED)
+                details = {"code": code.name, **({"reason": reason} if reason else {})}
             actor, role = self._actor(context)
             request_id = getattr(request, "request_id", "")
             event = AuditEvent(
