@@ -45,6 +45,7 @@ def test_client_public_api_is_pinned() -> None:
             "AsyncInvoiceWatch",
             "AsyncRegisterKeyClient",
             "AsyncVerificationClient",
+            "AuditClient",
             "DraftError",
             "FapiaoError",
             "FieldViolation",

@@ -6,6 +6,7 @@ the server is not imported.
 
 from .aio_client import AsyncVerificationClient
 from .aio_invoice_client import AsyncInvoiceClient
+from .audit_client import AuditClient
 from .channel import DEFAULT_TARGET
 from .credentials import TokenSource
 from .drafts import DraftError, issue_request
@@ -32,6 +33,7 @@ __all__ = [
     "AsyncInvoiceWatch",
     "AsyncRegisterKeyClient",
     "AsyncVerificationClient",
+    "AuditClient",
     "DraftError",
     "FapiaoError",
     "FieldViolation",

@@ -76,9 +76,12 @@ class BlockingCalls(_Calls):
     at once, which rides out a restarting worker or a rolling deploy; pass False to fail fast.
     """
 
-    def _call(self, method: Any, request: Any) -> Any:
+    def _call(self, method: Any, request: Any, *, timeout: float | None = None) -> Any:
+        """One call, with the client's deadline unless ``timeout`` gives a longer one for a long call."""
         try:
-            return method(request, timeout=self._timeout, metadata=self._metadata(), wait_for_ready=self._wait)
+            return method(
+                request, timeout=timeout or self._timeout, metadata=self._metadata(), wait_for_ready=self._wait
+            )
         except grpc.RpcError as error:
             raise FapiaoError.from_rpc_error(error) from None
 

@@ -7,6 +7,7 @@ import json
 DEFAULT_TARGET = "127.0.0.1:50051"
 VERIFICATION_SERVICE = "fapiao.v1.VerificationService"
 INVOICE_SERVICE = "fapiao.v1.InvoiceService"
+AUDIT_SERVICE = "fapiao.v1.AuditService"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 # Changes carry a request id that the client fills in before the first attempt, and gRPC resends the same bytes,
@@ -46,6 +47,7 @@ SERVICE_CONFIG = json.dumps(
                 "name": [
                     *_methods(VERIFICATION_SERVICE, ("VerifyInvoice", "VerifyQrCode", "ListVerificationRecords")),
                     *_methods(INVOICE_SERVICE, INVOICE_READS),
+                    *_methods(AUDIT_SERVICE, ("ListAuditEvents", "VerifyAuditChain")),
                 ],
                 "retryPolicy": _retry(3, ["UNAVAILABLE"]),
             },

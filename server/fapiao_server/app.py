@@ -24,12 +24,14 @@ from .quotas.store import RedisQuotaStore
 from .security.key_files import decode_key, load_or_create_key
 from .security.tokens import TokenSigner
 from .services.administration import Administration
+from .services.audit import AuditLog
 from .services.authentication import Authenticator, Sessions
 from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.verification import VerificationService
 from .signing_keys import signing_key
 from .storage.access import PostgresAccess
+from .storage.audit import PostgresAuditLog
 from .storage.data_keys import prepare_keys
 from .storage.database import create_pool, database_answers, storage_errors
 from .storage.encryption import Keyring
@@ -43,11 +45,14 @@ from .storage.queries import query
 from .storage.signing_keys import PostgresSigningKeys
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
-from .transport.access_gate import AccessGate, Refusal
+from .transport.access_gate import AccessGate
 from .transport.admin_servicer import AdminServicer
+from .transport.audit_servicer import AuditServicer
+from .transport.audit_trail import AuditTrail, refusal_recorder
 from .transport.auth_servicer import AuthServicer
 from .transport.invoice_servicer import InvoiceServicer
 from .transport.key_servicer import RegisterKeyServicer
+from .transport.policy import AUDITED, REFUSALS_AUDITED
 from .transport.server import SERVICE_NAMES, Listener, Servicers, create_server, server_credentials
 from .transport.verification_servicer import VerificationServicer
 
@@ -108,11 +113,6 @@ def listeners(settings: Settings) -> list[Listener]:
     return found
 
 
-def _log_refusal(refusal: Refusal) -> None:
-    who = refusal.principal.id if refusal.principal is not None else "unauthenticated caller"
-    log.info("refused %s to %s at %s: %s", refusal.method, who, refusal.peer, refusal.error.reason)
-
-
 def create_quota_store(settings: Settings) -> RedisQuotaStore | None:
     """Where quotas are counted fleet-wide (Redis, even with the cache off); None: each worker counts alone."""
     if not settings.redis_url:
@@ -167,6 +167,8 @@ class Application:
             PostgresIssuer(self.pool, self.keyring, signer=self.signing_key),
             invalidate=None if self.cache is None else self.cache.invalidate,
         )
+        # Authentication and the policy interceptor record logins and refusals here too (audit.record).
+        self.audit = AuditLog(PostgresAuditLog(self.pool))
         access = PostgresAccess(self.pool)
         signer = token_signer(settings)
         self.authenticator = Authenticator(access, signer)
@@ -187,11 +189,13 @@ class Application:
                 auth=AuthServicer(sessions, self.administration),
                 admin=AdminServicer(self.administration),
                 keys=RegisterKeyServicer(PostgresSigningKeys(self.pool)),
+                audit=AuditServicer(self.audit),
             ),
             self.health,
-            gate=AccessGate(self.authenticator, self.rate_limiter, on_refusal=_log_refusal),
+            gate=AccessGate(self.authenticator, self.rate_limiter, on_refusal=refusal_recorder(self.audit)),
             max_message_bytes=settings.max_message_bytes,
             interceptors=interceptors,
+            audit_trail=AuditTrail(self.audit, AUDITED, refusals_of=REFUSALS_AUDITED),
         )
         self.port = self.ports[0]
         self._tasks: list[asyncio.Task[None]] = []
@@ -276,6 +280,7 @@ class Application:
         self.lifecycle.feed.close()  # watchers move to another node now, with their cursors, not at the deadline
         await self.server.stop(self.settings.shutdown_grace_seconds)
         await self.recorder.close()
+        await self.audit.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -78,7 +78,7 @@ def test_partitions_cover_this_and_coming_months_and_absorb_early_rows(pg_admin_
 def test_migrations_ship_in_the_package_numbered_from_one() -> None:
     versions = [m.version for m in available_migrations()]
     assert versions[0] == 1
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions == sorted(set(versions))
 
 
 def test_record_id_blocks_match_the_sequence_increment(database_url: str) -> None:

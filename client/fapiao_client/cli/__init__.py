@@ -1,5 +1,5 @@
 """The `fapiao` command line: client commands (verify, verify-batch, the invoice lifecycle: issue, void,
-certify, report-period, red-letter, invoice, watch; and signatures: public-keys, receipt check) and, when the
+certify, report-period, red-letter, invoice, watch; signatures: public-keys, receipt check; audit) and, when the
 server is installed, the server's (serve, migrate, seed, signing-key).
 
 Exit status: 0 success (verify: MATCH), 2 invalid input, 3 MISMATCH (verify), 4 not found (verify: NOT_FOUND;
@@ -7,8 +7,8 @@ the other commands: no such invoice or form), 5 refused by a lifecycle rule (FAI
 VOID_PERIOD_ENDED), 6 refused by a quota (RESOURCE_EXHAUSTED: the caller's rate, or 5 verifications of one
 invoice today; the message says when to retry), 7 not authenticated or not allowed (UNAUTHENTICATED,
 PERMISSION_DENIED), 8 something signed or chained does not check out (`receipt check`: an altered, unreadable or
-foreign receipt), 124 `watch --timeout` ended before `--count` events, 1 any other failure (e.g. the register is
-unreachable).
+foreign receipt; `audit verify`: the audit chain is broken), 124 `watch --timeout` ended before `--count`
+events, 1 any other failure (e.g. the register is unreachable).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from ..channel import DEFAULT_TARGET
 from ..credentials import CredentialsError
+from .audit import add_commands as add_audit_commands
 from .lifecycle import add_commands as add_lifecycle_commands
 from .signing import add_commands as add_signing_commands
 
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lifecycle_commands(commands, _common)
     add_signing_commands(commands, _common)
+    add_audit_commands(commands, _common)
 
     try:
         from fapiao_server.cli import add_commands

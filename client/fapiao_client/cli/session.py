@@ -13,6 +13,7 @@ from rich.console import Console
 
 from fapiao.v1 import invoice_service_pb2 as pb
 
+from ..calls import BlockingCalls
 from ..drafts import DraftError
 from ..errors import FapiaoError
 from ..invoice_client import InvoiceClient
@@ -48,10 +49,13 @@ def change_id(options: argparse.Namespace, fallback: str = "") -> str:
     return str(options.request_id)
 
 
-def run(options: argparse.Namespace, call: Callable[[InvoiceClient], int]) -> int:
-    """Make the command's calls; bad input found here is exit status 2, refusals their own status."""
+def run(
+    options: argparse.Namespace, call: Callable[[Any], int], client_class: type[BlockingCalls] = InvoiceClient
+) -> int:
+    """Make the command's calls on a ``client_class`` client; bad input found here is exit status 2, refusals their
+    own status."""
     try:
-        with InvoiceClient(options.target, wait_for_ready=False, **client_arguments(options)) as client:
+        with client_class(options.target, wait_for_ready=False, **client_arguments(options)) as client:
             return call(client)
     except DraftError as error:
         lines = "".join(f"\n  {v.field}: {v.description}" for v in error.violations)

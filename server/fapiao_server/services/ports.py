@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from ..domain.access import PrincipalAccount, Role, Scope
+from ..domain.audit import AuditEvent, AuditOutcome, ChainCheck, ChainedEvent
 from ..domain.events import EventPosition, InvoiceEvent, NewEvent
 from ..domain.invoice import Invoice, InvoiceKey, InvoiceState
 from ..domain.invoice_types import InvoiceType
@@ -329,3 +330,31 @@ class AccessStore(Protocol):
     async def api_keys_of(self, principal_id: str) -> Sequence[ApiKeyInfo]: ...
 
     async def revoke_api_key(self, key_id: str) -> ApiKeyInfo | None: ...
+
+
+# --- the audit log -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit events to list; empty strings and None mean "any"."""
+
+    actor: str = ""
+    action: str = ""
+    outcome: AuditOutcome | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+class AuditStore(Protocol):
+    async def append(self, events: Sequence[AuditEvent]) -> None:
+        """Link the events to the end of the chain, in order, and store them in one transaction."""
+        ...
+
+    async def list(self, where: AuditFilter, *, limit: int, after_id: int | None) -> list[ChainedEvent]:
+        """Up to ``limit`` matching rows, newest first, with ids below ``after_id``."""
+        ...
+
+    async def verify(self) -> ChainCheck:
+        """Walk the whole chain in id order and report the first broken row, if any."""
+        ...

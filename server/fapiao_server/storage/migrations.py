@@ -37,8 +37,11 @@ def available_migrations() -> list[Migration]:
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
-        raise RuntimeError("migrations must be numbered 0001, 0002, ... without gaps")
+    versions = [m.version for m in found]
+    # Numbers are handed out to branches in advance, so one may land before a lower one: a gap is allowed, a
+    # number used twice is not.
+    if not versions or versions[0] != 1 or len(set(versions)) != len(versions):
+        raise RuntimeError("migrations must be numbered from 0001, each number once")
     return found
 
 

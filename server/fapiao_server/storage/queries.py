@@ -21,9 +21,9 @@ def parse_named_queries(text: str) -> dict[str, str]:
     return queries
 
 
-# Verification and maintenance queries, those of the invoice lifecycle, of principals, of the data keys and of
-# the signing keys.
-QUERY_FILES = ("queries.sql", "lifecycle.sql", "access.sql", "encryption.sql", "signing.sql")
+# Verification and maintenance queries, those of the invoice lifecycle, of principals, of the data keys, of the
+# signing keys and of the audit log.
+QUERY_FILES = ("queries.sql", "lifecycle.sql", "access.sql", "encryption.sql", "signing.sql", "audit.sql")
 
 
 def _load() -> dict[str, str]:

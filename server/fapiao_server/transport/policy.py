@@ -21,6 +21,7 @@ _VERIFICATION = "/fapiao.v1.VerificationService/"
 _INVOICES = "/fapiao.v1.InvoiceService/"
 _AUTH = "/fapiao.v1.AuthService/"
 _ADMIN = "/fapiao.v1.AdminService/"
+_AUDIT = "/fapiao.v1.AuditService/"
 
 _TABLE: dict[str, frozenset[Role]] = {
     # Verification (发票查验): anyone who verifies; history is each caller's own.
@@ -61,6 +62,9 @@ _TABLE: dict[str, frozenset[Role]] = {
     _ADMIN + "ListApiKeys":                     frozenset({ADMIN}),
     _ADMIN + "RevokeApiKey":                    frozenset({ADMIN}),
     _ADMIN + "RevokeSessions":                  frozenset({ADMIN}),
+    # The audit log: auditors only, administrators included in nothing here.
+    _AUDIT + "ListAuditEvents":                 frozenset({AUDITOR}),
+    _AUDIT + "VerifyAuditChain":                frozenset({AUDITOR}),
     # The register's public signing keys: anyone it lets in may check what it signed.
     "/fapiao.v1.RegisterKeyService/ListSigningKeys": EVERYONE,
     # Infrastructure: probes need no credentials; reflection describes only the public contract, but still
@@ -74,12 +78,18 @@ _TABLE: dict[str, frozenset[Role]] = {
 
 POLICY = MappingProxyType(_TABLE)
 # Methods whose every call (allowed or refused) goes to the audit log: the changes, logins and administration.
-# Refusals of any method are audited too.
 AUDITED = frozenset(
     method
     for method in _TABLE
     if method.startswith((_ADMIN, _AUTH)) or (method.startswith(_INVOICES) and _TABLE[method] == frozenset({TAXPAYER}))
 ) - {_AUTH + "GetCaller"}
+# Methods whose refusals past the gate (PERMISSION_DENIED, UNAUTHENTICATED) are audited too: the unary reads a use
+# case may refuse. The gate records its own refusals of every method (transport.audit_trail.refusal_recorder).
+REFUSALS_AUDITED = frozenset(
+    method
+    for method, roles in _TABLE.items()
+    if method.startswith((_INVOICES, _AUDIT)) and method not in AUDITED and not method.endswith("/WatchInvoices")
+)
 
 
 def allowed_roles(method: str) -> frozenset[Role] | None:

@@ -13,6 +13,8 @@ from grpc_reflection.v1alpha import reflection
 from fapiao.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
+    audit_service_pb2,
+    audit_service_pb2_grpc,
     auth_service_pb2,
     auth_service_pb2_grpc,
     invoice_service_pb2,
@@ -26,6 +28,7 @@ from fapiao.v1 import (
 from .access_gate import AccessGate
 from .admin_servicer import AdminServicer
 from .admission import AdmitCalls
+from .audit_servicer import AuditServicer
 from .auth_servicer import AuthServicer
 from .invoice_servicer import InvoiceServicer
 from .key_servicer import RegisterKeyServicer
@@ -37,6 +40,7 @@ SERVICE_NAMES = (
     auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     register_key_service_pb2.DESCRIPTOR.services_by_name["RegisterKeyService"].full_name,
+    audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 
 
@@ -47,6 +51,7 @@ class Servicers:
     auth: AuthServicer
     admin: AdminServicer
     keys: RegisterKeyServicer
+    audit: AuditServicer
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +95,19 @@ def create_server(
     gate: AccessGate | None,
     max_message_bytes: int = 4 * 1024 * 1024,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    audit_trail: grpc.aio.ServerInterceptor | None = None,
 ) -> tuple[grpc.aio.Server, list[int]]:
     """A server bound to every listener (port 0 picks a free port) and not yet started; returns it and the bound
-    ports, in the listeners' order."""
-    server = grpc.aio.server(interceptors=[*interceptors, AdmitCalls(gate)], options=server_options(max_message_bytes))
+    ports, in the listeners' order. ``audit_trail`` runs innermost, after the access gate has named the caller
+    and the request is parsed, so it records who asked for what rather than bytes."""
+    innermost = [AdmitCalls(gate), *([audit_trail] if audit_trail else [])]
+    server = grpc.aio.server(interceptors=[*interceptors, *innermost], options=server_options(max_message_bytes))
     verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(servicers.verification, server)
     invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(servicers.invoices, server)
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicers.auth, server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(servicers.admin, server)
     register_key_service_pb2_grpc.add_RegisterKeyServiceServicer_to_server(servicers.keys, server)
+    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(servicers.audit, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server

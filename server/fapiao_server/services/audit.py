@@ -1,0 +1,130 @@
+"""The audit log's use cases: record events without holding up the calls they describe; list them; verify the
+chain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..domain.audit import AuditEvent, ChainCheck, ChainedEvent
+from ..domain.errors import FieldViolation, InvalidArgument
+from .lifecycle import Page
+from .paging import decode_values, encode_values, fingerprint, page_limit
+from .ports import AuditFilter, AuditStore
+
+log = logging.getLogger(__name__)
+# Events per transaction: one round trip and one commit for up to this many.
+MAX_BATCH = 1000
+# While the database is away events wait in memory, up to this many; past it the oldest are dropped (and the
+# count logged), so an outage cannot take the worker's memory with it.
+MAX_PENDING = 200_000
+# How long the writer lets events gather before it takes a batch. Nobody waits for the write, so this costs no
+# call anything; it turns one transaction per event at a few hundred calls a second into one per dozens.
+LINGER_SECONDS = 0.2
+# Backoff between failed writes.
+RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class AuditLog:
+    """One worker's writer into the audit log.
+
+    ``record`` only queues the event: the RPC it describes never waits for a round trip. A single writer task
+    lets events gather for ``linger_seconds``, then appends what has queued as one transaction (so one commit
+    serves many events), and keeps retrying while the database is away. ``close`` writes what is queued before
+    the worker exits.
+
+    Not ``coalescing.Coalescer``: that one hands every caller the result of its batch and fails a batch's callers
+    together; here nobody waits for a result, and a failed batch must be kept and retried, not handed back.
+    """
+
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_pending: int = MAX_PENDING,
+        linger_seconds: float = LINGER_SECONDS,
+    ) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._linger = linger_seconds
+        self._max_pending = max_pending
+        self._pending: list[AuditEvent] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._dropped = 0  # ever, by this worker
+        self._flushing = 0  # while someone waits for a flush the writer does not linger
+
+    def record(self, event: AuditEvent) -> None:
+        """Queue ``event`` (cleaned, see ``AuditEvent.cleaned``) for the chain; returns at once."""
+        self._pending.append(event.cleaned())
+        if len(self._pending) > self._max_pending:
+            excess = len(self._pending) - self._max_pending
+            del self._pending[:excess]
+            self._dropped += excess
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="audit-writer")
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet committed."""
+        return len(self._pending)
+
+    async def flush(self) -> None:
+        """Wait until everything recorded so far is committed (retrying while the database is away)."""
+        self._flushing += 1
+        try:
+            if self._writer is not None:
+                await asyncio.shield(self._writer)
+        finally:
+            self._flushing -= 1
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, giving up after ``timeout`` seconds (the loss is logged)."""
+        try:
+            await asyncio.wait_for(self.flush(), timeout)
+        except TimeoutError:
+            if self._writer is not None:
+                self._writer.cancel()
+            log.error("audit log: %d events could not be written before shutdown", len(self._pending))
+
+    async def _write(self) -> None:
+        failures = 0
+        try:
+            while self._pending:
+                if len(self._pending) < self._max_batch and not self._flushing:
+                    await asyncio.sleep(self._linger)
+                batch, dropped_before = self._pending[: self._max_batch], self._dropped
+                try:
+                    await self._store.append(batch)
+                except Exception as error:  # kept and retried: an audit event is not given up on a failure
+                    delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                    failures += 1
+                    log.warning(
+                        "audit log: writing %d events failed (%s: %s); %d queued, %d dropped so far; retrying in %gs",
+                        len(batch), type(error).__name__, error, len(self._pending), self._dropped, delay,
+                    )  # fmt: skip
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
+                # Events dropped meanwhile were the oldest queued, so the first of this very batch.
+                del self._pending[: max(0, len(batch) - (self._dropped - dropped_before))]
+        finally:
+            self._writer = None
+
+    async def list(self, where: AuditFilter, *, page_size: int, page_token: str) -> Page[ChainedEvent]:
+        """A page of events, newest first (AIP-158)."""
+        limit = page_limit(page_size)
+        if where.start_time and where.end_time and where.start_time >= where.end_time:
+            raise InvalidArgument(
+                [FieldViolation("end_time", "must be later than start_time")], reason="INVALID_AUDIT_FILTER"
+            )
+        query_fingerprint = fingerprint("audit", where.actor, where.action, where.outcome, where.start_time,
+                                        where.end_time)  # fmt: skip
+        after = decode_values(page_token, query_fingerprint, 1)
+        rows = await self._store.list(where, limit=limit + 1, after_id=after[0] if after else None)
+        token = encode_values((rows[limit - 1].id,), query_fingerprint) if len(rows) > limit else ""
+        return Page(rows[:limit], token)
+
+    async def verify(self) -> ChainCheck:
+        """Walk the whole chain; a chain of millions of rows is read in chunks, never held in memory."""
+        return await self._store.verify()

@@ -1,0 +1,226 @@
+"""The audit log end to end: two real servers record every InvoiceService change (who, what, outcome) into one
+chain, ListAuditEvents shows them, VerifyAuditChain and `fapiao audit verify` call it intact, and after a row is
+altered directly in PostgreSQL both name that row."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+
+import grpc
+import psycopg
+import pytest
+
+from fapiao.v1 import audit_service_pb2 as apb
+from fapiao.v1 import audit_service_pb2_grpc as apb_grpc
+from fapiao.v1 import invoice_service_pb2 as pb
+from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
+from fapiao_client import FapiaoError
+from fapiao_server.domain.access import Role
+from fapiao_server.domain.calendar import business_date, utc_now
+from fapiao_server.storage.migrations import migrate
+from tests.support import fleet
+from tests.support.access import bearer, principal_key
+from tests.support.invoices import new_request_id
+from tests.support.server import ServerProcess, fapiao_executable
+from tests.support.services import fresh_database
+
+pytestmark = pytest.mark.slow
+SERVICE = "/fapiao.v1.InvoiceService/"
+PAPER_GENERAL, E_GENERAL = 4, 10
+
+
+@pytest.fixture(scope="module")
+def audit_database(pg_admin_url: str) -> Iterator[str]:
+    """A database of this module's own: the last test here tampers with the chain."""
+    with fresh_database(pg_admin_url, "audit_e2e") as url:
+        migrate(url, today=business_date(utc_now()))
+        yield url
+
+
+@pytest.fixture(scope="module")
+def servers(audit_database: str, redis_url: str) -> Iterator[list[ServerProcess]]:
+    started = fleet.start_servers(audit_database, redis_url)
+    try:
+        yield started
+    finally:
+        fleet.stop_servers(started)
+
+
+@pytest.fixture(scope="module")
+def auditor(audit_database: str) -> str:
+    """The API key of this module's AUDITOR, who alone may read the log."""
+    return principal_key(audit_database, Role.AUDITOR, principal_id="e2e-auditor")
+
+
+def taxpayer(database_url: str, name: str, *tax_ids: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata of a new TAXPAYER ``name`` acting for ``tax_ids``."""
+    return bearer(principal_key(database_url, Role.TAXPAYER, tax_ids=tax_ids, principal_id=name))
+
+
+async def audited_events(address: str, auditor: str, expected: int, **filters: object) -> list[apb.AuditEvent]:
+    """The matching events, once ``expected`` of them are in (recording is asynchronous, by design)."""
+    async with fleet.channel(address, auditor) as channel:
+        stub = apb_grpc.AuditServiceStub(channel)
+        for _ in range(100):
+            page = await stub.ListAuditEvents(apb.ListAuditEventsRequest(page_size=1000, **filters), timeout=10)
+            if len(page.events) >= expected:
+                return list(page.events)
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"only {len(page.events)} of {expected} audit events arrived")
+
+
+async def verify(address: str, auditor: str) -> apb.VerifyAuditChainResponse:
+    async with fleet.channel(address, auditor) as channel:
+        return await apb_grpc.AuditServiceStub(channel).VerifyAuditChain(apb.VerifyAuditChainRequest(), timeout=30)
+
+
+def cli(server: ServerProcess, auditor: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FAPIAO_TARGET": server.address, "FAPIAO_TOKEN": auditor}
+    return subprocess.run([str(fapiao_executable()), *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+async def test_changes_on_every_worker_are_recorded_in_one_chain(
+    servers: list[ServerProcess], audit_database: str, auditor: str
+) -> None:
+    seller, actor = fleet.new_tax_id(), "e2e-seller-a"
+    as_seller = taxpayer(audit_database, actor, seller)
+    issued = []
+    for n, server in enumerate(servers * 2):
+        async with fleet.channel(server.address) as channel:
+            stub = pb_grpc.InvoiceServiceStub(channel)
+            kind = PAPER_GENERAL if n < 3 else E_GENERAL
+            response = await stub.IssueInvoice(fleet.issue_request(kind, seller), metadata=as_seller, timeout=10)
+            issued.append(response.invoice)
+    async with fleet.channel(servers[1].address) as channel:
+        stub = pb_grpc.InvoiceServiceStub(channel)
+        voided = pb.VoidInvoiceRequest(invoice=fleet.by_id(issued[0].id), request_id=new_request_id())
+        await stub.VoidInvoice(voided, metadata=as_seller, timeout=10)
+        electronic = pb.VoidInvoiceRequest(invoice=fleet.by_id(issued[3].id), request_id=new_request_id())
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.VoidInvoice(electronic, metadata=as_seller, timeout=10)
+        assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        # A read is not a change: it is not recorded.
+        await stub.GetInvoice(pb.GetInvoiceRequest(invoice=fleet.by_id(issued[1].id)), metadata=as_seller)
+
+    events = await audited_events(servers[0].address, auditor, 6, actor=actor)
+    assert len(events) == 6
+    issues = [e for e in events if e.action == SERVICE + "IssueInvoice"]
+    assert {e.subject for e in issues} == {f"invoices/{invoice.id}" for invoice in issued}
+    assert all(e.outcome == apb.AUDIT_OUTCOME_OK and e.details["request_id"] for e in issues)
+    voids = sorted((e for e in events if e.action == SERVICE + "VoidInvoice"), key=lambda e: e.id)
+    assert [(e.subject, e.outcome) for e in voids] == [
+        (f"invoices/{issued[0].id}", apb.AUDIT_OUTCOME_OK),
+        (f"invoices/{issued[3].id}", apb.AUDIT_OUTCOME_FAILED),
+    ]
+    assert voids[1].details["code"] == "FAILED_PRECONDITION" and voids[1].details["reason"]
+
+    failed = await audited_events(servers[1].address, auditor, 1, actor=actor, outcome=apb.AUDIT_OUTCOME_FAILED)
+    assert [e.id for e in failed] == [voids[1].id]
+
+    check = await verify(servers[1].address, auditor)
+    assert check.intact and check.events_checked >= 6 and len(check.head_hash) == 32
+
+
+async def test_a_bad_listing_is_invalid_argument_naming_the_field(servers: list[ServerProcess], auditor: str) -> None:
+    async with fleet.channel(servers[0].address, auditor) as channel:
+        stub = apb_grpc.AuditServiceStub(channel)
+        for request, field in (
+            (apb.ListAuditEventsRequest(page_size=-1), "page_size"),
+            (apb.ListAuditEventsRequest(page_token="not a token"), "page_token"),
+            (apb.ListAuditEventsRequest(outcome=99), "outcome"),  # type: ignore[arg-type]
+            (apb.ListAuditEventsRequest(actor="x" * 1000), "actor"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ListAuditEvents(request, timeout=10)
+            assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert field in FapiaoError.from_rpc_error(refused.value).field_violations[0].field
+
+
+async def test_the_cli_lists_events_and_verify_names_a_row_altered_in_postgresql(
+    servers: list[ServerProcess], audit_database: str, auditor: str
+) -> None:
+    seller, actor = fleet.new_tax_id(), "e2e-seller-b"
+    as_seller = taxpayer(audit_database, actor, seller)
+    async with fleet.channel(servers[0].address) as channel:
+        stub = pb_grpc.InvoiceServiceStub(channel)
+        for _ in range(3):
+            await stub.IssueInvoice(fleet.issue_request(PAPER_GENERAL, seller), metadata=as_seller, timeout=10)
+    await audited_events(servers[0].address, auditor, 3, actor=actor)
+
+    listed = cli(servers[0], auditor, "audit", "list", "--actor", actor, "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(rows) == 3 and {row["action"] for row in rows} == {SERVICE + "IssueInvoice"}
+    table = cli(servers[0], auditor, "audit", "list", "--actor", actor, "--outcome", "ok")
+    assert table.returncode == 0 and rows[0]["subject"] in table.stdout
+
+    intact = cli(servers[1], auditor, "audit", "verify")
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert "intact" in intact.stdout
+
+    target = int(rows[1]["id"])
+    with psycopg.connect(audit_database) as conn, conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")  # past the append-only trigger, as a superuser
+        conn.execute("UPDATE audit_events SET actor = 'someone-else' WHERE id = %s", (target,))
+
+    check = await verify(servers[0].address, auditor)
+    assert not check.intact and check.first_broken_event_id == target
+    broken = cli(servers[1], auditor, "audit", "verify")
+    assert broken.returncode == 8, broken.stdout + broken.stderr
+    assert f"broken at event {target}" in broken.stdout
+    as_json = cli(servers[1], auditor, "audit", "verify", "--json")
+    assert as_json.returncode == 8 and json.loads(as_json.stdout)["first_broken_event_id"] == str(target)
+
+
+async def test_refusals_and_logins_are_recorded(
+    servers: list[ServerProcess], audit_database: str, auditor: str
+) -> None:
+    """Turned away at the gate (no valid credentials, a role the policy refuses) or by a use case (the wrong party),
+    and a failed login: each is in the log with who tried, what, and why."""
+    seller = fleet.new_tax_id()
+    verifier = principal_key(audit_database, Role.VERIFIER, principal_id="e2e-nosy-verifier")
+    stranger = taxpayer(audit_database, "e2e-stranger", fleet.new_tax_id())
+    async with fleet.channel(servers[0].address) as channel:
+        stub = pb_grpc.InvoiceServiceStub(channel)
+        issued = (
+            await stub.IssueInvoice(
+                fleet.issue_request(PAPER_GENERAL, seller), metadata=taxpayer(audit_database, "e2e-owner", seller)
+            )
+        ).invoice
+        void = pb.VoidInvoiceRequest(invoice=fleet.by_id(issued.id), request_id=new_request_id())
+        for metadata, code in (
+            (bearer(verifier), grpc.StatusCode.PERMISSION_DENIED),
+            (bearer("fpk_0000000000000000_" + "x" * 43), grpc.StatusCode.UNAUTHENTICATED),
+            (stranger, grpc.StatusCode.NOT_FOUND),  # another tenant's invoice does not exist for it
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.VoidInvoice(void, metadata=metadata, timeout=10)
+            assert refused.value.code() is code
+        login = apb_grpc.AuditServiceStub(channel)  # any stub will do for the channel; Login is on AuthService
+        from fapiao.v1 import auth_service_pb2, auth_service_pb2_grpc
+
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await auth_service_pb2_grpc.AuthServiceStub(channel).Login(
+                auth_service_pb2.LoginRequest(username="nobody", password="wrong password", totp_code="123456")
+            )
+        assert failed.value.code() is grpc.StatusCode.UNAUTHENTICATED and login is not None
+
+    denied = await audited_events(servers[0].address, auditor, 1, actor="e2e-nosy-verifier")
+    assert [(e.action, e.outcome, e.actor_role) for e in denied] == [
+        (SERVICE + "VoidInvoice", apb.AUDIT_OUTCOME_DENIED, "VERIFIER")
+    ]
+    assert denied[0].details["reason"] == "ROLE_NOT_ALLOWED"
+    anonymous = await audited_events(servers[0].address, auditor, 2, actor="anonymous")
+    assert {(e.action, e.outcome) for e in anonymous} == {
+        (SERVICE + "VoidInvoice", apb.AUDIT_OUTCOME_UNAUTHENTICATED),
+        ("/fapiao.v1.AuthService/Login", apb.AUDIT_OUTCOME_UNAUTHENTICATED),
+    }
+    assert next(e for e in anonymous if e.action.endswith("Login")).subject == "users/nobody"
+    strangers = await audited_events(servers[0].address, auditor, 1, actor="e2e-stranger")
+    assert [(e.action, e.outcome, e.details["code"]) for e in strangers] == [
+        (SERVICE + "VoidInvoice", apb.AUDIT_OUTCOME_FAILED, "NOT_FOUND")
+    ]
