@@ -29,7 +29,7 @@ def audit_outcome(value: int | str) -> int:
 class AuditClient(BlockingCalls):
     """Read the audit log (newest first) and verify its hash chain.
 
-    >>> with AuditClient("127.0.0.1:50051", caller="auditor-1") as client:
+    >>> with AuditClient("127.0.0.1:50051", token=auditor_api_key) as client:
     ...     for event in client.list_audit_events(action="/fapiao.v1.InvoiceService/VoidInvoice"):
     ...         print(event.actor, event.subject)
     ...     assert client.verify_audit_chain().intact

@@ -1,6 +1,7 @@
-"""The `fapiao` command line: client commands (verify, verify-batch, the invoice lifecycle: issue, void,
-certify, report-period, red-letter, invoice, watch; signatures: public-keys, receipt check; audit) and, when the
-server is installed, the server's (serve, migrate, seed, signing-key).
+"""The `fapiao` command line: client commands (verify, verify-batch; the invoice lifecycle: issue, void,
+certify, report-period, red-letter, invoice, watch; signatures: public-keys, receipt check; audit; sessions: login,
+logout, whoami; admin) and, when the server is installed, the server's (serve, migrate, seed, bootstrap-admin,
+signing-key, keys).
 
 Exit status: 0 success (verify: MATCH), 2 invalid input, 3 MISMATCH (verify), 4 not found (verify: NOT_FOUND;
 the other commands: no such invoice or form), 5 refused by a lifecycle rule (FAILED_PRECONDITION, e.g.
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 
 from ..channel import DEFAULT_TARGET
 from ..credentials import CredentialsError
+from .access import add_commands as add_access_commands
 from .audit import add_commands as add_audit_commands
 from .lifecycle import add_commands as add_lifecycle_commands
 from .signing import add_commands as add_signing_commands
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lifecycle_commands(commands, _common)
     add_signing_commands(commands, _common)
     add_audit_commands(commands, _common)
+    add_access_commands(commands, _common)
 
     try:
         from fapiao_server.cli import add_commands
