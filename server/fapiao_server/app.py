@@ -62,6 +62,8 @@ PARTITION_CHECK_SECONDS = 6 * 3600.0
 # How often each worker voids red-letter forms past their 72 hours (every worker may; each form is voided once).
 FORM_SWEEP_SECONDS = 30.0
 REQUEST_SWEEP_SECONDS = 3600.0
+# A person retyping a code gets a second try at once; guessing gets two tries a second per username, fleet-wide.
+LOGIN_ATTEMPTS_PER_SECOND = 2.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -177,6 +179,7 @@ class Application:
             access,
             signer,
             refresh_lifetime_seconds=settings.refresh_token_hours * 3600,
+            throttle=self._throttle_logins,
             changed=self.authenticator.forget,
         )
         self.health = health.aio.HealthServicer()
@@ -199,6 +202,11 @@ class Application:
         )
         self.port = self.ports[0]
         self._tasks: list[asyncio.Task[None]] = []
+
+    async def _throttle_logins(self, username: str) -> None:
+        """Login attempts per username across the fleet, in the same buckets as principals' rates (a username
+        cannot be mistaken for a principal id: ids have no ':')."""
+        await self.rate_limiter.admit(f"login:{username}", LOGIN_ATTEMPTS_PER_SECOND)
 
     async def start(self) -> int:
         await self.pool.open(wait=True, timeout=self.settings.db_acquire_timeout_seconds * 2)

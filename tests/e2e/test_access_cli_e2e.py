@@ -11,7 +11,9 @@ import stat
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyotp
@@ -190,3 +192,21 @@ def test_a_session_renews_itself_before_its_access_token_expires(
         assert person("whoami").returncode == 7  # the whole session ended
     finally:
         stop_servers([short])
+
+
+def test_guessing_a_password_is_throttled_per_username(server: ServerProcess) -> None:
+    """Login needs no credentials, so it has a limit of its own: two attempts a second per username, fleet-wide.
+    Ten guesses at once: a few are checked (and fail), the rest are told when to retry."""
+    username = f"target-{uuid.uuid4().hex[:8]}"
+
+    def guess(auth: AuthClient) -> FapiaoError:
+        with pytest.raises(FapiaoError) as refused:
+            auth.login(username, "guess " * 3, "123456")
+        return refused.value
+
+    with AuthClient(server.address, token="") as auth, ThreadPoolExecutor(10) as pool:
+        refusals = list(pool.map(lambda _: guess(auth), range(10)))
+    codes = Counter(r.code.name for r in refusals)
+    assert set(codes) == {"UNAUTHENTICATED", "RESOURCE_EXHAUSTED"} and codes["UNAUTHENTICATED"] <= 4, codes
+    throttled = next(r for r in refusals if r.code.name == "RESOURCE_EXHAUSTED")
+    assert throttled.retry_after is not None and 0 < throttled.retry_after <= 1

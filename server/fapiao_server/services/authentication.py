@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -143,7 +143,9 @@ class Authenticator:
 
 
 class Sessions:
-    """Login, refresh and logout; ``changed`` as for Administration."""
+    """Login, refresh and logout; ``changed`` as for Administration. ``throttle(username)`` is awaited before each
+    login attempt and raises (QuotaExceeded) past the attempts a username may have: Login needs no credentials, so
+    the principals' own rate limits do not protect it."""
 
     def __init__(
         self,
@@ -151,9 +153,11 @@ class Sessions:
         signer: TokenSigner,
         *,
         refresh_lifetime_seconds: float,
+        throttle: Callable[[str], Awaitable[None]] | None = None,
         changed: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._throttle = throttle
         self._changed = changed
         self._store = store
         self._signer = signer
@@ -169,6 +173,8 @@ class Sessions:
         if problems:
             raise InvalidArgument(problems, reason="INVALID_LOGIN")
         failed = Unauthenticated(_LOGIN_FAILED, reason="LOGIN_FAILED")
+        if self._throttle is not None:
+            await self._throttle(username.lower())
         secret = await self._store.login(username.lower())
         if not await password_matches(None if secret is None else secret.password_hash, password) or secret is None:
             raise failed
