@@ -191,7 +191,7 @@ def _seed(options: argparse.Namespace) -> int:
 def _bootstrap_admin(options: argparse.Namespace) -> int:
     from .domain.access import Principal, PrincipalAccount, Role
     from .domain.errors import AlreadyExists, InvalidArgument
-    from .provisioning import provision
+    from .provisioning import provision, record_maintenance
     from .supervisor import configure_logging, resolve_database
 
     settings = _settings(options)
@@ -205,6 +205,7 @@ def _bootstrap_admin(options: argparse.Namespace) -> int:
         except (InvalidArgument, AlreadyExists) as error:
             print(f"fapiao: {error}", file=sys.stderr)
             return 2
+        record_maintenance(url, "fapiao bootstrap-admin", f"principals/{options.id}", {"created": str(done.created)})
     state = "created" if done.created else "already existed; a new key was added"
     print(f"principal {options.id} (ADMIN) {state}. Its API key, shown once:\n{done.api_key}", flush=True)
     print(f"Use it with: FAPIAO_TOKEN=<key> {_fapiao_command()} admin principals list", file=sys.stderr)

@@ -47,6 +47,7 @@ def _rotate(options: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from .cli import open_register
+    from .provisioning import record_maintenance
     from .storage.key_rotation import reencrypt, rows_to_reencrypt, start_rotation
 
     if options.batch_rows <= 0:
@@ -55,12 +56,16 @@ def _rotate(options: argparse.Namespace) -> int:
     with ExitStack() as stack:
         url, keyring = open_register(options, stack)
         if not options.resume:
-            print(f"data key {start_rotation(url, keyring)} is now primary; new invoices are encrypted with it")
+            started = start_rotation(url, keyring)
+            record_maintenance(url, "fapiao keys rotate", f"data-keys/{started}", {"step": "new primary key"})
+            print(f"data key {started} is now primary; new invoices are encrypted with it")
         with Progress(transient=False) as progress:
             task = progress.add_task("re-encrypting invoices", total=rows_to_reencrypt(url))
             retired = reencrypt(
                 url, keyring, batch_rows=options.batch_rows, on_batch=lambda n: progress.advance(task, n)
             )
+        for key_id in retired:
+            record_maintenance(url, "fapiao keys rotate", f"data-keys/{key_id}", {"step": "retired"})
     for key_id in retired:
         print(f"data key {key_id} retired: no invoice uses it any more")
     print(f"every invoice is encrypted with data key {keyring.primary_id}")

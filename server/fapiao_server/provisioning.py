@@ -1,17 +1,22 @@
-"""Creating principals and API keys outside the running service: the first administrator
-(`fapiao bootstrap-admin`), the demo principals of `fapiao serve --demo`, and test fleets. It goes through the
-same use case as AdminService, straight to the database."""
+"""Administration outside the running service: principals and API keys made straight in the database (the first
+administrator, `fapiao bootstrap-admin`; the demo principals of `fapiao serve --demo`; test fleets), through the same
+use case as AdminService; and the audit records of such maintenance commands, which no RPC sees."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import getpass
+import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .domain.access import PrincipalAccount
+from .domain.audit import AuditEvent, AuditOutcome
+from .domain.calendar import utc_now
 from .domain.errors import AlreadyExists
 from .services.administration import Administration
 from .storage.access import PostgresAccess
+from .storage.audit import PostgresAuditLog
 from .storage.database import create_pool
 
 
@@ -51,3 +56,28 @@ def provision(url: str, accounts: Sequence[PrincipalAccount], *, description: st
     """Make sure each principal exists (an existing one with the same role is left as it is; another role is
     AlreadyExists) and give each a new API key."""
     return asyncio.run(_provision(url, accounts, description))
+
+
+def record_maintenance(url: str, action: str, subject: str = "", details: Mapping[str, str] | None = None) -> None:
+    """Put a maintenance command (key rotation, bootstrap) in the audit log, as the operating-system user who ran
+    it: the chain covers what administrators do outside the RPCs too."""
+    event = AuditEvent(
+        time=utc_now(),
+        actor=f"maintenance:{getpass.getuser()}@{socket.gethostname()}",
+        actor_role="ADMIN",
+        action=action,
+        outcome=AuditOutcome.OK,
+        subject=subject,
+        details=dict(details or {}),
+    )
+
+    async def append() -> None:
+        pool = create_pool(url, min_size=1, max_size=1, acquire_timeout=10, statement_timeout_ms=30_000,
+                           application_name="fapiao-maintenance")  # fmt: skip
+        await pool.open(wait=True)
+        try:
+            await PostgresAuditLog(pool).append([event])
+        finally:
+            await pool.close()
+
+    asyncio.run(append())

@@ -121,6 +121,14 @@ async def test_invoices_read_the_same_after_a_rotation_while_serving(
     rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
     assert rows[str(new_key)][1] == "primary" and int(rows[str(new_key)][2]) == 200 + 3
     assert rows[str(old_key)][1:3] == ["retired", "0"]
+    with psycopg.connect(own_database) as conn:  # an administrator's act outside the RPCs is audited too
+        audited = conn.execute(
+            "SELECT subject, details->>'step', actor_role FROM audit_events WHERE action = 'fapiao keys rotate' ORDER BY id"
+        ).fetchall()
+    assert audited == [
+        (f"data-keys/{new_key}", "new primary key", "ADMIN"),
+        (f"data-keys/{old_key}", "retired", "ADMIN"),
+    ]
 
 
 async def test_a_tampered_value_is_a_logged_server_error_and_the_server_keeps_serving(
