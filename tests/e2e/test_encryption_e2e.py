@@ -123,7 +123,8 @@ async def test_invoices_read_the_same_after_a_rotation_while_serving(
     assert rows[str(old_key)][1:3] == ["retired", "0"]
     with psycopg.connect(own_database) as conn:  # an administrator's act outside the RPCs is audited too
         audited = conn.execute(
-            "SELECT subject, details->>'step', actor_role FROM audit_events WHERE action = 'fapiao keys rotate' ORDER BY id"
+            "SELECT subject, details->>'step', actor_role FROM audit_events"
+            " WHERE action = 'fapiao keys rotate' ORDER BY id"
         ).fetchall()
     assert audited == [
         (f"data-keys/{new_key}", "new primary key", "ADMIN"),
