@@ -40,6 +40,8 @@ def test_client_public_api_is_pinned() -> None:
 
     assert sorted(fapiao_client.__all__) == sorted(
         [
+            "AdminClient",
+            "AuthClient",
             "DEFAULT_TARGET",
             "AsyncInvoiceClient",
             "AsyncInvoiceWatch",

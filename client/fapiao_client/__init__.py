@@ -4,6 +4,7 @@ Needs only grpcio, protobuf, the googleapis common protos and cryptography (to c
 the server is not imported.
 """
 
+from .access_client import AdminClient, AuthClient
 from .aio_client import AsyncVerificationClient
 from .aio_invoice_client import AsyncInvoiceClient
 from .audit_client import AuditClient
@@ -29,11 +30,13 @@ from .watching import AsyncInvoiceWatch, InvoiceWatch
 
 __all__ = [
     "DEFAULT_TARGET",
+    "AdminClient",
     "AsyncInvoiceClient",
     "AsyncInvoiceWatch",
     "AsyncRegisterKeyClient",
     "AsyncVerificationClient",
     "AuditClient",
+    "AuthClient",
     "DraftError",
     "FapiaoError",
     "FieldViolation",
