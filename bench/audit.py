@@ -29,7 +29,7 @@ from typing import Any
 
 import cpu
 import environment
-from lifecycle import issue_templates, with_request_id
+from lifecycle import issue_templates, taxpayer, with_request_id
 
 ISSUE_PATH = "/fapiao.v1.InvoiceService/IssueInvoice"
 
@@ -102,18 +102,19 @@ async def verification(url: str) -> dict[str, Any]:
 
 def _serve(url: str, ports: Connection) -> None:
     """One worker: the Application (with the audit interceptor) plus a second server without it."""
+    from security_server import access_gate, servicers
+
     from fapiao_server.app import Application
     from fapiao_server.config import Settings
-    from fapiao_server.transport.audit_servicer import AuditServicer
-    from fapiao_server.transport.invoice_servicer import InvoiceServicer
-    from fapiao_server.transport.server import create_server
-    from fapiao_server.transport.verification_servicer import VerificationServicer
+    from fapiao_server.transport.server import Listener, create_server
 
     async def main() -> None:
-        app = Application(Settings(listen="127.0.0.1:0", cache="off"), url)
-        bare, bare_port = create_server(
-            "127.0.0.1:0", VerificationServicer(app.verification), InvoiceServicer(app.lifecycle), app.health,
-            AuditServicer(app.audit),
+        # One principal issues thousands a second: the rate limit must not refuse it, yet its cost is in both.
+        app = Application(Settings(listen="127.0.0.1:0", cache="off", rate_limit_per_second=1e9), url)
+        # The same server but for the audit trail: the same access gate, servicers and options.
+        bare, (bare_port,) = create_server(
+            [Listener("127.0.0.1:0")], servicers(app), app.health, gate=access_gate(app, "limited"),
+            max_message_bytes=app.settings.max_message_bytes,
         )  # fmt: skip
         audited_port = await app.start()
         await bare.start()
@@ -133,13 +134,14 @@ def _backends(url: str) -> list[int]:
 
 
 async def _round(
-    address: str, requests: list[bytes], concurrency: int, seconds: float, meter: cpu.CpuMeter
+    address: str, requests: list[bytes], token: str, concurrency: int, seconds: float, meter: cpu.CpuMeter
 ) -> dict[str, float]:
     """A closed loop of IssueInvoice calls; throughput, latency, and CPU per call of the worker and of PostgreSQL
     (a neighbour's load moves throughput a lot on a shared box, CPU per call much less)."""
     import grpc
 
     latencies: list[float] = []
+    metadata = (("authorization", f"Bearer {token}"),)
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(ISSUE_PATH)
         deadline = time.perf_counter() + seconds
@@ -148,7 +150,7 @@ async def _round(
             n = offset
             while time.perf_counter() < deadline:
                 tick = time.perf_counter()
-                await call(with_request_id(requests[n % len(requests)]), timeout=10)
+                await call(with_request_id(requests[n % len(requests)]), timeout=10, metadata=metadata)
                 latencies.append(time.perf_counter() - tick)
                 n += concurrency
 
@@ -177,6 +179,7 @@ def issue_cost(url: str, rounds: int, seconds: float, concurrency: int) -> dict[
     try:
         ports = receiver.recv()
         requests = issue_templates(2000, 1, seed=20261128)
+        _, token = taxpayer(url, "bench-audit-issuer", requests)
         assert server.pid is not None
         pid = server.pid
         runs: dict[str, list[dict[str, float]]] = {"bare": [], "audited": []}
@@ -185,13 +188,13 @@ def issue_cost(url: str, rounds: int, seconds: float, concurrency: int) -> dict[
             def meter() -> cpu.CpuMeter:
                 return cpu.CpuMeter(lambda: [pid], lambda: _backends(url))
 
-            await _round(f"127.0.0.1:{ports['audited']}", requests, concurrency, 2, meter())  # warm both paths
-            await _round(f"127.0.0.1:{ports['bare']}", requests, concurrency, 2, meter())
+            await _round(f"127.0.0.1:{ports['audited']}", requests, token, concurrency, 2, meter())  # warm both paths
+            await _round(f"127.0.0.1:{ports['bare']}", requests, token, concurrency, 2, meter())
             for n in range(rounds):
                 # Each goes first every other round, so a drift of the shared box favours neither.
                 for name in ("bare", "audited") if n % 2 == 0 else ("audited", "bare"):
                     address = f"127.0.0.1:{ports[name]}"
-                    runs[name].append(await _round(address, requests, concurrency, seconds, meter()))
+                    runs[name].append(await _round(address, requests, token, concurrency, seconds, meter()))
 
         asyncio.run(drive())
     finally:

@@ -1,6 +1,6 @@
 """BatchVerifyInvoices load: stream pre-serialized BatchVerifyInvoicesRequest messages and time the answers.
 
-    python bench/batch_client.py --target 127.0.0.1:PORT --requests batch.bin [--streams K] [--caller NAME]
+    python bench/batch_client.py --target 127.0.0.1:PORT --requests batch.bin [--streams K] --token API_KEY
 
 ``batch.bin`` holds the request messages, each preceded by its length (4 bytes, big-endian). The channel is
 used raw (no request serializer, no response deserializer), so the timed part costs the client almost
@@ -43,7 +43,7 @@ def read_messages(path: Path) -> list[bytes]:
     return messages
 
 
-async def _stream(target: str, messages: list[bytes], caller: str, timeout: float) -> tuple[list[bytes], float]:
+async def _stream(target: str, messages: list[bytes], token: str, timeout: float) -> tuple[list[bytes], float]:
     """Send ``messages`` on one stream; returns the raw responses and the seconds to the first response."""
     async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=10)
@@ -56,18 +56,18 @@ async def _stream(target: str, messages: list[bytes], caller: str, timeout: floa
         started = time.perf_counter()
         first = 0.0
         responses: list[bytes] = []
-        async for response in call(requests(), timeout=timeout, metadata=(("x-fapiao-caller", caller),)):
+        async for response in call(requests(), timeout=timeout, metadata=(("authorization", f"Bearer {token}"),)):
             if not responses:
                 first = time.perf_counter() - started
             responses.append(response)
         return responses, first
 
 
-async def run(target: str, messages: list[bytes], streams: int, caller: str, timeout: float) -> dict[str, object]:
+async def run(target: str, messages: list[bytes], streams: int, token: str, timeout: float) -> dict[str, object]:
     size = -(-len(messages) // streams)
     parts = [messages[i : i + size] for i in range(0, len(messages), size)]
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(_stream(target, part, caller, timeout) for part in parts))
+    outcomes = await asyncio.gather(*(_stream(target, part, token, timeout) for part in parts))
     seconds = time.perf_counter() - started
     return check(parts, outcomes, seconds)
 
@@ -116,12 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", required=True)
     parser.add_argument("--requests", type=Path, required=True)
     parser.add_argument("--streams", type=int, default=1)
-    parser.add_argument("--caller", default="bench-batch")
+    parser.add_argument("--token", required=True, help="the API key (or access token) to call with")
     parser.add_argument("--timeout", type=float, default=300.0, help="deadline of each stream, seconds")
     options = parser.parse_args(argv)
     messages = read_messages(options.requests)
     try:
-        report = asyncio.run(run(options.target, messages, max(1, options.streams), options.caller, options.timeout))
+        report = asyncio.run(run(options.target, messages, max(1, options.streams), options.token, options.timeout))
     except grpc.RpcError as error:
         print(json.dumps({"error": f"{error.code()}: {error.details()}"}))
         return 1

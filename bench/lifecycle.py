@@ -58,6 +58,7 @@ from typing import Any
 import cpu
 import environment
 import loadgen
+import principals
 import pyspy
 import run as verification_bench
 
@@ -96,6 +97,18 @@ def _proto_party(target: Any, party: Any) -> None:
         party.bank_name,
         party.bank_account,
     )
+
+
+def taxpayer(database_url: str, principal_id: str, templates: Sequence[bytes]) -> tuple[Any, str]:
+    """A TAXPAYER acting for every seller and buyer of ``templates`` (issuing as one, certifying as the other),
+    and an API key of it."""
+    from fapiao.v1 import invoice_service_pb2 as pb
+    from fapiao_server.domain.access import Principal, Role
+
+    parsed = [pb.IssueInvoiceRequest.FromString(t) for t in templates]
+    tax_ids = frozenset(p.seller.tax_id for p in parsed) | {p.buyer.tax_id for p in parsed if p.buyer.tax_id}
+    key = principals.api_key(database_url, principal_id, Role.TAXPAYER, tax_ids=tax_ids)
+    return Principal(principal_id, Role.TAXPAYER, tax_ids), key
 
 
 def issue_templates(count: int, lines: int, *, seed: int, sellers: int = 400, types: Sequence[int] = ()) -> list[bytes]:
@@ -194,7 +207,7 @@ class IssueLoad:
     ``keep_answers``: keep every answer."""
 
     target: str
-    caller: str
+    token: str = field(repr=False)  # the API key of a taxpayer acting for every seller (and buyer) it sends
     templates: list[bytes] = field(default_factory=list, repr=False)
     body: bytes = b""
     path: str = ISSUE_PATH
@@ -214,7 +227,7 @@ class IssueLoad:
         await asyncio.gather(*(asyncio.wait_for(c.channel_ready(), 10) for c in self._channels))
         self._calls = [c.unary_unary(self.path) for c in self._channels]
         self._changes = [(c.unary_unary(VOID_PATH), c.unary_unary(CERTIFY_PATH)) for c in self._channels]
-        self._metadata = (("x-fapiao-caller", self.caller),)
+        self._metadata = (("authorization", f"Bearer {self.token}"),)
         self._next = 0
         self._deadline = float("inf")
 
@@ -311,7 +324,7 @@ class ServiceLoad:
     group commit and SQL, on a pool sized as a worker's), build and serialize the answer; closed loop."""
 
     database_url: str
-    caller: str
+    actor: Any  # the Principal issuing, a taxpayer for every seller of the templates
     templates: list[bytes] = field(repr=False)
     concurrency: int
     seconds: float
@@ -341,12 +354,10 @@ class ServiceLoad:
             load_master_key(key=settings.master_key, key_file=settings.master_key_file, data_dir=settings.data_dir)
         )
         prepare_keys(self.database_url, keyring)
-        self._service = LifecycleService(PostgresLifecycle(self._pool, keyring), PostgresIssuer(self._pool, keyring))
-
-        # Signed as `fapiao serve` signs (the key under the data dir, as on a fresh machine).
+        # Sealed and signed as `fapiao serve` does (the keys under the data dir, as on a fresh machine).
         key = signing_key(settings.signing_key_file, settings.data_dir)
         self._service = LifecycleService(
-            PostgresLifecycle(self._pool, signer=key), PostgresIssuer(self._pool, signer=key)
+            PostgresLifecycle(self._pool, keyring, signer=key), PostgresIssuer(self._pool, keyring, signer=key)
         )
 
     async def run(self, _control: Connection) -> CallLog:
@@ -366,7 +377,7 @@ class ServiceLoad:
                 request = pb.IssueInvoiceRequest.FromString(with_request_id(self.templates[index[0] % TEMPLATES]))
                 try:
                     invoice = await self._service.issue(
-                        convert.issue_request(request), caller=self.caller, request_id=request.request_id
+                        convert.issue_request(request), actor=self.actor, request_id=request.request_id
                     )
                 except Exception as error:
                     log_.error(error)
@@ -388,7 +399,7 @@ class WatchLoad:
     have seen, and every watcher has them (or ``drain_seconds`` pass)."""
 
     target: str
-    caller: str
+    token: str = field(repr=False)
     tax_id: str
     watchers: int
     drain_seconds: float = 30.0
@@ -401,7 +412,7 @@ class WatchLoad:
         options = [("grpc.use_local_subchannel_pool", 1)]
         self._channels = [grpc.aio.insecure_channel(self.target, options=options) for _ in range(self.watchers)]
         request = pb.WatchInvoicesRequest(tax_id=self.tax_id).SerializeToString()
-        metadata = (("x-fapiao-caller", self.caller),)
+        metadata = (("authorization", f"Bearer {self.token}"),)
         self._streams = [c.unary_stream(WATCH_PATH)(request, metadata=metadata) for c in self._channels]
         self.received: list[list[tuple[float, bytes]]] = [[] for _ in range(self.watchers)]
         self.counts = [0] * self.watchers
@@ -607,6 +618,8 @@ class Bench:
         self.floors: dict[int, environment.ServerProcess] = {}
         self.templates: dict[int, list[bytes]] = {}
         self.floor_body = b""
+        self.issuer: Any = None  # the taxpayer principal of every template's seller and buyer
+        self.token = ""  # its API key
 
     def measure(
         self,
@@ -646,7 +659,7 @@ class Bench:
 
     def issue(self, title: str, lines: int, **load: Any) -> Measurement:
         assert self.server is not None
-        loads = [IssueLoad(self.server.address, f"bench-{title}", self.templates[lines], **load)]
+        loads = [IssueLoad(self.server.address, self.token, self.templates[lines], **load)]
         result = self.measure(title, self.server, loads, timeout=_timeout(load))
         _log_run(result)
         return result
@@ -656,7 +669,7 @@ class Bench:
         loads = [
             IssueLoad(
                 server.address,
-                f"bench-{title}",
+                self.token,  # the floor checks none
                 body=self.floor_body,
                 path=FLOOR_PATH,
                 **load,
@@ -764,12 +777,12 @@ def h2load_at_rate(bench: Bench, lines: int) -> dict[str, Any] | None:
     runs = {
         "issue": loadgen.h2load_fleet(
             h2load, f"http://{bench.server.address}/fapiao.v1.InvoiceService/IssueInvoice", bodies, streams=8,
-            duration=o.rate_seconds, caller=f"bench-h2load-{lines}", log_dir=folder,
+            duration=o.rate_seconds, caller=f"bench-h2load-{lines}", credential=bench.token, log_dir=folder,
             rps_per_connection=per_connection,
         ),
         "floor": loadgen.h2load_fleet(
             h2load, f"http://{bench.floors[lines].address}{FLOOR_PATH}", [floor_body] * len(bodies), streams=8,
-            duration=o.rate_seconds, caller=f"bench-h2load-floor-{lines}", log_dir=folder,
+            duration=o.rate_seconds, caller=f"bench-h2load-floor-{lines}", credential=bench.token, log_dir=folder,
             rps_per_connection=per_connection,
         ),
     }  # fmt: skip
@@ -808,9 +821,7 @@ def service_baseline(bench: Bench, lines: int, concurrency: int) -> dict[str, An
     o = bench.o
     per_process = max(1, concurrency // o.workers)
     loads = [
-        ServiceLoad(
-            bench.database_url, f"bench-service-{lines}line", bench.templates[lines], per_process, o.round_seconds
-        )
+        ServiceLoad(bench.database_url, bench.issuer, bench.templates[lines], per_process, o.round_seconds)
         for _ in range(o.workers)
     ]
     result = bench.measure(f"service-{lines}line", None, loads, timeout=o.round_seconds + 60)
@@ -829,7 +840,7 @@ def numbering_check(bench: Bench) -> dict[str, Any]:
     templates = bench.templates[1]
     load = IssueLoad(
         bench.server.address,
-        "bench-numbering",
+        bench.token,
         templates,
         concurrency=o.check_concurrency,
         count=o.issues,
@@ -956,18 +967,20 @@ def watch_scenario(bench: Bench, rate: float) -> dict[str, Any]:
     # A seller of its own per run (a fresh seed): the watchers must see exactly the events of this run.
     templates = issue_templates(200, 1, seed=uuid.uuid4().int, sellers=1, types=WATCH_TYPES)
     seller = pb.IssueInvoiceRequest.FromString(templates[0]).seller.tax_id
+    # A taxpayer of its own: the seller who issues and watches, and the buyers who certify.
+    _, token = taxpayer(bench.database_url, f"bench-watch-{seller.lower()}", templates)
     # Every other invoice is voided (paper) or certified (数电): 1.5 events per issue.
     issue_rate = rate / 1.5
     watchers = WatchLoad(
         bench.server.address,
-        "bench-watch",
+        token,
         seller,
         o.watchers,
         drain_seconds=o.watch_drain,
     )
     driver = IssueLoad(
         bench.server.address,
-        "bench-watch-driver",
+        token,
         templates,
         rate=issue_rate,
         seconds=o.watch_seconds,
@@ -1132,6 +1145,9 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         environment.run_bounded([fapiao, "migrate"], env=env, timeout=120, what="fapiao migrate")
         for lines in LINE_COUNTS:
             bench.templates[lines] = issue_templates(TEMPLATES, lines, seed=20261128 + lines)
+        bench.issuer, bench.token = taxpayer(
+            bench.database_url, "bench-issuer", [t for lines in LINE_COUNTS for t in bench.templates[lines]]
+        )
 
         common = {
             **env,
@@ -1194,7 +1210,7 @@ def start_floors(bench: Bench, env: dict[str, str], stack: contextlib.ExitStack)
     sizes = {}
     for lines in LINE_COUNTS:
         load = IssueLoad(
-            bench.server.address, "bench-sample", bench.templates[lines][:1], concurrency=1, count=1, keep_answers=True
+            bench.server.address, bench.token, bench.templates[lines][:1], concurrency=1, count=1, keep_answers=True
         )
         sample = bench.measure("sample", bench.server, [load], timeout=60)
         if sample.errors or len(sample.logs[0].answers) != 1:

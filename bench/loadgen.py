@@ -75,6 +75,7 @@ def h2load_fleet(
     streams: int,
     duration: float,
     caller: str,
+    credential: str,
     log_dir: Path | None,
     rps_per_connection: int | None = None,
     connections_per_process: int = 1,
@@ -94,9 +95,8 @@ def h2load_fleet(
     try:
         for index, body in enumerate(bodies):
             log_file = None if log_dir is None else log_dir / f"fleet-{index}.log"
-            args = _args(
-                h2load_path, url, body, connections_per_process, streams, duration, caller, rps_per_connection, log_file
-            )
+            args = _args(h2load_path, url, body, connections_per_process, streams, duration, credential,
+                         rps_per_connection, log_file)  # fmt: skip
             runs.append((subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), log_file))
             time.sleep(random.uniform(0, 2 * period / len(bodies)))
         results = []
@@ -140,7 +140,7 @@ def _args(
     clients: int,
     streams: int,
     duration: float,
-    caller: str,
+    credential: str,
     rps_per_client: int | None,
     log_file: Path | None,
 ) -> list[str]:
@@ -153,7 +153,8 @@ def _args(
         f"--data={body}",
         "--header=content-type: application/grpc",
         "--header=te: trailers",
-        f"--header=x-fapiao-caller: {caller}",
+        # The register answers only authenticated calls; the credential also names whose records the answers are.
+        f"--header=authorization: Bearer {credential}",
     ]
     if rps_per_client is not None:
         args.append(f"--rps={rps_per_client}")
@@ -210,11 +211,12 @@ def h2load(
     streams: int,
     duration: float,
     caller: str,
+    credential: str,
     rps_per_client: int | None = None,
     log_file: Path | None = None,
 ) -> LoadResult:
     """One timed h2load run (one thread, ``clients`` connections, ``streams`` concurrent streams each)."""
-    args = _args(h2load_path, url, body, clients, streams, duration, caller, rps_per_client, log_file)
+    args = _args(h2load_path, url, body, clients, streams, duration, credential, rps_per_client, log_file)
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=duration + 30, check=False)
     except subprocess.TimeoutExpired as error:

@@ -22,8 +22,9 @@ What happens, in one run:
    --clients=N --rps=R sends its requests in bursts of N. Then the same three with distinct invoices (one
    h2load per connection, one stream each), because the server merges concurrent lookups of one invoice.
    h2load counts any HTTP 200 as success while gRPC errors travel in trailers, so the answers are proven real:
-   every request names its scenario as caller, and the MATCH records the server kept for that caller must
-   account for every success h2load counted (and nothing but MATCH may be recorded).
+   each scenario calls as a principal of its own (an API key made in the bench database, bench/principals.py),
+   and the MATCH records the server kept for that principal must account for every success h2load counted
+   (and nothing but MATCH may be recorded).
 4. BatchVerifyInvoices: distinct seeded invoices of every type, each asked the way its type is asked, streamed
    as pre-serialized messages of 1,000 items (bench/batch_client.py): once to fill the cache, then measured
    with the cache warm, over several streams, and with the cache off. Every result is checked to be MATCH.
@@ -58,6 +59,7 @@ from typing import Any
 import cpu
 import environment
 import loadgen
+import principals
 import pyspy
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -158,11 +160,11 @@ def write_batch_file(rows: list[tuple[Any, ...]], path: Path) -> int:
     return messages
 
 
-def ask(target: str, request: Any) -> Any:
-    """One VerifyInvoice through the SDK; it must be a MATCH for the invoice asked."""
+def ask(target: str, request: Any, key: str) -> Any:
+    """One VerifyInvoice through the SDK with API ``key``; it must be a MATCH for the invoice asked."""
     from fapiao_client import VerificationClient
 
-    client = VerificationClient(target, caller="bench-check", timeout=10)
+    client = VerificationClient(target, token=key, timeout=10)
     try:
         response = client.verify_invoice(request)
     finally:
@@ -257,6 +259,12 @@ class Bench:
         self.sent: dict[tuple[str, str], int] = {}  # (server key, lookup window) -> requests h2load started
         self.window = "hot"
         self.marks: dict[str, dict[str, int]] = {}
+        # Each caller is a principal of its own in each database; the floor takes any key and checks none.
+        self.keys = principals.ApiKeys()
+
+    def key(self, scenario_key: str, caller: str) -> str:
+        """The API key ``caller`` sends to the ``scenario_key`` server."""
+        return self.keys.of(self.database_urls.get(scenario_key, self.database_url), caller)
 
     def mark(self, window: str) -> None:
         """Note the invoice lookups of each real server's database at the end of ``window`` (after the statistics
@@ -281,6 +289,7 @@ class Bench:
         one connection per body (a different invoice on each), ``setting[1]`` streams each."""
         self.runs += 1
         caller = f"bench-{scenario.key}-{phase}"
+        credential = self.key(scenario.key, caller)
         meter = cpu.CpuMeter(
             lambda: [scenario.server.pid, *scenario.server.worker_pids()],
             lambda: backend_pids(self.o.admin_url, self.databases),
@@ -290,7 +299,7 @@ class Bench:
                 log_file = self.workdir / f"h2load-{self.runs}.log" if phase != "probe" else None
                 result = loadgen.h2load(
                     self.h2load, scenario.url, self.body, clients=setting[0], streams=setting[1],
-                    duration=seconds, caller=caller, log_file=log_file,
+                    duration=seconds, caller=caller, credential=credential, log_file=log_file,
                 )  # fmt: skip
                 if log_file is not None:
                     log_file.unlink(missing_ok=True)
@@ -300,7 +309,8 @@ class Bench:
                 per_process = 1 if bodies else CONNECTIONS_PER_PROCESS
                 result = loadgen.h2load_fleet(
                     self.h2load, scenario.url, bodies or [self.body] * (setting[0] // per_process),
-                    rps_per_connection=rps, streams=setting[1], duration=seconds, caller=caller, log_dir=log_dir,
+                    rps_per_connection=rps, streams=setting[1], duration=seconds, caller=caller, credential=credential,
+                    log_dir=log_dir,
                     connections_per_process=per_process,
                 )  # fmt: skip
                 shutil.rmtree(log_dir, ignore_errors=True)
@@ -313,7 +323,8 @@ class Bench:
 
     def batch(self, server: environment.ServerProcess, caller: str, streams: int = 1) -> dict[str, Any]:
         args = [sys.executable, str(environment.BENCH_DIR / "batch_client.py"), "--target", server.address]
-        args += ["--requests", str(self.batch_file), "--streams", str(streams), "--caller", caller]
+        args += ["--requests", str(self.batch_file), "--streams", str(streams)]
+        args += ["--token", self.key(server.name, caller)]
         args += ["--timeout", str(self.o.batch_timeout)]
         meter = cpu.CpuMeter(
             lambda: [server.pid, *server.worker_pids()], lambda: backend_pids(self.o.admin_url, self.databases)
@@ -418,7 +429,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         report["seed_seconds"] = round(time.monotonic() - seeded_at, 1)
         # The cache-off server gets a copy of the register, so each server's PostgreSQL reads can be counted.
         cold_url = environment.copy_database(options.admin_url, name, cold_name)
-        bench.database_urls = {"warm": url, "cold": cold_url}
+        bench.database_url, bench.database_urls = url, {"warm": url, "cold": cold_url}
 
         sample_row = unary_invoice(url)
         sample = verify_request(sample_row)
@@ -453,10 +464,10 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             server.wait_ready()
         log(f"fapiao serve (cache on) at {warm_server.address}, (cache off) at {cold_server.address}")
 
-        canned = ask(warm_server.address, sample)
-        ask(cold_server.address, sample)
-        sizes = sorted(ask(warm_server.address, r).ByteSize() for r in distinct)
-        sizes += [ask(cold_server.address, r).ByteSize() for r in distinct]
+        canned = ask(warm_server.address, sample, bench.key("warm", "bench-check"))
+        ask(cold_server.address, sample, bench.key("cold", "bench-check"))
+        sizes = sorted(ask(warm_server.address, r, bench.key("warm", "bench-check")).ByteSize() for r in distinct)
+        sizes += [ask(cold_server.address, r, bench.key("cold", "bench-check")).ByteSize() for r in distinct]
         report["distinct_answer_bytes"] = {"min": min(sizes), "median": statistics.median(sizes), "max": max(sizes)}
         (workdir / "canned.bin").write_bytes(canned.SerializeToString())
         floor_args = [sys.executable, str(environment.BENCH_DIR / "noop_server.py"), "--listen", "127.0.0.1:0"]
@@ -464,7 +475,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         floor_server = environment.ServerProcess("floor", floor_args, env=common, log_dir=workdir)
         stack.callback(floor_server.stop)
         floor_server.launch().wait_ready()
-        floor_answer = ask(floor_server.address, sample)
+        floor_answer = ask(floor_server.address, sample, bench.key("floor", "bench-check"))
         report["answer_bytes"] = {"real": canned.ByteSize(), "floor": floor_answer.ByteSize()}
         log(f"floor at {floor_server.address}; answer size {canned.ByteSize()} bytes")
 
@@ -481,8 +492,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             _distinct(bench, scenarios, report)
             bench.mark("distinct")
             _batch(bench, warm_server, cold_server, report)
-            ask(warm_server.address, sample)
-            ask(cold_server.address, sample)
+            ask(warm_server.address, sample, bench.key("warm", "bench-check"))
+            ask(cold_server.address, sample, bench.key("cold", "bench-check"))
             report["lookups"] = _lookups(bench, report)
             report["records"] = _check_records(list(bench.database_urls.values()), report)
             if options.profile:

@@ -60,6 +60,14 @@ def issue_request(lines: int, variant: int = 0) -> IssueRequest:
     )
 
 
+def issuing_taxpayer() -> Any:
+    """The principal that issues: a taxpayer acting for every seller issue_request makes."""
+    from fapiao_server.domain.access import Principal, Role
+
+    sellers = {issue_request(0, variant).seller.tax_id for variant in range(len(DIVISIONS) * len(TYPES))}
+    return Principal("bench", Role.TAXPAYER, frozenset(sellers))
+
+
 def micro(key: SigningKey) -> dict[str, float]:
     """Microseconds per operation, best of five."""
     from fapiao_server.domain.issuing import check_issue_request, finish
@@ -108,7 +116,9 @@ async def use_cases(url: str, key: SigningKey, options: argparse.Namespace) -> d
     from fapiao_server.cache.near import NearCache
     from fapiao_server.services.lifecycle import LifecycleService
     from fapiao_server.services.verification import VerificationService
+    from fapiao_server.storage.data_keys import prepare_keys
     from fapiao_server.storage.database import create_pool
+    from fapiao_server.storage.encryption import Keyring, MasterKey
     from fapiao_server.storage.invoices import PostgresInvoices
     from fapiao_server.storage.issuing import PostgresIssuer
     from fapiao_server.storage.lifecycle import PostgresLifecycle
@@ -116,15 +126,21 @@ async def use_cases(url: str, key: SigningKey, options: argparse.Namespace) -> d
 
     pool = create_pool(url, min_size=10, max_size=10, acquire_timeout=5, statement_timeout_ms=5000)
     await pool.open(wait=True)
+    # Both sides seal personal details as the server does; only signing differs.
+    keyring = Keyring(MasterKey(os.urandom(32)))
+    await asyncio.to_thread(prepare_keys, url, keyring)
+    actor = issuing_taxpayer()
     try:
-        unsigned = LifecycleService(PostgresLifecycle(pool), PostgresIssuer(pool))
-        signing = LifecycleService(PostgresLifecycle(pool, signer=key), PostgresIssuer(pool, signer=key))
+        unsigned = LifecycleService(PostgresLifecycle(pool, keyring), PostgresIssuer(pool, keyring))
+        signing = LifecycleService(
+            PostgresLifecycle(pool, keyring, signer=key), PostgresIssuer(pool, keyring, signer=key)
+        )
         requests = [issue_request(3, variant) for variant in range(len(DIVISIONS) * len(TYPES))]
         request = requests[len(DIVISIONS)]  # a type 04, verified by its check code
         turn = itertools.count()
 
         def issue(service: LifecycleService) -> Awaitable[object]:
-            return service.issue(requests[next(turn) % len(requests)], caller="bench", request_id="")
+            return service.issue(requests[next(turn) % len(requests)], actor=actor, request_id="")
 
         report = await rounds(
             "issue_invoice",
@@ -133,11 +149,11 @@ async def use_cases(url: str, key: SigningKey, options: argparse.Namespace) -> d
             count=options.rounds,
             concurrency=options.concurrency,
         )
-        invoice = await signing.issue(request, caller="bench", request_id="")
+        invoice = await signing.issue(request, actor=actor, request_id="")
         records = PostgresVerificationRecords(pool)
         recorder = GroupCommitRecorder(records)
         near = NearCache(max_entries=1000, ttl_seconds=600, negative_ttl_seconds=30)
-        lookup = CachedInvoices(PostgresInvoices(pool), near=near, shared=None, policy=CachePolicy(600, 30))
+        lookup = CachedInvoices(PostgresInvoices(pool, keyring), near=near, shared=None, policy=CachePolicy(600, 30))
         verification = VerificationService(lookup, recorder, records, signer=key)
         day = invoice.issue_date
         asked = VerificationRequest(
