@@ -65,11 +65,6 @@ def test_every_served_method_has_a_row() -> None:
     assert not missing, f"refused to everyone because the policy table lacks them: {sorted(missing)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy.py lists /grpc.reflection.v1.ServerReflection/ServerReflectionInfo, but create_server registers "
-    "only v1alpha reflection (grpcio-reflection here ships no v1): a stale row; drop it or serve v1",
-)
 def test_no_row_names_a_method_nobody_serves() -> None:
     stale = set(POLICY) - served_methods()
     assert not stale, f"rows for methods the server does not serve: {sorted(stale)}"

@@ -6,6 +6,7 @@ Doing both in one wrapper keeps the per-call cost of the security layer to the g
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -59,6 +60,13 @@ def _wrap(handler: grpc.RpcMethodHandler, parse: Parse, admit: Admit | None) -> 
         return grpc.unary_unary_rpc_method_handler(unary, response_serializer=serializer)
     if handler.unary_stream:
         unary_stream = handler.unary_stream
+        if not inspect.isasyncgenfunction(unary_stream):  # it answers with context.write() (grpc health's Watch)
+
+            async def writing_stream(raw: bytes, context: grpc.aio.ServicerContext) -> None:
+                await _admitted(admit, context)
+                await unary_stream(await _parse(parse, raw, context), context)
+
+            return grpc.unary_stream_rpc_method_handler(writing_stream, response_serializer=serializer)
 
         async def server_stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             await _admitted(admit, context)
@@ -75,6 +83,13 @@ def _wrap(handler: grpc.RpcMethodHandler, parse: Parse, admit: Admit | None) -> 
 
         return grpc.stream_unary_rpc_method_handler(client_stream, response_serializer=serializer)
     stream_stream = handler.stream_stream
+    if not inspect.isasyncgenfunction(stream_stream):  # it answers with context.write()
+
+        async def writing_bidi(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
+            await _admitted(admit, context)
+            await stream_stream(parsed_stream(raw, context), context)
+
+        return grpc.stream_stream_rpc_method_handler(writing_bidi, response_serializer=serializer)
 
     async def bidi(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         await _admitted(admit, context)

@@ -73,7 +73,6 @@ _TABLE: dict[str, frozenset[Role]] = {
     "/grpc.health.v1.Health/Watch":             OPEN,
     "/grpc.health.v1.Health/List":              OPEN,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": EVERYONE,
-    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": EVERYONE,
 }  # fmt: skip
 
 POLICY = MappingProxyType(_TABLE)
