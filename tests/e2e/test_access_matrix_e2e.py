@@ -679,9 +679,6 @@ def test_every_refusal_is_audited(client: Client, cast: Cast, matrix: Matrix) ->
         (a.method, "anonymous" if POLICY[a.method] == OPEN else a.caller.actor, _REFUSED[a.code])
         for a in client.ledger.answers
         if a.code in _REFUSED
-        # Known gap (transport/policy.py REFUSALS_AUDITED): a WatchInvoices the gate let through but the use case
-        # refused (a tax id not the caller's own) is a stream, which the audit trail does not record.
-        and not (a.method == _INVOICES + "WatchInvoices" and a.reason != "ROLE_NOT_ALLOWED" and a.caller.key)
     )
     assert sum(expected.values()) > 100, "too few refusals for the check to mean anything"
     auditor, deadline = cast.callers["auditor"], time.monotonic() + AUDIT_WAIT

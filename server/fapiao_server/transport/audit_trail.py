@@ -9,8 +9,9 @@ access gate authenticated), what it acted on and how it ended; the call itself n
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import grpc
@@ -165,18 +166,40 @@ class AuditTrail(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method not in self._methods or handler.unary_unary is None:
+        if handler is None or method not in self._methods:
+            return handler
+        if handler.unary_unary is None and not inspect.isasyncgenfunction(handler.unary_stream):
             return handler
         # The servicer's handlers are the same objects call after call: wrap each once, not once per call.
         cached = self._wrapped.get(method)
         if cached is None or cached[0] is not handler:
-            wrapped = grpc.unary_unary_rpc_method_handler(
-                self._audited(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            if handler.unary_unary is not None:
+                wrapped = grpc.unary_unary_rpc_method_handler(
+                    self._audited(method, handler.unary_unary),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+            else:
+                wrapped = grpc.unary_stream_rpc_method_handler(
+                    self._audited_stream(method, handler.unary_stream),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
             cached = self._wrapped[method] = (handler, wrapped)
         return cached[1]
+
+    def _audited_stream(self, method: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+        """A response stream (WatchInvoices): recorded when it is refused, not for each message it sends."""
+
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                async for response in behaviour(request, context):
+                    yield response
+            except BaseException:
+                self._record(method, request, None, context)
+                raise
+
+        return call
 
     def _audited(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -82,12 +82,10 @@ AUDITED = frozenset(
     for method in _TABLE
     if method.startswith((_ADMIN, _AUTH)) or (method.startswith(_INVOICES) and _TABLE[method] == frozenset({TAXPAYER}))
 ) - {_AUTH + "GetCaller"}
-# Methods whose refusals past the gate (PERMISSION_DENIED, UNAUTHENTICATED) are audited too: the unary reads a use
-# case may refuse. The gate records its own refusals of every method (transport.audit_trail.refusal_recorder).
+# Methods whose refusals past the gate (PERMISSION_DENIED, UNAUTHENTICATED) are audited too: the reads and watches
+# a use case may refuse. The gate records its own refusals of every method (transport.audit_trail.refusal_recorder).
 REFUSALS_AUDITED = frozenset(
-    method
-    for method, roles in _TABLE.items()
-    if method.startswith((_INVOICES, _AUDIT)) and method not in AUDITED and not method.endswith("/WatchInvoices")
+    method for method in _TABLE if method.startswith((_INVOICES, _AUDIT)) and method not in AUDITED
 )
 
 
