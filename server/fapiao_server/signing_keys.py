@@ -9,14 +9,13 @@ stays listed and what it signed keeps verifying.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .security.key_files import write_private_file
 
 DEFAULT_FILE_NAME = "signing-key.pem"
 ALGORITHM = "Ed25519"
@@ -58,24 +57,11 @@ class SigningKey:
 
 
 def create_key_file(path: Path) -> bool:
-    """Write a new key to ``path`` readable by its owner only; False (and nothing written) if the file exists.
-    The key is written to a temporary file and linked into place, so workers starting at once never read half a
-    file and exactly one of them creates it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a new key to ``path`` readable by its owner only; False (and nothing written) if the file exists."""
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".signing-key-")  # mkstemp makes it 0600
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
-        os.link(temporary, path)
-    except FileExistsError:
-        return False
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-    return True
+    return write_private_file(path, pem)
 
 
 def signing_key(key_file: Path | None, data_dir: Path) -> SigningKey:

@@ -13,24 +13,29 @@ class KeyFileError(Exception):
     pass
 
 
-def load_or_create_key(path: Path, *, size: int = 32) -> bytes:
-    """The base64 key in ``path``; a new random one is written there (0600, atomically) when the file is absent.
-    A key file others can read is refused, as ssh refuses such private keys."""
-    try:
-        return read_key(path)
-    except FileNotFoundError:
-        pass
+def write_private_file(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` readable by its owner only, unless the file exists; whether this call wrote it.
+    The data goes to a private temporary file first and is linked into place, so processes starting at once never
+    read half a file and exactly one of them creates it."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(base64.b64encode(secrets.token_bytes(size)).decode() + "\n")
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
     try:
-        os.link(temporary, path)  # fails if another process made the key meanwhile: theirs wins
+        os.link(temporary, path)
     except FileExistsError:
-        pass
+        return False
     finally:
         temporary.unlink()
+    return True
+
+
+def load_or_create_key(path: Path, *, size: int = 32) -> bytes:
+    """The base64 key in ``path``; a new random one is written there (0600) when the file is absent. A key file
+    others can read is refused, as ssh refuses such private keys."""
+    if not path.exists():
+        write_private_file(path, base64.b64encode(secrets.token_bytes(size)) + b"\n")
     return read_key(path)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import os
 from pathlib import Path
 
+from ..security.key_files import write_private_file
 from .encryption import KEY_BYTES, MasterKey
 
 GENERATED_KEY_FILE = "master.key"
@@ -29,19 +29,9 @@ def _decode(text: str, source: str) -> MasterKey:
 
 
 def generate_key_file(path: Path) -> None:
-    """Write a new random key to ``path`` unless one is there already. Workers starting together may race: the
-    key is written whole to a private temporary file and linked into place, so the first link wins and nobody
-    reads a half-written key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(base64.b64encode(os.urandom(KEY_BYTES)).decode() + "\n")
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        temporary.unlink()
+    """Write a new random key to ``path`` unless one is there already (workers starting together may race: the
+    first one's key is the one every worker reads)."""
+    write_private_file(path, base64.b64encode(os.urandom(KEY_BYTES)) + b"\n")
 
 
 def load_master_key(*, key: str | None, key_file: Path | None, data_dir: Path) -> MasterKey:
