@@ -15,18 +15,12 @@ from fapiao.v1 import auth_service_pb2 as auth_pb
 from fapiao.v1 import auth_service_pb2_grpc as auth_grpc
 
 from .calls import BlockingCalls
+from .requests import enum_value
 
 
 def role_number(value: int | str) -> int:
-    """A Role given by number or by name ("taxpayer", "ROLE_TAX_OFFICER")."""
-    if isinstance(value, int):
-        return value
-    name = value.strip().upper().replace("-", "_")
-    try:
-        return access_pb2.Role.Value(name if name.startswith("ROLE_") else f"ROLE_{name}")
-    except ValueError:
-        names = ", ".join(n.removeprefix("ROLE_").lower() for n in access_pb2.Role.keys()[1:])
-        raise ValueError(f"{value!r} is not a role ({names})") from None
+    """A Role by number or name ("taxpayer", "tax-officer", "ROLE_ADMIN"); 0 or "" means none (any, in a filter)."""
+    return enum_value(access_pb2.Role, value) if value else 0
 
 
 class AuthClient(BlockingCalls):

@@ -9,21 +9,15 @@ from fapiao.v1 import audit_service_pb2 as pb
 from fapiao.v1 import audit_service_pb2_grpc as pb_grpc
 
 from .calls import BlockingCalls
+from .requests import enum_value
 
 # Seconds a chain check may take: it reads every row of the log.
 VERIFY_TIMEOUT = 3600.0
 
 
 def audit_outcome(value: int | str) -> int:
-    """An AuditOutcome given by number or by name ("denied", "AUDIT_OUTCOME_DENIED"); 0 means any."""
-    if isinstance(value, int):
-        return value
-    name = value.strip().upper().replace("-", "_")
-    try:
-        return pb.AuditOutcome.Value(name if name.startswith("AUDIT_OUTCOME_") else f"AUDIT_OUTCOME_{name}")
-    except ValueError:
-        names = ", ".join(n.removeprefix("AUDIT_OUTCOME_").lower() for n in pb.AuditOutcome.keys()[1:])
-        raise ValueError(f"{value!r} is not an audit outcome ({names})") from None
+    """An AuditOutcome by number or name ("denied", "AUDIT_OUTCOME_DENIED"); 0 or "" means any."""
+    return enum_value(pb.AuditOutcome, value) if value else 0
 
 
 class AuditClient(BlockingCalls):
