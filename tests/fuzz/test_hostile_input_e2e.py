@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from fapiao.v1 import verification_service_pb2
+from fapiao.v1 import invoice_service_pb2, verification_service_pb2
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.storage.bulk import seed_register
@@ -433,3 +434,31 @@ async def test_a_caller_over_its_tiny_rate_gets_resource_exhausted_under_hostile
         outcomes = Counter(await asyncio.gather(*(one(payloads[n % len(payloads)]) for n in range(40))))
     assert outcomes[grpc.StatusCode.RESOURCE_EXHAUSTED.name] >= 20, outcomes
     assert not SERVER_FAILURES & set(outcomes), outcomes
+
+
+async def test_concurrent_reports_of_one_period_are_never_internal(fleet: Fleet) -> None:
+    """What the fuzzing hit by chance, made certain: reports of one tax period racing each other (reporting is
+    idempotent, so every one of them must answer OK)."""
+    key = fleet.keys[Role.TAXPAYER.value]
+    tax_id = fleet.world.tax_ids[-1]
+    day = business_date(utc_now())
+
+    async def report(channel: grpc.aio.Channel) -> str:
+        request = invoice_service_pb2.ReportTaxPeriodRequest(
+            request_id=str(uuid.uuid4()), tax_id=tax_id, year=day.year - 1, month=day.month
+        )
+        try:
+            await channel.unary_unary("/fapiao.v1.InvoiceService/ReportTaxPeriod")(
+                request.SerializeToString(), metadata=((AUTHORIZATION, "Bearer " + key),), timeout=CALL_TIMEOUT
+            )
+        except grpc.aio.AioRpcError as error:
+            return f"{error.code().name}: {error.details()}"
+        return OK
+
+    channels = [grpc.aio.insecure_channel(server.address) for server in fleet.servers]
+    try:
+        outcomes = Counter(await asyncio.gather(*(report(channels[n % 2]) for n in range(16))))
+    finally:
+        for channel in channels:
+            await channel.close()
+    assert outcomes == Counter({OK: 16}), outcomes
