@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health_pb2
 
 from .cache.invoices import CachedInvoices, CachePolicy
 from .cache.near import NearCache
@@ -50,6 +50,7 @@ from .transport.admin_servicer import AdminServicer
 from .transport.audit_servicer import AuditServicer
 from .transport.audit_trail import AuditTrail, refusal_recorder
 from .transport.auth_servicer import AuthServicer
+from .transport.health import HealthServicer
 from .transport.invoice_servicer import InvoiceServicer
 from .transport.key_servicer import RegisterKeyServicer
 from .transport.policy import AUDITED, REFUSALS_AUDITED
@@ -182,7 +183,7 @@ class Application:
             throttle=self._throttle_logins,
             changed=self.authenticator.forget,
         )
-        self.health = health.aio.HealthServicer()
+        self.health = HealthServicer()
         interceptors, self._tracer_provider = start_tracing(settings.otel_exporter)
         self.server, self.ports = create_server(
             listeners(settings),

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from ..domain.errors import Unavailable
+from ..domain.errors import FieldViolation, InvalidArgument, Unavailable
 from .queries import query
 
 
@@ -44,11 +44,19 @@ def create_pool(
 
 @contextmanager
 def storage_errors() -> Iterator[None]:
-    """Turn "the database cannot answer now" (down, pool exhausted, statement timeout) into ``Unavailable``."""
+    """Turn "the database cannot answer now" (down, pool exhausted, statement timeout) into ``Unavailable``, and a
+    value it cannot store into ``InvalidArgument``."""
     try:
         yield
     except psycopg.OperationalError as error:
         raise Unavailable(f"the register's database is unavailable: {type(error).__name__}") from error
+    except psycopg.DataError as error:
+        # A value PostgreSQL cannot hold (a NUL character in text, a number out of its type's range) that no
+        # check before it caught: the caller's input, not a fault of the register.
+        raise InvalidArgument(
+            [FieldViolation("request", "holds a value the register cannot store (e.g. a NUL character)")],
+            reason="UNSTORABLE_VALUE",
+        ) from error
 
 
 async def database_answers(url: str, *, timeout: float) -> bool:

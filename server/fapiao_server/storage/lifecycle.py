@@ -511,11 +511,14 @@ class PostgresLifecycle:
         return [row[0] for row in rows]
 
     async def report_period(self, tax_id: str, period: date, actor: str) -> datetime:
+        params = {"tax_id": tax_id, "period": period, "actor": actor}
         async with self._read() as conn:
-            row = await (
-                await conn.execute(query("report_period"), {"tax_id": tax_id, "period": period, "actor": actor})
-            ).fetchone()
-        assert row is not None  # inserted or already there
+            row = await (await conn.execute(query("report_period"), params)).fetchone()
+            if row is None:
+                # A concurrent report of the same period committed while this statement ran: ON CONFLICT waited
+                # for it and skipped, but the statement's snapshot predates it. A new statement sees it.
+                row = await (await conn.execute(query("report_period"), params)).fetchone()
+        assert row is not None  # inserted or already there, committed before this second statement began
         return row[0]
 
     async def invoice_events(self, invoice_id: int, *, after: EventPosition, limit: int) -> list[InvoiceEvent]:
