@@ -38,6 +38,9 @@ from .bucket import TokenBucket
 from .store import QuotaStoreUnavailable, RedisQuotaStore
 
 MAX_SLICE = 250
+# Seconds a call waits for its principal's next slice before its worker's own bucket decides instead (a Redis call
+# is bounded by its timeout; this bounds everything else that could hold the refill up).
+REFILL_PATIENCE = 2.0
 # Past this many principals in memory, lapsed leases and idle fallback buckets are dropped.
 _SWEEP_ABOVE = 50_000
 
@@ -87,8 +90,16 @@ class FleetRateLimiter:
                 refill = asyncio.create_task(self._refill(principal, rate))
                 self._refills[principal] = refill
                 refill.add_done_callback(lambda _, p=principal: self._refills.pop(p, None))
-            # Shielded: one caller giving up (its deadline) must not cancel the slice the others wait for.
-            await asyncio.shield(refill)
+            # Shielded: one caller giving up (its deadline) must not cancel the slice the others wait for. Bounded:
+            # however the shared refill fares, no call waits on it longer than REFILL_PATIENCE; past that it is
+            # judged by this worker's own bucket, as when Redis is away.
+            try:
+                await asyncio.wait_for(asyncio.shield(refill), REFILL_PATIENCE)
+            except TimeoutError:
+                taken, wait = self._local_bucket(principal, rate, max(1.0, rate)).take(1, self._clock())
+                if taken:
+                    return
+                raise rate_limited(principal, rate, wait) from None
 
     async def _refill(self, principal: str, rate: float) -> None:
         burst = max(1.0, rate)
