@@ -17,7 +17,7 @@ from .taxpayer import check_tax_id
 class Role(enum.Enum):
     VERIFIER = "VERIFIER"  # verify anything; see only its own verification history
     TAXPAYER = "TAXPAYER"  # a verifier that also issues, voids and reverses for its own tax ids
-    TAX_OFFICER = "TAX_OFFICER"  # reads, watches and reports across its assigned regions
+    TAX_OFFICER = "TAX_OFFICER"  # verifies, reads and watches the invoices of its assigned regions
     AUDITOR = "AUDITOR"  # reads the audit log
     ADMIN = "ADMIN"  # manages principals, roles, keys and maintenance
 
@@ -31,13 +31,6 @@ class Scope:
     tax_ids: frozenset[str] = frozenset()
     regions: frozenset[str] = frozenset()
     everything: bool = False
-
-    def covers(self, *, seller: str, buyer: str, region: str) -> bool:
-        return self.everything or seller in self.tax_ids or buyer in self.tax_ids or region in self.regions
-
-    @property
-    def empty(self) -> bool:
-        return not (self.everything or self.tax_ids or self.regions)
 
 
 NOTHING = Scope()
