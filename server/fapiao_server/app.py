@@ -38,7 +38,7 @@ from .storage.encryption import Keyring
 from .storage.invoices import PostgresInvoices
 from .storage.issuing import PostgresIssuer
 from .storage.lifecycle import PostgresLifecycle
-from .storage.master_key import load_master_key
+from .storage.master_key import configured_master_key
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
 from .storage.queries import query
@@ -142,9 +142,7 @@ class Application:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         # Filled with the data keys in start(); every adapter that reads or writes personal details shares it.
-        self.keyring = Keyring(
-            load_master_key(key=settings.master_key, key_file=settings.master_key_file, data_dir=settings.data_dir)
-        )
+        self.keyring = Keyring(configured_master_key(settings))
         self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool, self.keyring))
         # Every worker loads the fleet's key; `fapiao serve` has created and published it before workers start.
         self.signing_key = signing_key(settings.signing_key_file, settings.data_dir)

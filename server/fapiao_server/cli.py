@@ -123,12 +123,10 @@ def _keyring(settings: Any, url: str) -> Any:
     malformed or cannot unwrap them ends the command with the reason."""
     from .storage.data_keys import prepare_keys
     from .storage.encryption import Keyring, MasterKeyMismatch
-    from .storage.master_key import MasterKeyUnusable, load_master_key
+    from .storage.master_key import MasterKeyUnusable, configured_master_key
 
     try:
-        keyring = Keyring(
-            load_master_key(key=settings.master_key, key_file=settings.master_key_file, data_dir=settings.data_dir)
-        )
+        keyring = Keyring(configured_master_key(settings))
         prepare_keys(url, keyring)
     except (MasterKeyUnusable, MasterKeyMismatch) as error:
         print(f"fapiao: {error}", file=sys.stderr)

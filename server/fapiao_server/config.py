@@ -45,8 +45,7 @@ class Settings(BaseSettings):
     # The master key that wraps the data keys sealing personal details (docs/encryption.md): 32 bytes, base64,
     # given directly or in a file. Neither: one is generated under data_dir (0600) and reused. Every worker and
     # server on one database needs the same one.
-    # Not a SecretStr: the supervisor hands settings to its workers via model_dump, which would mask it.
-    master_key: str | None = Field(default=None, repr=False)
+    master_key: SecretStr | None = None
     master_key_file: Path | None = None
 
     # The register's Ed25519 signing key (PEM, PKCS#8), the same file for every server of a fleet. Unset:

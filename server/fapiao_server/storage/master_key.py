@@ -7,9 +7,13 @@ import base64
 import binascii
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..security.key_files import write_private_file
 from .encryption import KEY_BYTES, MasterKey
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 GENERATED_KEY_FILE = "master.key"
 
@@ -32,6 +36,12 @@ def generate_key_file(path: Path) -> None:
     """Write a new random key to ``path`` unless one is there already (workers starting together may race: the
     first one's key is the one every worker reads)."""
     write_private_file(path, base64.b64encode(os.urandom(KEY_BYTES)) + b"\n")
+
+
+def configured_master_key(settings: Settings) -> MasterKey:
+    """The master key the settings name (FAPIAO_MASTER_KEY, FAPIAO_MASTER_KEY_FILE), or the data folder's."""
+    key = settings.master_key.get_secret_value() if settings.master_key is not None else None
+    return load_master_key(key=key, key_file=settings.master_key_file, data_dir=settings.data_dir)
 
 
 def load_master_key(*, key: str | None, key_file: Path | None, data_dir: Path) -> MasterKey:
