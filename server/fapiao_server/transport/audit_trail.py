@@ -18,8 +18,6 @@ import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
-from fapiao.v1 import invoice_service_pb2
-
 from ..domain.audit import AuditEvent, AuditOutcome
 from ..domain.calendar import utc_now
 from ..domain.errors import PermissionDenied, QuotaExceeded, Unauthenticated
@@ -28,15 +26,6 @@ from .access_gate import Refusal
 from .caller import principal_of
 
 log = logging.getLogger(__name__)
-_INVOICE_SERVICE = invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"].full_name
-# Every InvoiceService method that changes the register.
-INVOICE_MUTATIONS = frozenset(
-    f"/{_INVOICE_SERVICE}/{name}"
-    for name in (
-        "IssueInvoice", "VoidInvoice", "CertifyInvoice", "ReportTaxPeriod", "CreateRedLetterForm",
-        "ConfirmRedLetterForm", "RejectRedLetterForm", "WithdrawRedLetterForm", "IssueRedInvoice",
-    )
-)  # fmt: skip
 _OUTCOMES = {
     grpc.StatusCode.OK: AuditOutcome.OK,
     grpc.StatusCode.PERMISSION_DENIED: AuditOutcome.DENIED,
@@ -148,7 +137,7 @@ class AuditTrail(grpc.aio.ServerInterceptor):
     def __init__(
         self,
         log: AuditLog,
-        methods: Collection[str] = INVOICE_MUTATIONS,
+        methods: Collection[str],
         actor: Actor = principal_actor,
         *,
         refusals_of: Collection[str] = (),
