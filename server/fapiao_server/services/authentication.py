@@ -199,10 +199,10 @@ class Sessions:
         if session_id is None:
             raise _invalid("refresh token")
         renewed = tokens.new_refresh_token(session_id)
-        principal_id = await self._store.rotate_refresh_token(
+        session = await self._store.rotate_refresh_token(
             session_id, tokens.secret_hash(refresh_token), tokens.secret_hash(renewed)
         )
-        if principal_id is None:
+        if session is None:
             state = await self._store.session_state(session_id)
             if state is not None and state.revoked_at is None and state.expires_at > self._clock():
                 # A refresh token that was good once but is not the current one: it was copied, and either the
@@ -211,12 +211,8 @@ class Sessions:
                 self._changed()
                 raise _revoked("refresh token")
             raise _invalid("refresh token")
-        state = await self._store.session_state(session_id)
-        if state is None:
-            raise _invalid("refresh token")
-        now = self._clock()
-        access, access_expires = self._signer.issue(principal_id, session_id, now=now)
-        return SessionTokens(access, min(access_expires, state.expires_at), renewed, state.expires_at)
+        access, access_expires = self._signer.issue(session.principal_id, session_id, now=self._clock())
+        return SessionTokens(access, min(access_expires, session.expires_at), renewed, session.expires_at)
 
     async def logout(self, bearer: str | None) -> None:
         """End the session of the access token ``bearer``."""

@@ -151,12 +151,14 @@ class PostgresAccess:
         row = await self._one(query("session_state"), {"id": session_id})
         return None if row is None else SessionState(*row)
 
-    async def rotate_refresh_token(self, session_id: uuid.UUID, old_hash: bytes, new_hash: bytes) -> str | None:
-        """The session's principal if ``old_hash`` was its live refresh token (now replaced), else None."""
+    async def rotate_refresh_token(
+        self, session_id: uuid.UUID, old_hash: bytes, new_hash: bytes
+    ) -> SessionState | None:
+        """The session if ``old_hash`` was its live refresh token (now replaced), else None."""
         row = await self._one(
             query("rotate_refresh_token"), {"id": session_id, "old_hash": old_hash, "new_hash": new_hash}
         )
-        return None if row is None else row[0]
+        return None if row is None else SessionState(*row)
 
     async def revoke_session(self, session_id: uuid.UUID) -> None:
         await self._execute(query("revoke_session"), {"id": session_id})

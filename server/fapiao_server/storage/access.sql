@@ -82,7 +82,7 @@ SELECT principal_id, expires_at, revoked_at FROM sessions WHERE id = %(id)s;
 -- Moves a live session to a new refresh token, if the one presented is its current one.
 UPDATE sessions SET refresh_hash = %(new_hash)s
  WHERE id = %(id)s AND refresh_hash = %(old_hash)s AND revoked_at IS NULL AND expires_at > now()
-RETURNING principal_id;
+RETURNING principal_id, expires_at, revoked_at;
 
 -- name: revoke_session
 UPDATE sessions SET revoked_at = now() WHERE id = %(id)s AND revoked_at IS NULL;
