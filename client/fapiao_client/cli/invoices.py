@@ -65,7 +65,7 @@ def certify(options: argparse.Namespace) -> int:
 
 def report_period(options: argparse.Namespace) -> int:
     def call(client: InvoiceClient) -> int:
-        period = _PERIOD.match(options.period.strip())
+        period = _PERIOD.fullmatch(options.period.strip())
         if period is None:
             raise ValueError(f"YYYY-MM: {options.period!r} is not a month such as 2026-11")
         year, month = int(period[1]), int(period[2])

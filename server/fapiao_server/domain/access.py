@@ -64,9 +64,10 @@ class Principal:
         return self.role is Role.TAXPAYER and tax_id in self.tax_ids
 
 
-_PRINCIPAL_ID = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
-_REGION = re.compile(r"^[0-9]{4}$")
-USERNAME = re.compile(r"^[a-z0-9._@-]{3,64}$")
+_PRINCIPAL_ID = re.compile(r"[a-z][a-z0-9._-]{0,63}")
+_REGION = re.compile(r"[0-9]{4}")
+REGION_RULE = "a 4-digit region code, e.g. 1100"
+USERNAME = re.compile(r"[a-z0-9._@-]{3,64}")
 MAX_RATE_LIMIT = 1_000_000.0
 
 
@@ -85,7 +86,7 @@ def check_principal(principal: Principal, certificate_name: str | None, *, field
     """The principal with tax ids normalised, or InvalidArgument naming every bad field. A taxpayer needs at least
     one tax id and a tax officer one region; other roles cover nothing, so giving them either is a mistake."""
     problems = Violations()
-    if not _PRINCIPAL_ID.match(principal.id):
+    if not _PRINCIPAL_ID.fullmatch(principal.id):
         problems.add(f"{field_prefix}.id", "1-64 of a-z 0-9 . _ -, starting with a letter")
     tax_ids = set()
     for index, tax_id in enumerate(sorted(principal.tax_ids)):
@@ -94,8 +95,8 @@ def check_principal(principal: Principal, certificate_name: str | None, *, field
         except ValueError as error:
             problems.add(f"{field_prefix}.tax_ids[{index}]", str(error))
     for index, region in enumerate(sorted(principal.regions)):
-        if not _REGION.match(region):
-            problems.add(f"{field_prefix}.regions[{index}]", "a 4-digit region code, e.g. 1100")
+        if not _REGION.fullmatch(region):
+            problems.add(f"{field_prefix}.regions[{index}]", REGION_RULE)
     if principal.role is Role.TAXPAYER and not principal.tax_ids:
         problems.add(f"{field_prefix}.tax_ids", "a taxpayer acts for at least one tax id")
     if principal.role is not Role.TAXPAYER and principal.tax_ids:
@@ -123,4 +124,18 @@ def act_for(principal: Principal, tax_id: str, party: str) -> None:
         raise PermissionDenied(
             f"only the {party} {tax_id or '(none)'} may do this, and {principal.id} does not act for it",
             reason=f"NOT_THE_{party.upper()}",
+        )
+
+
+def is_region(code: str) -> bool:
+    return bool(_REGION.fullmatch(code))
+
+
+def cover_region(principal: Principal, region: str) -> None:
+    """Refuse unless ``principal`` reads every invoice of ``region`` (a tax officer assigned to it)."""
+    scope = principal.scope
+    if not (scope.everything or region in scope.regions):
+        raise PermissionDenied(
+            f"only a tax officer assigned to region {region} may follow all of its invoices, and {principal.id} is not",
+            reason="NOT_THE_REGION_OFFICER",
         )

@@ -152,7 +152,7 @@ def _party(problems: Violations, path: str, party: Party, *, tax_id_required: bo
 def _decimal(problems: Violations, path: str, value: str) -> Decimal | None:
     if not value:
         return None
-    if not _DECIMAL.match(value):
+    if not _DECIMAL.fullmatch(value):
         problems.add(path, "must be a positive decimal such as 3 or 12.5 (at most 8 decimals)")
         return None
     number = Decimal(value)
@@ -166,7 +166,7 @@ def _line(problems: Violations, position: int, line: LineRequest) -> InvoiceLine
     path = f"lines[{position - 1}]"
     item = _text(problems, f"{path}.item_name", line.item_name, required=True)
     classification = line.tax_classification_code.strip()
-    if classification and not _CLASSIFICATION.match(classification):
+    if classification and not _CLASSIFICATION.fullmatch(classification):
         problems.add(f"{path}.tax_classification_code", "must be the 19-digit tax classification code")
     if line.tax_rate_basis_points not in TAX_RATES:
         rates = ", ".join(str(r) for r in sorted(TAX_RATES, reverse=True))
@@ -210,7 +210,7 @@ def _vehicle(problems: Violations, kind: InvoiceType | None, vehicle: VehicleDet
         return None
     vehicle = vehicle or VehicleDetails()
     vin = vehicle.vin.strip().upper()
-    if not _VIN.match(vin):
+    if not _VIN.fullmatch(vin):
         problems.add("vehicle.vin", "must be the 17-character vehicle identification number (no I, O or Q)")
     return VehicleDetails(
         vin=vin,

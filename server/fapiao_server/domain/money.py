@@ -11,7 +11,7 @@ _YUAN = re.compile(r"^(-?)([0-9]{1,13})(?:\.([0-9]{1,2}))?$")
 
 def parse_yuan(text: str) -> int:
     """'64.9' -> 6490, '112' -> 11200, '-3.05' -> -305. No exponents, no more than two decimals."""
-    match = _YUAN.match(text.strip())
+    match = _YUAN.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not an amount in yuan with at most two decimals")
     sign, whole, cents = match.groups()

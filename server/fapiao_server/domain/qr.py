@@ -60,7 +60,7 @@ def parse_qr_payload(text: str) -> QrPayload:
     if issue_date is None:
         raise ValueError(f"{_field(5)} {day!r} is not a date YYYYMMDD")
     tag = rest[0] if rest else ""
-    if tag and not _TAG.match(tag):
+    if tag and not _TAG.fullmatch(tag):
         raise ValueError(f"{_field(7)} {tag!r} is not 4 hex digits")
     return QrPayload(invoice_type, code, number, amount_fen, issue_date, check_code, tag.upper())
 

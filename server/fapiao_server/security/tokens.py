@@ -84,7 +84,7 @@ def new_api_key() -> tuple[str, str]:
 
 def parse_api_key(key: str) -> tuple[str, str] | None:
     """(id, whole key) of a well-formed API key, else None."""
-    match = _API_KEY.match(key)
+    match = _API_KEY.fullmatch(key)
     return (match.group(1), key) if match else None
 
 
@@ -94,5 +94,5 @@ def new_refresh_token(session_id: uuid.UUID) -> str:
 
 def parse_refresh_token(token: str) -> uuid.UUID | None:
     """The session a well-formed refresh token belongs to, else None."""
-    match = _REFRESH.match(token)
+    match = _REFRESH.fullmatch(token)
     return uuid.UUID(match.group(1)) if match else None

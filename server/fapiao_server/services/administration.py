@@ -84,7 +84,7 @@ class Administration:
     async def set_login(self, principal_id: str, username: str, password: str) -> tuple[str, str]:
         """Give the principal a password login; returns the new TOTP secret and its otpauth:// URI."""
         problems = []
-        if not USERNAME.match(username):
+        if not USERNAME.fullmatch(username):
             problems.append(FieldViolation("username", "3-64 of a-z 0-9 . _ @ -"))
         if not MIN_LENGTH <= len(password) <= 1024:
             problems.append(FieldViolation("password", f"{MIN_LENGTH} to 1024 characters"))
