@@ -3,6 +3,8 @@ from a bucket in memory, driven by a fake clock."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from fapiao_server.domain.errors import QuotaExceeded
@@ -56,3 +58,23 @@ async def test_each_principal_has_its_own_rate(clock: FakeClock) -> None:
     assert await admitted(limiter, "alice", 100) == 20
     assert await admitted(limiter, "bob", 100, rate=50) == 50
     assert await admitted(limiter, "carol", 100, rate=2) == 2
+
+
+class LaggingClock(FakeClock):
+    """A worker whose event loop is slower than a slice: every look at the clock finds it later by ``lag``."""
+
+    def __init__(self, lag: float) -> None:
+        super().__init__()
+        self.lag = lag
+
+    def __call__(self) -> float:
+        self.now += self.lag
+        return self.now
+
+
+async def test_a_caller_woken_late_still_spends_the_slice_it_waited_for() -> None:
+    """Under load a waiter may wake after its slice lapsed; sending it round for another slice would let no call
+    through for as long as the loop lags (a livelock the fuzz run once hit as 30-second timeouts)."""
+    limiter = FleetRateLimiter(None, default_rate=20, slice_seconds=0.25, clock=LaggingClock(lag=0.3))
+    for _ in range(5):
+        await asyncio.wait_for(limiter.admit("alice"), 2)

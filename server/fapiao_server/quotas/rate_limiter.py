@@ -76,14 +76,18 @@ class FleetRateLimiter:
     async def admit(self, principal: str, rate: float | None = None) -> None:
         """Spend one of ``principal``'s tokens. ``rate``: requests/s, positive; None or 0 means the default."""
         rate = rate or self._default_rate
+        waited = False
         while True:
             lease = self._leases.get(principal)
             now = self._clock()
-            if lease is not None and now < lease.until:
+            # A caller that waited for a slice may spend it even if it woke after the slice lapsed: the tokens were
+            # granted while it waited. Were it sent round for another slice, a loop lagging by more than a slice
+            # would let no call through at all (a livelock: every waiter wakes to a lapsed lease).
+            if lease is not None and (now < lease.until or waited):
                 if lease.tokens > 0:
                     lease.tokens -= 1
                     return
-                if lease.refused:
+                if lease.refused and now < lease.until:
                     raise rate_limited(principal, rate, lease.until - now)
             refill = self._refills.get(principal)
             if refill is None:
@@ -95,6 +99,7 @@ class FleetRateLimiter:
             # judged by this worker's own bucket, as when Redis is away.
             try:
                 await asyncio.wait_for(asyncio.shield(refill), REFILL_PATIENCE)
+                waited = True
             except TimeoutError:
                 taken, wait = self._local_bucket(principal, rate, max(1.0, rate)).take(1, self._clock())
                 if taken:
