@@ -79,11 +79,12 @@ class AsyncInvoiceClient(AsyncCalls):
         invoice: InvoiceLike | None = None,
         *,
         tax_id: str = "",
+        region_code: str = "",
         cursor: str = "",
         timeout: float | None = None,
         reconnect_attempts: int = 5,
     ) -> AsyncInvoiceWatch:
-        request = watch_request(invoice, tax_id, cursor)
+        request = watch_request(invoice, tax_id, cursor, region_code)
         return AsyncInvoiceWatch(self._stub, request, timeout=timeout, reconnect_attempts=reconnect_attempts,
                                  metadata=self._metadata, wait_for_ready=self._wait)  # fmt: skip
 

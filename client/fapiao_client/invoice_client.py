@@ -60,7 +60,7 @@ class InvoiceClient(BlockingCalls):
 
     def list_invoices(self, *, page_size: int = 0, **filters: Any) -> Iterator[invoice_pb2.Invoice]:
         """Invoices of a seller or buyer, newest first, fetched page by page as you iterate. Filters:
-        seller_tax_id, buyer_tax_id (one is required), state, invoice_type, start_date, end_date, view."""
+        seller_tax_id, buyer_tax_id, region_code (one is required), state, invoice_type, start_date, end_date, view."""
         return self._pages(self._stub.ListInvoices, list_invoices_request(page_size=page_size, **filters), "invoices")
 
     def void_invoice(self, invoice: InvoiceLike, *, reason: str = "", request_id: str = "") -> invoice_pb2.Invoice:
@@ -96,13 +96,15 @@ class InvoiceClient(BlockingCalls):
         invoice: InvoiceLike | None = None,
         *,
         tax_id: str = "",
+        region_code: str = "",
         cursor: str = "",
         timeout: float | None = None,
         reconnect_attempts: int = 5,
     ) -> InvoiceWatch:
-        """Follow one invoice, or every invoice a tax id sells or buys, from ``cursor`` (empty: from now on).
+        """Follow one invoice, every invoice a tax id sells or buys, or (a tax officer) every invoice of a region,
+        from ``cursor`` (empty: from now on).
         Reconnects and resumes when the stream breaks; see :class:`fapiao_client.watching.InvoiceWatch`."""
-        request = watch_request(invoice, tax_id, cursor)
+        request = watch_request(invoice, tax_id, cursor, region_code)
         return InvoiceWatch(self._stub, request, timeout=timeout, reconnect_attempts=reconnect_attempts,
                             metadata=self._metadata, wait_for_ready=self._wait)  # fmt: skip
 

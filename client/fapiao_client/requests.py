@@ -152,10 +152,11 @@ def get_invoice_request(invoice: InvoiceLike, view: int | str = 0) -> invoice_se
 
 
 def watch_request(
-    invoice: InvoiceLike | None, tax_id: str = "", cursor: str = ""
+    invoice: InvoiceLike | None, tax_id: str = "", cursor: str = "", region_code: str = ""
 ) -> invoice_service_pb2.WatchInvoicesRequest:
-    """A WatchInvoicesRequest for one invoice or for every invoice of ``tax_id``, after ``cursor``."""
-    request = invoice_service_pb2.WatchInvoicesRequest(tax_id=tax_id, cursor=cursor)
+    """A WatchInvoicesRequest for one invoice, every invoice of ``tax_id`` or every invoice of ``region_code``,
+    after ``cursor``."""
+    request = invoice_service_pb2.WatchInvoicesRequest(tax_id=tax_id, region_code=region_code, cursor=cursor)
     if invoice is not None:
         request.invoice.CopyFrom(invoice_selector(invoice))
     return request
@@ -166,6 +167,7 @@ def list_invoices_request(
     page_size: int = 0,
     seller_tax_id: str = "",
     buyer_tax_id: str = "",
+    region_code: str = "",
     state: int | str = 0,
     invoice_type: int | str = 0,
     start_date: date | str | None = None,
@@ -177,6 +179,7 @@ def list_invoices_request(
         page_size=page_size,
         seller_tax_id=seller_tax_id,
         buyer_tax_id=buyer_tax_id,
+        region_code=region_code,
         state=enum_value(invoice_pb2.InvoiceState, state) if state else 0,  # type: ignore[arg-type]
         invoice_type=enum_value(invoice_pb2.InvoiceType, invoice_type) if invoice_type else 0,  # type: ignore[arg-type]
         view=enum_value(invoice_pb2.InvoiceView, view) if view else 0,  # type: ignore[arg-type]

@@ -622,6 +622,15 @@ def test_the_officer_sees_its_region_and_not_another(client: Client, cast: Cast)
             assert answer.code is NOT_FOUND, answer
     answer, _ = client.call(officer, _INVOICES + "ListInvoices", ivs.ListInvoicesRequest(seller_tax_id=b.seller))
     assert answer.code in (OK, PD) and not answer.invoice_ids, answer
+    # A region's listing: the officer's own region holds A's invoices and nothing of another region; B's region
+    # lists nothing for it.
+    listed = client.ok(
+        officer, _INVOICES + "ListInvoices", ivs.ListInvoicesRequest(region_code=REGION_A, page_size=1000)
+    )
+    assert {a.paper.id, a.electronic.id} <= {invoice.id for invoice in listed.invoices}
+    assert {invoice.region_code for invoice in listed.invoices} == {REGION_A}
+    answer, _ = client.call(officer, _INVOICES + "ListInvoices", ivs.ListInvoicesRequest(region_code=REGION_B))
+    assert answer.code is OK and not answer.invoice_ids, answer
     answer, _ = client.call(
         officer, _INVOICES + "GetRedLetterForm", ivs.GetRedLetterFormRequest(form_id=b.to_confirm.id)
     )

@@ -331,6 +331,37 @@ def test_watch_prints_changes_made_while_it_runs_and_resumes(cli: Cli, tmp_path:
     assert human.returncode == 0 and "ISSUED" in human.stdout and f"(cursor {events[0]['cursor']})" in human.stdout
 
 
+def test_a_tax_officer_lists_and_watches_its_region(cli: Cli, new_key: Callable[..., str], tmp_path: Path) -> None:
+    """`invoice list --region` and `watch --region` as a tax officer of Tibet (5400), with a taxpayer issuing."""
+    seller = new_tax_id("540102")
+    officer_env = {**cli.env, "FAPIAO_TOKEN": new_key(Role.TAX_OFFICER, regions=["5400"])}
+
+    def officer(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(fapiao_executable()), *args], capture_output=True, text=True, timeout=60,
+                              env=officer_env)  # fmt: skip
+
+    command = [str(fapiao_executable()), "watch", "--region", "5400", "--count", "1", "--timeout", "60", "--json"]
+    watcher = subprocess.Popen(command, env=officer_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stderr is not None
+        started = watcher.stderr.readline()
+        assert "watching from cursor" in started, started
+        issued = cli.json("issue", "-f", write(tmp_path, invoice_data("04", seller)))
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    (event,) = [json.loads(line) for line in out.splitlines()]
+    assert (event["invoice"]["invoice_number"], event["region_code"]) == (issued["invoice_number"], "5400")
+
+    listed = officer("invoice", "list", "--region", "5400", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert issued["id"] in [json.loads(line)["id"] for line in listed.stdout.splitlines()]
+    elsewhere = officer("watch", "--region", "1100", "--timeout", "5")
+    assert elsewhere.returncode == 7 and "PERMISSION_DENIED" in elsewhere.stderr, elsewhere.stderr
+    assert "--region" in cli.refused(2, "watch", "--region", "5400", "--tax-id", seller)
+
+
 def test_an_unreachable_register_says_how_to_retry_safely(cli: Cli) -> None:
     failed = cli.refused(1, "void", "25312000000000000001", "--target", "127.0.0.1:9")
     assert "UNAVAILABLE" in failed and "run the command again with --request-id" in failed

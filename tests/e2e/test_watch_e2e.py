@@ -19,6 +19,8 @@ from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 from fapiao.v1 import lifecycle_pb2 as lc
 from fapiao_client import FapiaoError
+from fapiao_server.domain.access import Role
+from tests.support.access import principal_key
 from tests.support.fleet import (
     by_id,
     channel,
@@ -119,9 +121,10 @@ class Watcher:
             await asyncio.gather(self._reader, return_exceptions=True)
 
 
-async def watch(stub: Any, *, invoice_id: str = "", tax_id: str = "", cursor: str = "") -> Watcher:
+async def watch(stub: Any, *, invoice_id: str = "", tax_id: str = "", region: str = "", cursor: str = "") -> Watcher:
     invoice = by_id(invoice_id) if invoice_id else None
-    return await Watcher(stub, pb.WatchInvoicesRequest(invoice=invoice, tax_id=tax_id, cursor=cursor)).start()
+    request = pb.WatchInvoicesRequest(invoice=invoice, tax_id=tax_id, region_code=region, cursor=cursor)
+    return await Watcher(stub, request).start()
 
 
 async def issue(stub: Any, kind: int, seller: str, buyer: str = "", amounts: tuple[int, ...] = (10_000,)) -> Any:
@@ -333,9 +336,9 @@ async def test_an_event_committed_late_by_an_older_transaction_is_not_skipped(
         await watcher.wait_for(2)
         with psycopg.connect(database_url) as conn:  # one transaction, held open
             conn.execute(
-                "INSERT INTO invoice_events (event_type, invoice_id, seller_tax_id, buyer_tax_id, actor, reason,"
-                " state_before, state_after) VALUES (3, %s, %s, '', 'slow-writer', 'late commit', 1, 1)",
-                (int(slow.id), seller),
+                "INSERT INTO invoice_events (event_type, invoice_id, seller_tax_id, buyer_tax_id, region_code, actor,"
+                " reason, state_before, state_after) VALUES (3, %s, %s, '', %s, 'slow-writer', 'late commit', 1, 1)",
+                (int(slow.id), seller, slow.region_code),
             )
             await void(b, quick.id)  # commits while the older transaction still runs
             await asyncio.sleep(QUIET * 2)
@@ -371,9 +374,9 @@ async def test_a_cursor_from_the_history_does_not_skip_an_event_committed_late(
         conn.execute("SELECT id FROM invoices WHERE id = %s FOR UPDATE", (int(original.id),))
         conn.execute("UPDATE invoices SET certified_at = now() WHERE id = %s", (int(original.id),))
         conn.execute(
-            "INSERT INTO invoice_events (event_type, invoice_id, seller_tax_id, buyer_tax_id, actor, state_before,"
-            " state_after) VALUES (3, %s, %s, %s, 'slow-writer', 1, 1)",
-            (int(original.id), original.seller.tax_id, original.buyer.tax_id),
+            "INSERT INTO invoice_events (event_type, invoice_id, seller_tax_id, buyer_tax_id, region_code, actor,"
+            " state_before, state_after) VALUES (3, %s, %s, %s, %s, 'slow-writer', 1, 1)",
+            (int(original.id), original.seller.tax_id, original.buyer.tax_id, original.region_code),
         )
         conn.commit()
     assert kinds(await recorded(a, original.id)) == [ISSUED, CERTIFIED, CREATED, WITHDRAWN], "the late one sorts first"
@@ -412,7 +415,14 @@ async def test_a_bad_cursor_is_invalid_argument(stubs: list[Any], cursor: str) -
 
 @pytest.mark.parametrize(
     "request_fields",
-    [{}, {"tax_id": "91310115MA1K4QXC4B", "invoice": pb.InvoiceSelector(id="1")}, {"tax_id": "9131011"}],
+    [
+        {},
+        {"tax_id": "91310115MA1K4QXC4B", "invoice": pb.InvoiceSelector(id="1")},
+        {"tax_id": "91310115MA1K4QXC4B", "region_code": "3100"},
+        {"tax_id": "9131011"},
+        {"region_code": "31"},
+        {"region_code": "31O0"},
+    ],
 )
 async def test_a_watch_needs_exactly_one_valid_target(stubs: list[Any], request_fields: dict[str, Any]) -> None:
     call = stubs[1].WatchInvoices(pb.WatchInvoicesRequest(**request_fields))
@@ -434,3 +444,51 @@ async def test_watching_an_invoice_that_does_not_exist_is_not_found(
         await asyncio.wait_for(call.read(), WAIT)
     error = FapiaoError.from_rpc_error(refused.value)
     assert (error.code, error.reason) == (grpc.StatusCode.NOT_FOUND, "INVOICE_NOT_FOUND")
+
+
+async def refused_watch(stub: Any, **fields: Any) -> FapiaoError:
+    call = stub.WatchInvoices(pb.WatchInvoicesRequest(**fields))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await asyncio.wait_for(call.read(), WAIT)
+    return FapiaoError.from_rpc_error(refused.value)
+
+
+async def test_a_tax_officer_watches_the_regions_it_is_assigned_to_and_no_other(
+    stubs: list[Any], pair: list[ServerProcess], database_url: str
+) -> None:
+    """An officer of Xinjiang (6500) follows every invoice of its region, whoever sells or buys, through either
+    server and across a reconnect; another region's changes never reach it, and it may not watch other regions
+    or a tax id. A taxpayer may not watch a region."""
+    taxpayer = stubs[1]
+    officer_channel = channel(pair[0].address, principal_key(database_url, Role.TAX_OFFICER, regions=["6500"]))
+    officer = pb_grpc.InvoiceServiceStub(officer_channel)
+    inside, outside = new_tax_id("650102"), new_tax_id("640104")
+    try:
+        watcher = await watch(officer, region="6500")
+        try:
+            first = await issue(taxpayer, VAT_GENERAL, inside)
+            await issue(taxpayer, VAT_GENERAL, outside)
+            await void(taxpayer, first.id)
+            events = await watcher.wait_for(2)
+            assert kinds(events) == [ISSUED, VOIDED] and {e.invoice.id for e in events} == {first.id}
+            assert {e.region_code for e in events} == {"6500"} == {first.region_code}
+        finally:
+            await watcher.close()
+
+        second = await issue(taxpayer, VAT_GENERAL, inside)
+        await issue(taxpayer, VAT_GENERAL, outside)
+        resumed = await watch(officer, region="6500", cursor=watcher.cursor)
+        try:
+            assert [(e.event_type, e.invoice.id) for e in await resumed.wait_for(1)] == [(ISSUED, second.id)]
+        finally:
+            await resumed.close()
+
+        for stub, fields, reason in (
+            (officer, {"region_code": "6400"}, "NOT_THE_REGION_OFFICER"),
+            (officer, {"tax_id": inside}, "NOT_THE_TAXPAYER"),
+            (taxpayer, {"region_code": "6500"}, "NOT_THE_REGION_OFFICER"),
+        ):
+            error = await refused_watch(stub, **fields)
+            assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, reason), (fields, error)
+    finally:
+        await officer_channel.close()

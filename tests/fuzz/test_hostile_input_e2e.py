@@ -141,7 +141,7 @@ def _world(url: str, victim: str) -> World:
     with psycopg.connect(url, row_factory=dict_row) as conn:
         invoices = conn.execute(
             "SELECT id, invoice_type, invoice_code, invoice_number, issue_date, check_code, amount_fen, total_fen,"
-            " seller_tax_id, buyer_tax_id, qr_payload FROM invoices ORDER BY id LIMIT 60"
+            " seller_tax_id, buyer_tax_id, region_code, qr_payload FROM invoices ORDER BY id LIMIT 60"
         ).fetchall()
     sellers = sorted({invoice["seller_tax_id"] for invoice in invoices})
     return World(invoices=invoices, tax_ids=sellers, principal_ids=[victim, "no-such-principal"],

@@ -7,10 +7,15 @@ from datetime import date
 from importlib.resources import files
 
 import psycopg
+import pytest
 
+from fapiao_server.domain.calendar import utc_now
+from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.migrations import available_migrations, migrate, pending_migrations
 from fapiao_server.storage.queries import query
+from tests.support.keys import shared_keyring
 from tests.support.services import fresh_database
+from tests.support.signing import fleet_signing_key
 
 from .schema_catalog import describe_schema
 
@@ -87,3 +92,23 @@ def test_record_id_blocks_match_the_sequence_increment(database_url: str) -> Non
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT increment_by FROM pg_sequences WHERE sequencename = 'verification_records_id_seq'")
         assert row.fetchone() == (ID_BLOCK,)
+
+
+def test_0009_gives_events_written_before_it_their_invoices_region(pg_admin_url: str) -> None:
+    """A register upgraded from 0008: its history gets each invoice's region, and stays append-only."""
+    with fresh_database(pg_admin_url, "regions") as url:
+        migrate(url, today=TODAY)
+        seed_register(url, 300, shared_keyring(url), seed=9, now=utc_now(), batch_size=100, signer=fleet_signing_key())
+        with psycopg.connect(url, autocommit=True) as conn:  # back to how 0008 left it
+            conn.execute("DROP INDEX invoices_region_idx")
+            conn.execute("ALTER TABLE invoice_events DROP COLUMN region_code")
+            conn.execute("DELETE FROM fapiao_schema_migrations WHERE version = 9")
+        assert [m.version for m in migrate(url, today=TODAY)] == [9]
+        with psycopg.connect(url, autocommit=True) as conn:
+            counts = conn.execute(
+                "SELECT count(*), count(*) FILTER (WHERE e.region_code = i.region_code), count(DISTINCT e.region_code)"
+                " FROM invoice_events e JOIN invoices i ON i.id = e.invoice_id"
+            ).fetchone()
+            assert counts is not None and counts[0] >= 300 and counts[0] == counts[1] and counts[2] > 1, counts
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("UPDATE invoice_events SET region_code = '0000'")

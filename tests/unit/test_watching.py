@@ -25,13 +25,16 @@ NOW = datetime(2026, 11, 27, tzinfo=UTC)
 WAIT = 5.0  # seconds; only a broken feed ever waits this long
 
 
-def _event(xid: int, event_id: int, invoice_id: int = 1, seller: str = SELLER, buyer: str = BUYER) -> InvoiceEvent:
+def _event(
+    xid: int, event_id: int, invoice_id: int = 1, seller: str = SELLER, buyer: str = BUYER, region: str = "3100"
+) -> InvoiceEvent:
     return InvoiceEvent(
         position=EventPosition(xid, event_id),
         event_type=EventType.CERTIFIED,
         invoice=InvoiceReference(invoice_id, InvoiceType.VAT_SPECIAL, "3100259100", f"{invoice_id:08d}"),
         seller_tax_id=seller,
         buyer_tax_id=buyer,
+        region_code=region,
         actor="test",
         event_time=NOW,
         state_after=InvoiceState.ISSUED,
@@ -144,18 +147,19 @@ async def _drain(subscription: Subscription, count: int) -> list[EventPosition]:
     return got
 
 
-async def test_the_feed_hands_each_event_to_the_watchers_of_its_invoice_and_of_its_parties(
+async def test_the_feed_hands_each_event_to_the_watchers_of_its_invoice_its_parties_and_its_region(
     running: tuple[FakeHistory, EventFeed],
 ) -> None:
     history, feed = running
     one, two = feed.subscribe(EventFilter(invoice_id=1)), feed.subscribe(EventFilter(invoice_id=2))
     seller, buyer = feed.subscribe(EventFilter(tax_id=SELLER)), feed.subscribe(EventFilter(tax_id=BUYER))
     other = feed.subscribe(EventFilter(tax_id=OTHER_SELLER))
+    shanghai, beijing = feed.subscribe(EventFilter(region="3100")), feed.subscribe(EventFilter(region="1100"))
     await asyncio.wait_for(feed.started(), WAIT)
     history.events += [
         _event(20, 1, invoice_id=1),
-        _event(20, 2, invoice_id=2, seller=OTHER_SELLER, buyer=BUYER),
-        _event(21, 3, invoice_id=3, seller=OTHER_SELLER, buyer=""),
+        _event(20, 2, invoice_id=2, seller=OTHER_SELLER, buyer=BUYER, region="1100"),
+        _event(21, 3, invoice_id=3, seller=OTHER_SELLER, buyer="", region="1100"),
         _event(22, 4, invoice_id=1),
     ]
     feed.wake()
@@ -165,6 +169,14 @@ async def test_the_feed_hands_each_event_to_the_watchers_of_its_invoice_and_of_i
     assert await _drain(seller, 2) == [p1, p4]
     assert await _drain(buyer, 3) == [p1, p2, p4]
     assert await _drain(other, 2) == [p2, p3]
+    assert await _drain(shanghai, 2) == [p1, p4]
+    assert await _drain(beijing, 2) == [p2, p3]
+
+
+def test_an_event_filter_names_exactly_one_thing() -> None:
+    for bad in ({}, {"invoice_id": 1, "tax_id": SELLER}, {"tax_id": SELLER, "region": "1100"}):
+        with pytest.raises(ValueError):
+            EventFilter(**bad)  # type: ignore[arg-type]
 
 
 async def test_the_feed_starts_after_what_was_written_before_anyone_subscribed(

@@ -101,9 +101,10 @@ class GetInvoiceResponse(_message.Message):
     def __init__(self, invoice: _Optional[_Union[_invoice_pb2.Invoice, _Mapping]] = ...) -> None: ...
 
 class ListInvoicesRequest(_message.Message):
-    __slots__ = ("seller_tax_id", "buyer_tax_id", "state", "invoice_type", "start_date", "end_date", "page_size", "page_token", "view")
+    __slots__ = ("seller_tax_id", "buyer_tax_id", "region_code", "state", "invoice_type", "start_date", "end_date", "page_size", "page_token", "view")
     SELLER_TAX_ID_FIELD_NUMBER: _ClassVar[int]
     BUYER_TAX_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_CODE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     INVOICE_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +114,7 @@ class ListInvoicesRequest(_message.Message):
     VIEW_FIELD_NUMBER: _ClassVar[int]
     seller_tax_id: str
     buyer_tax_id: str
+    region_code: str
     state: _invoice_pb2.InvoiceState
     invoice_type: _invoice_pb2.InvoiceType
     start_date: _date_pb2.Date
@@ -120,7 +122,7 @@ class ListInvoicesRequest(_message.Message):
     page_size: int
     page_token: str
     view: _invoice_pb2.InvoiceView
-    def __init__(self, seller_tax_id: _Optional[str] = ..., buyer_tax_id: _Optional[str] = ..., state: _Optional[_Union[_invoice_pb2.InvoiceState, str]] = ..., invoice_type: _Optional[_Union[_invoice_pb2.InvoiceType, str]] = ..., start_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., end_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[_invoice_pb2.InvoiceView, str]] = ...) -> None: ...
+    def __init__(self, seller_tax_id: _Optional[str] = ..., buyer_tax_id: _Optional[str] = ..., region_code: _Optional[str] = ..., state: _Optional[_Union[_invoice_pb2.InvoiceState, str]] = ..., invoice_type: _Optional[_Union[_invoice_pb2.InvoiceType, str]] = ..., start_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., end_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[_invoice_pb2.InvoiceView, str]] = ...) -> None: ...
 
 class ListInvoicesResponse(_message.Message):
     __slots__ = ("invoices", "next_page_token")
@@ -231,14 +233,16 @@ class ListInvoiceEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_lifecycle_pb2.InvoiceEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchInvoicesRequest(_message.Message):
-    __slots__ = ("invoice", "tax_id", "cursor")
+    __slots__ = ("invoice", "tax_id", "region_code", "cursor")
     INVOICE_FIELD_NUMBER: _ClassVar[int]
     TAX_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_CODE_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     invoice: InvoiceSelector
     tax_id: str
+    region_code: str
     cursor: str
-    def __init__(self, invoice: _Optional[_Union[InvoiceSelector, _Mapping]] = ..., tax_id: _Optional[str] = ..., cursor: _Optional[str] = ...) -> None: ...
+    def __init__(self, invoice: _Optional[_Union[InvoiceSelector, _Mapping]] = ..., tax_id: _Optional[str] = ..., region_code: _Optional[str] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class WatchInvoicesResponse(_message.Message):
     __slots__ = ("events", "cursor")

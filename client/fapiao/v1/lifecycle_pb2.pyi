@@ -116,12 +116,13 @@ class RedLetterForm(_message.Message):
     def __init__(self, id: _Optional[str] = ..., original_invoice: _Optional[_Union[_invoice_pb2.InvoiceReference, _Mapping]] = ..., reason: _Optional[_Union[RedLetterReason, str]] = ..., state: _Optional[_Union[RedLetterFormState, str]] = ..., initiator: _Optional[_Union[TradeParty, str]] = ..., seller_tax_id: _Optional[str] = ..., buyer_tax_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[_invoice_pb2.InvoiceLine, _Mapping]]] = ..., amount_fen: _Optional[int] = ..., tax_fen: _Optional[int] = ..., total_fen: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., red_invoice: _Optional[_Union[_invoice_pb2.InvoiceReference, _Mapping]] = ..., remarks: _Optional[str] = ...) -> None: ...
 
 class InvoiceEvent(_message.Message):
-    __slots__ = ("id", "event_type", "invoice", "seller_tax_id", "buyer_tax_id", "actor", "event_time", "reason", "state_before", "state_after", "red_letter_form_id", "form_state_before", "form_state_after", "reversed_amount_fen", "red_invoice", "cursor")
+    __slots__ = ("id", "event_type", "invoice", "seller_tax_id", "buyer_tax_id", "region_code", "actor", "event_time", "reason", "state_before", "state_after", "red_letter_form_id", "form_state_before", "form_state_after", "reversed_amount_fen", "red_invoice", "cursor")
     ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     INVOICE_FIELD_NUMBER: _ClassVar[int]
     SELLER_TAX_ID_FIELD_NUMBER: _ClassVar[int]
     BUYER_TAX_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_CODE_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +139,7 @@ class InvoiceEvent(_message.Message):
     invoice: _invoice_pb2.InvoiceReference
     seller_tax_id: str
     buyer_tax_id: str
+    region_code: str
     actor: str
     event_time: _timestamp_pb2.Timestamp
     reason: str
@@ -149,4 +151,4 @@ class InvoiceEvent(_message.Message):
     reversed_amount_fen: int
     red_invoice: _invoice_pb2.InvoiceReference
     cursor: str
-    def __init__(self, id: _Optional[str] = ..., event_type: _Optional[_Union[InvoiceEventType, str]] = ..., invoice: _Optional[_Union[_invoice_pb2.InvoiceReference, _Mapping]] = ..., seller_tax_id: _Optional[str] = ..., buyer_tax_id: _Optional[str] = ..., actor: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., state_before: _Optional[_Union[_invoice_pb2.InvoiceState, str]] = ..., state_after: _Optional[_Union[_invoice_pb2.InvoiceState, str]] = ..., red_letter_form_id: _Optional[str] = ..., form_state_before: _Optional[_Union[RedLetterFormState, str]] = ..., form_state_after: _Optional[_Union[RedLetterFormState, str]] = ..., reversed_amount_fen: _Optional[int] = ..., red_invoice: _Optional[_Union[_invoice_pb2.InvoiceReference, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., event_type: _Optional[_Union[InvoiceEventType, str]] = ..., invoice: _Optional[_Union[_invoice_pb2.InvoiceReference, _Mapping]] = ..., seller_tax_id: _Optional[str] = ..., buyer_tax_id: _Optional[str] = ..., region_code: _Optional[str] = ..., actor: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., state_before: _Optional[_Union[_invoice_pb2.InvoiceState, str]] = ..., state_after: _Optional[_Union[_invoice_pb2.InvoiceState, str]] = ..., red_letter_form_id: _Optional[str] = ..., form_state_before: _Optional[_Union[RedLetterFormState, str]] = ..., form_state_after: _Optional[_Union[RedLetterFormState, str]] = ..., reversed_amount_fen: _Optional[int] = ..., red_invoice: _Optional[_Union[_invoice_pb2.InvoiceReference, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...

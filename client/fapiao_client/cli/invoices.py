@@ -86,12 +86,13 @@ def get(options: argparse.Namespace) -> int:
 
 def list_invoices(options: argparse.Namespace) -> int:
     def call(client: InvoiceClient) -> int:
-        if not (options.seller or options.buyer):
-            raise ValueError("give --seller TAX_ID or --buyer TAX_ID (or both)")
+        if not (options.seller or options.buyer or options.region):
+            raise ValueError("give --seller TAX_ID, --buyer TAX_ID or --region CODE")
         invoices = client.list_invoices(
             page_size=page_size(options),
             seller_tax_id=options.seller,
             buyer_tax_id=options.buyer,
+            region_code=options.region,
             state=options.state,
             invoice_type=options.type,
             start_date=options.start_date,

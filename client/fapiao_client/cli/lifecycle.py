@@ -97,6 +97,7 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
                     help="print an invoice's (or a tax id's) transitions as they happen")  # fmt: skip
     _invoice(watch)
     watch.add_argument("--tax-id", help="watch every invoice this tax id sells or buys, instead of one invoice")
+    watch.add_argument("--region", metavar="CODE", help="(tax officers) watch every invoice of this 4-digit region")
     watch.add_argument("--cursor", default="", help="resume after this cursor (printed by an earlier watch)")
     watch.add_argument("--count", type=int, metavar="N", help="stop after N events")
     watch.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long")
@@ -110,9 +111,11 @@ def _add_invoice_commands(command: Callable[..., argparse.ArgumentParser], comma
     _invoice(get)
     get.add_argument("--view", choices=("basic", "full"), default="full", help="how much of it (default full)")
 
-    listing = command(invoice, "list", "invoices", "list_invoices", help="a seller's or buyer's invoices, newest first")
+    listing = command(invoice, "list", "invoices", "list_invoices",
+                      help="a seller's, buyer's or region's invoices, newest first")  # fmt: skip
     listing.add_argument("--seller", metavar="TAX_ID", default="", help="issued by this tax id")
     listing.add_argument("--buyer", metavar="TAX_ID", default="", help="bought by this tax id")
+    listing.add_argument("--region", metavar="CODE", default="", help="of this 4-digit region, e.g. 1100")
     listing.add_argument("--state", default="", help="issued, voided, partially-reversed or fully-reversed")
     listing.add_argument("--type", default="", metavar="FPLX", help="invoice type, e.g. 01 or 32")
     listing.add_argument("--from", dest="start_date", metavar="YYYY-MM-DD", help="issued on or after")

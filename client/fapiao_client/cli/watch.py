@@ -1,6 +1,6 @@
-"""`fapiao watch`: print the transitions of one invoice, or of every invoice of a tax id, as they happen; one
-line each (one JSON object each with --json). The stream is resumed after a broken connection; the cursor to
-resume from later is printed (on standard error) when the watch ends."""
+"""`fapiao watch`: print the transitions of one invoice, of every invoice of a tax id, or (tax officers) of every
+invoice of a region, as they happen; one line each (one JSON object each with --json). The stream is resumed
+after a broken connection; the cursor to resume from later is printed (on standard error) when the watch ends."""
 
 from __future__ import annotations
 
@@ -49,16 +49,16 @@ def _follow(options: argparse.Namespace, watch: InvoiceWatch, progress: _Progres
 
 def watch(options: argparse.Namespace) -> int:
     def call(client: InvoiceClient) -> int:
-        if options.tax_id and (options.invoice or options.id):
-            raise ValueError("watch one invoice (INVOICE or --id) or every invoice of --tax-id, not both")
+        if (bool(options.invoice or options.id) + bool(options.tax_id) + bool(options.region)) > 1:
+            raise ValueError("watch one invoice (INVOICE or --id), every invoice of --tax-id or of --region: one")
         if options.count is not None and options.count < 1:
             raise ValueError("--count must be 1 or more")
         if options.timeout is not None and options.timeout <= 0:
             raise ValueError("--timeout must be a positive number of seconds")
-        invoice = None if options.tax_id else invoice_argument(options)
+        invoice = None if options.tax_id or options.region else invoice_argument(options)
         progress = _Progress(options.cursor)
-        watch = client.watch_invoices(invoice, tax_id=options.tax_id or "", cursor=options.cursor,
-                                      timeout=options.timeout)  # fmt: skip
+        watch = client.watch_invoices(invoice, tax_id=options.tax_id or "", region_code=options.region or "",
+                                      cursor=options.cursor, timeout=options.timeout)  # fmt: skip
         try:
             _follow(options, watch, progress)
         except KeyboardInterrupt:

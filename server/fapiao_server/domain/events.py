@@ -49,6 +49,8 @@ class NewEvent:
     invoice_id: int
     seller_tax_id: str
     buyer_tax_id: str
+    # The invoice's 4-digit region (a tax officer's watch follows a region).
+    region_code: str
     actor: str
     state_after: InvoiceState
     state_before: InvoiceState | None = None
@@ -67,6 +69,7 @@ class InvoiceEvent:
     invoice: InvoiceReference
     seller_tax_id: str
     buyer_tax_id: str
+    region_code: str
     actor: str
     event_time: datetime
     state_after: InvoiceState

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from ..domain.access import EVERYTHING, Principal, Scope, act_for
+from ..domain.access import EVERYTHING, Principal, Scope, act_for, cover_region
 from ..domain.calendar import business_date, utc_now
 from ..domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Violations
 from ..domain.events import START, SYSTEM_ACTOR, EventPosition, EventType, InvoiceEvent, NewEvent
@@ -169,9 +169,9 @@ class LifecycleService:
     async def list_invoices(
         self, where: InvoiceFilter, scope: Scope, *, page_size: int, page_token: str
     ) -> Page[Invoice]:
-        if where.seller_tax_id is None and where.buyer_tax_id is None:
+        if where.seller_tax_id is None and where.buyer_tax_id is None and where.region is None:
             raise InvalidArgument(
-                [FieldViolation("seller_tax_id", "give a seller or a buyer tax id (or both)")],
+                [FieldViolation("seller_tax_id", "give a seller or a buyer tax id, or a region_code")],
                 reason="INVALID_INVOICE_FILTER",
             )
         if where.start_date and where.end_date and where.start_date > where.end_date:
@@ -240,13 +240,17 @@ class LifecycleService:
         last = forms[limit - 1]
         return Page(forms[:limit], encode_token((last.create_time, last.id), owner))
 
-    async def watch_target(self, ref: InvoiceRef | str, actor: Principal) -> EventFilter:
-        """What ``actor`` may watch: an invoice it may read, or every invoice of a tax id it acts for (a tax
-        officer watches invoices of its regions one by one, since a tax id's invoices span regions)."""
-        if isinstance(ref, str):
-            act_for(actor, ref, "taxpayer")
-            return EventFilter(tax_id=ref)
-        return EventFilter(invoice_id=(await self.get(ref, actor.scope)).id)
+    async def watch_target(self, target: InvoiceRef | EventFilter, actor: Principal) -> EventFilter:
+        """What ``actor`` may watch: an invoice it may read, every invoice of a tax id it acts for (its taxpayer),
+        or every invoice of a region it is assigned to (a tax officer; a tax id's invoices span regions, so an
+        officer follows regions, not tax ids)."""
+        if not isinstance(target, EventFilter):
+            return EventFilter(invoice_id=(await self.get(target, actor.scope)).id)
+        if target.tax_id is not None:
+            act_for(actor, target.tax_id, "taxpayer")
+        if target.region is not None:
+            cover_region(actor, target.region)
+        return target
 
     def watch(self, where: EventFilter, cursor: str) -> AsyncIterator[tuple[list[InvoiceEvent], EventPosition]]:
         """Events for ``where`` after ``cursor`` ('' for "from now on"); see services.watching."""
@@ -581,6 +585,7 @@ def _event(
         invoice_id=invoice.id,
         seller_tax_id=invoice.seller.tax_id,
         buyer_tax_id=invoice.buyer.tax_id,
+        region_code=invoice.region_code,
         actor=actor,
         state_after=state_after,
         state_before=None if new_invoice else invoice.state,

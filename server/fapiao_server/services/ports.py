@@ -115,10 +115,11 @@ class UsedRequest:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceFilter:
-    """Which invoices to list; None means "any". A seller or a buyer is always given."""
+    """Which invoices to list; None means "any". A seller, a buyer or a region is always given."""
 
     seller_tax_id: str | None = None
     buyer_tax_id: str | None = None
+    region: str | None = None
     state: InvoiceState | None = None
     invoice_type: InvoiceType | None = None
     start_date: date | None = None
@@ -135,15 +136,41 @@ class FormFilter:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """Which events a watcher follows: one invoice's, or a tax id's as seller or buyer."""
+    """Which events a watcher follows: one invoice's, a tax id's as seller or buyer, or a region's. Exactly one
+    is given."""
 
     invoice_id: int | None = None
     tax_id: str | None = None
+    region: str | None = None
+
+    def __post_init__(self) -> None:
+        if sum(value is not None for value in (self.invoice_id, self.tax_id, self.region)) != 1:
+            raise ValueError("an event filter names exactly one invoice, tax id or region")
+
+    @property
+    def key(self) -> tuple[str, int | str]:
+        """What the filter follows, as a key an event's ``EventFilter.keys_of`` is matched against."""
+        if self.invoice_id is not None:
+            return ("invoice", self.invoice_id)
+        if self.tax_id is not None:
+            return ("tax_id", self.tax_id)
+        assert self.region is not None
+        return ("region", self.region)
+
+    @staticmethod
+    def keys_of(event: InvoiceEvent) -> set[tuple[str, int | str]]:
+        """The keys of every filter that ``event`` matches."""
+        keys: set[tuple[str, int | str]] = {
+            ("invoice", event.invoice.id),
+            ("tax_id", event.seller_tax_id),
+            ("region", event.region_code),
+        }
+        if event.buyer_tax_id:
+            keys.add(("tax_id", event.buyer_tax_id))
+        return keys
 
     def matches(self, event: InvoiceEvent) -> bool:
-        if self.invoice_id is not None:
-            return event.invoice.id == self.invoice_id
-        return self.tax_id in (event.seller_tax_id, event.buyer_tax_id)
+        return self.key in self.keys_of(event)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,8 +82,8 @@ class EventFeed:
 
     def __init__(self, store: LifecycleStore) -> None:
         self._store = store
-        self._by_invoice: defaultdict[int, set[Subscription]] = defaultdict(set)
-        self._by_tax_id: defaultdict[str, set[Subscription]] = defaultdict(set)
+        # Subscriptions by what they follow (EventFilter.key).
+        self._following: defaultdict[tuple[str, int | str], set[Subscription]] = defaultdict(set)
         self._count = 0
         self._position: EventPosition | None = None
         self._wake = asyncio.Event()
@@ -98,33 +98,26 @@ class EventFeed:
         """End every watch (and refuse new ones) with UNAVAILABLE, so watchers reconnect with their cursor to a
         node that is not shutting down instead of being cut off when the grace period ends."""
         self._closed = True
-        for index in (self._by_invoice, self._by_tax_id):
-            for members in index.values():  # type: ignore[attr-defined]
-                for subscription in members:
-                    subscription.close()
+        for members in self._following.values():
+            for subscription in members:
+                subscription.close()
 
     def subscribe(self, where: EventFilter) -> Subscription:
         subscription = Subscription(where)
         if self._closed:
             subscription.close()
-        if where.invoice_id is not None:
-            self._by_invoice[where.invoice_id].add(subscription)
-        else:
-            assert where.tax_id is not None
-            self._by_tax_id[where.tax_id].add(subscription)
+        self._following[where.key].add(subscription)
         self._count += 1
         self._wake.set()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        where = subscription.where
-        index = self._by_invoice if where.invoice_id is not None else self._by_tax_id
-        key = where.invoice_id if where.invoice_id is not None else where.tax_id
-        members = index.get(key)  # type: ignore[call-overload]
+        key = subscription.where.key
+        members = self._following.get(key)
         if members is not None and subscription in members:
             members.discard(subscription)
             if not members:
-                del index[key]  # type: ignore[arg-type]
+                del self._following[key]
             self._count -= 1
 
     @property
@@ -137,13 +130,10 @@ class EventFeed:
         await self._started.wait()
 
     def _dispatch(self, event: InvoiceEvent) -> None:
-        for subscription in self._by_invoice.get(event.invoice.id, ()):
-            subscription.offer(event)
-        targets = self._by_tax_id.get(event.seller_tax_id, set())
-        if event.buyer_tax_id and event.buyer_tax_id != event.seller_tax_id:
-            targets = targets | self._by_tax_id.get(event.buyer_tax_id, set())
-        for subscription in targets:
-            subscription.offer(event)
+        # Each subscription follows one key, so no subscription is offered an event twice.
+        for key in EventFilter.keys_of(event):
+            for subscription in self._following.get(key, ()):
+                subscription.offer(event)
 
     async def _poll(self) -> int:
         assert self._position is not None

@@ -125,7 +125,7 @@ def _history(batch: Sequence[SeedInvoice], ids: Sequence[int]) -> Iterator[tuple
     issued, voided, certified, reversed_ = (int(t) for t in (EventType.ISSUED, EventType.VOIDED,
                                                               EventType.CERTIFIED, EventType.REVERSED))  # fmt: skip
     for inv, invoice_id in zip(batch, ids, strict=True):
-        parties = (inv.seller.tax_id, inv.buyer.tax_id, SEED_ACTOR)
+        parties = (inv.seller.tax_id, inv.buyer.tax_id, inv.region, SEED_ACTOR)
         yield (issued, invoice_id, *parties, inv.issue_time, "", None, 1, 0, None)
         if inv.voided_at is not None:
             yield (voided, invoice_id, *parties, inv.voided_at, "", 1, 2, 0, None)
@@ -133,8 +133,9 @@ def _history(batch: Sequence[SeedInvoice], ids: Sequence[int]) -> Iterator[tuple
             yield (certified, invoice_id, *parties, inv.certified_at, "", 1, 1, 0, None)
         if inv.reverses is not None:
             original = batch[inv.reverses]
-            yield (reversed_, ids[inv.reverses], original.seller.tax_id, original.buyer.tax_id, SEED_ACTOR,
-                   inv.issue_time, inv.remarks, 1, int(original.state), -inv.amount_fen, invoice_id)  # fmt: skip
+            yield (reversed_, ids[inv.reverses], original.seller.tax_id, original.buyer.tax_id, original.region,
+                   SEED_ACTOR, inv.issue_time, inv.remarks, 1, int(original.state), -inv.amount_fen,
+                   invoice_id)  # fmt: skip
 
 
 def write_seed_batch(

@@ -107,6 +107,7 @@ class PostgresIssuer:
                             invoice_id=invoice.id,
                             seller_tax_id=invoice.seller.tax_id,
                             buyer_tax_id=invoice.buyer.tax_id,
+                            region_code=invoice.region_code,
                             actor=items[index].actor,
                             state_after=InvoiceState.ISSUED,
                         )

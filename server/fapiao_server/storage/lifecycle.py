@@ -100,6 +100,7 @@ def event_from_row(row: dict[str, Any]) -> InvoiceEvent:
         ),
         seller_tax_id=row["seller_tax_id"],
         buyer_tax_id=row["buyer_tax_id"],
+        region_code=row["region_code"],
         actor=row["actor"],
         event_time=row["occurred_at"],
         state_after=InvoiceState(row["state_after"]),
@@ -294,6 +295,7 @@ async def append_events(conn: psycopg.AsyncConnection[Any], events: Sequence[New
             "invoice_ids": column(lambda e: e.invoice_id),
             "sellers": column(lambda e: e.seller_tax_id),
             "buyers": column(lambda e: e.buyer_tax_id),
+            "regions": column(lambda e: e.region_code),
             "actors": column(lambda e: e.actor),
             "reasons": column(lambda e: e.reason),
             "states_before": column(lambda e: optional_int(e.state_before)),
@@ -465,6 +467,7 @@ class PostgresLifecycle:
         params = scoped(scope) | {
             "seller": where.seller_tax_id,
             "buyer": where.buyer_tax_id,
+            "region": where.region,
             "state": None if where.state is None else int(where.state),
             "invoice_type": None if where.invoice_type is None else int(where.invoice_type),
             "start_date": where.start_date,
@@ -473,8 +476,13 @@ class PostgresLifecycle:
             "after_id": after and after[1],
             "limit": limit,
         }
-        # Each listing walks the index of the party it is for (the seller's when both are given).
-        statement = query("list_seller_invoices") if where.seller_tax_id else query("list_buyer_invoices")
+        # Each listing walks the index of the party it is for (the seller's when both are given), or the region's.
+        if where.seller_tax_id:
+            statement = query("list_seller_invoices")
+        elif where.buyer_tax_id:
+            statement = query("list_buyer_invoices")
+        else:
+            statement = query("list_region_invoices")
         async with self._read() as conn:
             return await read_invoices(conn, statement, params, self._keyring)
 
@@ -533,8 +541,10 @@ class PostgresLifecycle:
             statement = query("stable_event_ids")
         elif where.invoice_id is not None:
             statement, params["invoice_id"] = query("stable_invoice_event_ids"), where.invoice_id
-        else:
+        elif where.tax_id is not None:
             statement, params["tax_id"] = query("stable_tax_id_event_ids"), where.tax_id
+        else:
+            statement, params["region"] = query("stable_region_event_ids"), where.region
         async with self._read() as conn:
             ids = [row[0] for row in await (await conn.execute(statement, params)).fetchall()]
             return await _events(conn, ids)

@@ -32,6 +32,7 @@ SELECT d.*
 FROM invoice_documents d
 WHERE d.seller_tax_id = %(seller)s
   AND (%(buyer)s::text IS NULL OR d.buyer_tax_id = %(buyer)s)
+  AND (%(region)s::text IS NULL OR d.region_code = %(region)s)
   AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
   AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
   AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
@@ -46,6 +47,21 @@ LIMIT %(limit)s;
 SELECT d.*
 FROM invoice_documents d
 WHERE d.buyer_tax_id = %(buyer)s
+  AND (%(region)s::text IS NULL OR d.region_code = %(region)s)
+  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
+  AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
+  AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
+  AND d.issue_date <= coalesce(%(end_date)s::date, 'infinity')
+  AND (%(after_time)s::timestamptz IS NULL OR (d.issue_time, d.id) < (%(after_time)s::timestamptz, %(after_id)s::bigint))
+ORDER BY d.issue_time DESC, d.id DESC
+LIMIT %(limit)s;
+
+-- name: list_region_invoices
+-- The same for a region's invoices (a tax officer's listing).
+SELECT d.*
+FROM invoice_documents d
+WHERE d.region_code = %(region)s
   AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
   AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
   AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
@@ -171,11 +187,12 @@ SELECT * FROM unnest(
 
 -- name: insert_events
 INSERT INTO invoice_events (
-    event_type, invoice_id, seller_tax_id, buyer_tax_id, actor, reason, state_before, state_after,
+    event_type, invoice_id, seller_tax_id, buyer_tax_id, region_code, actor, reason, state_before, state_after,
     form_id, form_state_before, form_state_after, reversed_amount_fen, red_invoice_id
 )
 SELECT * FROM unnest(
     %(event_types)s::smallint[], %(invoice_ids)s::bigint[], %(sellers)s::text[], %(buyers)s::text[],
+    %(regions)s::text[],
     %(actors)s::text[], %(reasons)s::text[], %(states_before)s::smallint[], %(states_after)s::smallint[],
     %(form_ids)s::bigint[], %(form_states_before)s::smallint[], %(form_states_after)s::smallint[],
     %(reversed)s::bigint[], %(red_invoice_ids)s::bigint[]
@@ -278,8 +295,8 @@ LIMIT %(limit)s;
 -- name: events
 -- Events with their invoices' identifiers; the WHERE is appended by the caller's query (see events_*).
 SELECT e.xid::text::bigint AS xid, e.id, e.event_type, e.invoice_id, i.invoice_type, i.invoice_code,
-       i.invoice_number, e.seller_tax_id, e.buyer_tax_id, e.actor, e.occurred_at, e.reason, e.state_before,
-       e.state_after, e.form_id, e.form_state_before, e.form_state_after, e.reversed_amount_fen,
+       i.invoice_number, e.seller_tax_id, e.buyer_tax_id, e.region_code, e.actor, e.occurred_at, e.reason,
+       e.state_before, e.state_after, e.form_id, e.form_state_before, e.form_state_after, e.reversed_amount_fen,
        e.red_invoice_id, r.invoice_type AS red_type, r.invoice_code AS red_code, r.invoice_number AS red_number
 FROM invoice_events e
 JOIN invoices i ON i.id = e.invoice_id
@@ -323,6 +340,14 @@ SELECT id FROM (
      ORDER BY xid, id LIMIT %(limit)s)
 ) AS e
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid, id
+LIMIT %(limit)s;
+
+-- name: stable_region_event_ids
+-- A region's events (a tax officer's watch).
+SELECT id FROM invoice_events
+WHERE region_code = %(region)s AND (xid, id) > (%(after_xid)s::text::xid8, %(after_id)s::bigint)
+  AND xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY xid, id
 LIMIT %(limit)s;
 

@@ -74,8 +74,8 @@ COPY invoice_lines (
 -- name: copy_invoice_events
 -- The generated history of seeded invoices (their ISSUED events and the change that led to their state).
 COPY invoice_events (
-    event_type, invoice_id, seller_tax_id, buyer_tax_id, actor, occurred_at, reason, state_before, state_after,
-    reversed_amount_fen, red_invoice_id
+    event_type, invoice_id, seller_tax_id, buyer_tax_id, region_code, actor, occurred_at, reason, state_before,
+    state_after, reversed_amount_fen, red_invoice_id
 ) FROM STDIN;
 
 -- name: count_invoices

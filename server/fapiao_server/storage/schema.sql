@@ -191,6 +191,7 @@ $$;
 -- Listing a seller's or buyer's invoices, newest first.
 CREATE INDEX invoices_seller_idx ON invoices (seller_tax_id, issue_time DESC, id DESC);
 CREATE INDEX invoices_buyer_idx ON invoices (buyer_tax_id, issue_time DESC, id DESC) WHERE buyer_tax_id <> '';
+CREATE INDEX invoices_region_idx ON invoices (region_code, issue_time DESC, id DESC);
 
 -- A state says how much is reversed: ISSUED/VOIDED nothing, PARTIALLY_REVERSED some, FULLY_REVERSED all.
 ALTER TABLE invoices ADD CONSTRAINT invoices_state_matches_reversal CHECK (
@@ -302,13 +303,16 @@ CREATE TABLE invoice_events (
     form_state_before    smallint,
     form_state_after     smallint,
     reversed_amount_fen  bigint NOT NULL DEFAULT 0,
-    red_invoice_id       bigint REFERENCES invoices (id)
+    red_invoice_id       bigint REFERENCES invoices (id),
+    -- The invoice's region, so a tax officer's watch reads its regions' events only.
+    region_code          text NOT NULL
 );
 
 CREATE INDEX invoice_events_position_idx ON invoice_events (xid, id);
 CREATE INDEX invoice_events_invoice_idx ON invoice_events (invoice_id, xid, id);
 CREATE INDEX invoice_events_seller_idx ON invoice_events (seller_tax_id, xid, id);
 CREATE INDEX invoice_events_buyer_idx ON invoice_events (buyer_tax_id, xid, id) WHERE buyer_tax_id <> '';
+CREATE INDEX invoice_events_region_idx ON invoice_events (region_code, xid, id);
 
 CREATE FUNCTION fapiao_refuse_history_change() RETURNS trigger
 LANGUAGE plpgsql AS $$

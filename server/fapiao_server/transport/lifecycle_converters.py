@@ -9,6 +9,7 @@ from fapiao.v1 import invoice_pb2 as pb_invoice
 from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao.v1 import lifecycle_pb2 as pb_lifecycle
 
+from ..domain.access import REGION_RULE, is_region
 from ..domain.calendar import civil_date
 from ..domain.errors import FieldViolation, InvalidArgument, Violations
 from ..domain.events import InvoiceEvent
@@ -18,7 +19,7 @@ from ..domain.issuing import IssueRequest, LineRequest
 from ..domain.lifecycle import ActionAnswer, ReversalItem
 from ..domain.red_letter import FormState, RedLetterForm
 from ..domain.taxpayer import check_tax_id
-from ..services.ports import FormFilter, InvoiceFilter, InvoiceRef
+from ..services.ports import EventFilter, FormFilter, InvoiceFilter, InvoiceRef
 from ..services.watching import encode_cursor
 from .converters import line_message, reference_message
 
@@ -122,6 +123,16 @@ def _tax_id_filter(problems: Violations, field: str, value: str) -> str | None:
         return None
 
 
+def _region_filter(problems: Violations, field: str, value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not is_region(value):
+        problems.add(field, REGION_RULE)
+        return None
+    return value
+
+
 def _optional_date(problems: Violations, field: str, message: Date, present: bool) -> object:
     if not present:
         return None
@@ -149,6 +160,7 @@ def invoice_filter(message: pb.ListInvoicesRequest) -> InvoiceFilter:
     where = InvoiceFilter(
         seller_tax_id=_tax_id_filter(problems, "seller_tax_id", message.seller_tax_id),
         buyer_tax_id=_tax_id_filter(problems, "buyer_tax_id", message.buyer_tax_id),
+        region=_region_filter(problems, "region_code", message.region_code),
         state=state,
         invoice_type=kind,
         start_date=_optional_date(problems, "start_date", message.start_date, message.HasField("start_date")),  # type: ignore[arg-type]
@@ -211,6 +223,7 @@ def event_message(event: InvoiceEvent) -> pb_lifecycle.InvoiceEvent:
         invoice=reference_message(event.invoice),
         seller_tax_id=event.seller_tax_id,
         buyer_tax_id=event.buyer_tax_id,
+        region_code=event.region_code,
         actor=event.actor,
         event_time=_timestamp(event.event_time),
         reason=event.reason,
@@ -242,17 +255,19 @@ def action_message(answer: ActionAnswer) -> pb.AllowedAction:
     return message
 
 
-def watch_target(message: pb.WatchInvoicesRequest) -> InvoiceRef | str:
-    """The invoice, or the tax id, a watch follows: exactly one of the two."""
+def watch_target(message: pb.WatchInvoicesRequest) -> InvoiceRef | EventFilter:
+    """The invoice (to be looked up), or the tax id or region, a watch follows: exactly one of the three."""
     has_invoice = bool(message.invoice.id or message.invoice.invoice_number or message.invoice.invoice_code)
-    tax_id = message.tax_id.strip()
-    if has_invoice == bool(tax_id):
+    tax_id, region = message.tax_id.strip(), message.region_code.strip()
+    if has_invoice + bool(tax_id) + bool(region) != 1:
         raise InvalidArgument(
-            [FieldViolation("tax_id", "watch either one invoice or one tax id")], reason="INVALID_WATCH"
+            [FieldViolation("tax_id", "watch exactly one of: one invoice, one tax id, one region_code")],
+            reason="INVALID_WATCH",
         )
     if has_invoice:
         return selector(message.invoice)
-    try:
-        return check_tax_id(tax_id)
-    except ValueError as error:
-        raise InvalidArgument([FieldViolation("tax_id", str(error))], reason="INVALID_WATCH") from None
+    problems = Violations()
+    checked_tax_id = _tax_id_filter(problems, "tax_id", tax_id)
+    checked_region = _region_filter(problems, "region_code", region)
+    problems.raise_if_any("INVALID_WATCH")
+    return EventFilter(tax_id=checked_tax_id, region=checked_region)
