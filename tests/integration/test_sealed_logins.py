@@ -1,6 +1,7 @@
 """TOTP secrets at rest on real PostgreSQL: what the logins table shows, that people still log in, that a secret
-copied to another login fails closed, and that a secret from before migration 0010 keeps working. A database of
-this module's own, migrated up to 0010 with a login already in it, as an upgraded register is."""
+copied to another login fails closed, that a secret from before migration 0010 keeps working, and that `fapiao
+keys rotate` re-seals every secret. A database of this module's own, migrated up to 0010 with a login already in
+it, as an upgraded register is; the tests run in order (the rotation seals the carried-over login)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from fapiao_server.security.tokens import TokenSigner
 from fapiao_server.services.administration import Administration
 from fapiao_server.services.authentication import Sessions
 from fapiao_server.storage.access import PostgresAccess
-from fapiao_server.storage.encryption import Keyring
+from fapiao_server.storage.encryption import CARRIED_OVER, SEALED, Keyring, UndecryptableValue
+from fapiao_server.storage.key_rotation import key_usage, reencrypt, start_rotation
 from fapiao_server.storage.migrations import available_migrations, migrate
 from fapiao_server.storage.queries import query
 from fapiao_server.transport.errors import status_for
@@ -95,7 +97,8 @@ async def desk(url: str) -> AsyncIterator[Desk]:
 def stored_login(url: str, principal_id: str) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "SELECT totp_secret, data_key_id, logins::text AS whole FROM logins WHERE principal_id = %s",
+            "SELECT totp_secret, data_key_id, totp_last_step, updated_at, logins::text AS whole FROM logins"
+            " WHERE principal_id = %s",
             (principal_id,),
         ).fetchone()
     assert row is not None
@@ -138,6 +141,60 @@ async def test_a_secret_copied_to_another_login_fails_closed(
 
 async def test_a_secret_from_before_the_migration_is_carried_over_and_still_logs_in(own_database: str) -> None:
     row = stored_login(own_database, VETERAN)
-    assert bytes(row["totp_secret"]) == b"\x00" + VETERAN_SECRET.encode() and row["data_key_id"] is None
+    assert bytes(row["totp_secret"]) == bytes([CARRIED_OVER]) + VETERAN_SECRET.encode() and row["data_key_id"] is None
     async with desk(own_database) as d:
         assert await d.login(VETERAN, VETERAN_SECRET) == VETERAN
+
+
+def every_login(url: str) -> dict[str, tuple[bytes, int | None, int, Any]]:
+    """Each login's stored secret, key, last TOTP step and updated_at, by principal id."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT principal_id, totp_secret, data_key_id, totp_last_step, updated_at FROM logins")
+        return {row[0]: (bytes(row[1]), *row[2:]) for row in rows}
+
+
+async def test_rotation_reseals_every_secret_and_people_still_log_in(own_database: str) -> None:
+    async with desk(own_database) as d:  # a worker that started before the rotation
+        enrolled = [await d.enrol() for _ in range(3)]
+        before = every_login(own_database)
+        old_keys = {k.key_id for k in key_usage(own_database) if k.state in ("primary", "retiring")}
+        rotator = new_keyring(own_database)  # `fapiao keys rotate`, elsewhere
+        new_key = start_rotation(own_database, rotator)
+        late = await d.enrol()  # the worker's next SetLogin seals with the new key
+        assert stored_login(own_database, late[0])["data_key_id"] == new_key
+        retired = reencrypt(own_database, rotator, batch_rows=2)
+
+        assert set(retired) == old_keys
+        usage = {k.key_id: k for k in key_usage(own_database)}
+        assert None not in usage  # the login carried over by the migration is sealed too
+        assert usage[new_key].logins == len(before) + 1
+        assert all(usage[k].state == "retired" and usage[k].logins == 0 for k in old_keys)
+        after = every_login(own_database)
+        for principal_id, (secret, _, step, updated_at) in before.items():
+            resealed, new_key_id, new_step, new_updated_at = after[principal_id]
+            assert resealed != secret and resealed[0] == SEALED and new_key_id == new_key
+            assert resealed[1:5] == new_key.to_bytes(4, "big")
+            assert (new_step, new_updated_at) == (step, updated_at)  # the login itself did not change
+        assert VETERAN_SECRET.encode() not in after[VETERAN][0]
+
+        # The worker opens secrets sealed with a key it did not hold when it started.
+        for principal_id, secret in [*enrolled, late, (VETERAN, VETERAN_SECRET)]:
+            assert await d.login(principal_id, secret) == principal_id
+
+
+async def test_a_login_that_does_not_open_stops_the_rotation_until_repaired(own_database: str) -> None:
+    async with desk(own_database) as d:
+        (victim, _), (donor, _) = await d.enrol(), await d.enrol()
+        with psycopg.connect(own_database, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE logins SET totp_secret = (SELECT totp_secret FROM logins WHERE principal_id = %s)"
+                " WHERE principal_id = %s",
+                (donor, victim),
+            )
+        rotator = new_keyring(own_database)
+        start_rotation(own_database, rotator)
+        with pytest.raises(UndecryptableValue, match=rf"logins\.totp_secret of row {victim}"):
+            reencrypt(own_database, rotator)
+        secret, _ = await d.admin.set_login(victim, victim, PASSWORD)  # the repair
+        assert reencrypt(own_database, rotator)  # `--resume`: the old key is retired now
+        assert await d.login(victim, secret) == victim
