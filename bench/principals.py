@@ -6,8 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from fapiao_server.config import Settings
 from fapiao_server.domain.access import Principal, PrincipalAccount, Role
 from fapiao_server.provisioning import provision
+from fapiao_server.storage.data_keys import prepare_keys
+from fapiao_server.storage.encryption import Keyring
+from fapiao_server.storage.master_key import configured_master_key
+
+
+def register_keyring(database_url: str, settings: Settings | None = None) -> Keyring:
+    """The data keys of a bench database under the master key its servers use: the one ``settings`` name (by
+    default this process's FAPIAO_* environment, which the benches' servers inherit)."""
+    keyring = Keyring(configured_master_key(settings or Settings()))
+    prepare_keys(database_url, keyring)
+    return keyring
 
 
 def api_key(
@@ -22,7 +34,7 @@ def api_key(
     account = PrincipalAccount(
         Principal(principal_id, role, frozenset(tax_ids), rate_limit=rate_limit, display_name="bench")
     )
-    (done,) = provision(database_url, [account], description="bench")
+    (done,) = provision(database_url, register_keyring(database_url), [account], description="bench")
     return done.api_key
 
 

@@ -42,6 +42,7 @@ from typing import Any
 import cpu
 import environment
 import loadgen
+import principals
 import pyspy
 import run
 
@@ -74,16 +75,24 @@ def log(message: str) -> None:
 # Principals and credentials, made straight in the bench database
 
 
-def api_keys(url: str, principal_id: str, count: int) -> list[str]:
+def bench_keyring(url: str, data_dir: Path) -> Any:
+    """The bench database's data keys under its servers' master key (the work folder's, unless the environment
+    names one): a login made here must open on the servers."""
+    from fapiao_server.config import Settings
+
+    return principals.register_keyring(url, Settings(data_dir=data_dir))
+
+
+def api_keys(url: str, keyring: Any, principal_id: str, count: int) -> list[str]:
     """``count`` new API keys of a VERIFIER ``principal_id`` (created if missing)."""
     from fapiao_server.domain.access import Principal, PrincipalAccount, Role
     from fapiao_server.provisioning import provision
 
     account = PrincipalAccount(Principal(principal_id, Role.VERIFIER, display_name="bench"))
-    return [done.api_key for done in provision(url, [account] * count, description="bench/security.py")]
+    return [done.api_key for done in provision(url, keyring, [account] * count, description="bench/security.py")]
 
 
-async def _give_login(url: str, principal_id: str) -> str:
+async def _give_login(url: str, keyring: Any, principal_id: str) -> str:
     from fapiao_server.services.administration import Administration
     from fapiao_server.storage.access import PostgresAccess
     from fapiao_server.storage.database import create_pool
@@ -91,21 +100,22 @@ async def _give_login(url: str, principal_id: str) -> str:
     pool = create_pool(url, min_size=1, max_size=1, acquire_timeout=10, statement_timeout_ms=30_000)
     await pool.open(wait=True)
     try:
-        secret, _ = await Administration(PostgresAccess(pool)).set_login(principal_id, principal_id, LOGIN_PASSWORD)
+        admin = Administration(PostgresAccess(pool, keyring))
+        secret, _ = await admin.set_login(principal_id, principal_id, LOGIN_PASSWORD)
         return secret
     finally:
         await pool.close()
 
 
-def access_token(url: str, address: str, principal_id: str) -> str:
+def access_token(url: str, keyring: Any, address: str, principal_id: str) -> str:
     """An access token of a new VERIFIER ``principal_id`` from a real Login (password and TOTP code)."""
     import grpc
     import pyotp
 
     from fapiao.v1 import auth_service_pb2, auth_service_pb2_grpc
 
-    api_keys(url, principal_id, 1)
-    secret = asyncio.run(_give_login(url, principal_id))
+    api_keys(url, keyring, principal_id, 1)
+    secret = asyncio.run(_give_login(url, keyring, principal_id))
     with grpc.insecure_channel(address) as channel:
         answer = auth_service_pb2_grpc.AuthServiceStub(channel).Login(
             auth_service_pb2.LoginRequest(username=principal_id, password=LOGIN_PASSWORD,
@@ -169,7 +179,9 @@ def first_checks(address: str, body: bytes, credentials: list[str]) -> dict[str,
             "cold_check_us": round(cold - warm, 1)}  # fmt: skip
 
 
-async def _gate_alone(url: str, env: dict[str, str], credentials: dict[str, str], calls: int) -> dict[str, float]:
+async def _gate_alone(
+    url: str, keyring: Any, env: dict[str, str], credentials: dict[str, str], calls: int
+) -> dict[str, float]:
     """Microseconds per AccessGate.admit of a remembered credential, in this process (no gRPC, no neighbours'
     noise in the figure beyond their share of the CPU): with the API key, the access token, and the API key plus
     the fleet rate limiter over Redis."""
@@ -188,7 +200,7 @@ async def _gate_alone(url: str, env: dict[str, str], credentials: dict[str, str]
     await pool.open(wait=True)
     store = create_quota_store(settings)
     try:
-        authenticator = Authenticator(PostgresAccess(pool), token_signer(settings))
+        authenticator = Authenticator(PostgresAccess(pool, keyring), token_signer(settings))
         limiter = FleetRateLimiter(store, default_rate=settings.rate_limit_per_second)
         gates = {"gate_key": (AccessGate(authenticator, AdmitAll()), credentials["gate_key"]),  # type: ignore[arg-type]
                  "gate_token": (AccessGate(authenticator, AdmitAll()), credentials["gate_token"]),  # type: ignore[arg-type]
@@ -211,8 +223,10 @@ async def _gate_alone(url: str, env: dict[str, str], credentials: dict[str, str]
         await pool.close()
 
 
-def gate_alone(url: str, env: dict[str, str], credentials: dict[str, str], calls: int = 20_000) -> dict[str, float]:
-    return asyncio.run(_gate_alone(url, env, credentials, calls))
+def gate_alone(
+    url: str, keyring: Any, env: dict[str, str], credentials: dict[str, str], calls: int = 20_000
+) -> dict[str, float]:
+    return asyncio.run(_gate_alone(url, keyring, env, credentials, calls))
 
 
 def profile(server: environment.ServerProcess, body: Path, credential: str, setting: tuple[int, int],
@@ -307,11 +321,13 @@ def bench(o: argparse.Namespace) -> dict[str, Any]:
             server.wait_ready()
         log("servers: " + ", ".join(f"{k} at {s.address} (pid {s.pid})" for k, s in servers.items()))
 
+        keyring = bench_keyring(url, workdir / "data")
         credentials = {
-            "open": api_keys(url, "bench-security-key", 1)[0],  # the open server ignores it; same bytes on the wire
-            "gate_key": api_keys(url, "bench-security-key", 1)[0],
-            "gate_token": access_token(url, servers["gate"].address, "bench-security-token"),
-            "limited": api_keys(url, "bench-security-limited", 1)[0],
+            # the open server ignores it; same bytes on the wire
+            "open": api_keys(url, keyring, "bench-security-key", 1)[0],
+            "gate_key": api_keys(url, keyring, "bench-security-key", 1)[0],
+            "gate_token": access_token(url, keyring, servers["gate"].address, "bench-security-token"),
+            "limited": api_keys(url, keyring, "bench-security-limited", 1)[0],
         }
         setting, sent = (o.connections, o.streams), {load: (0, 0) for load in LOADS}
 
@@ -335,14 +351,14 @@ def bench(o: argparse.Namespace) -> dict[str, Any]:
         report["rounds"], report["summary"] = rounds, ratios(rounds)
 
         log(f"first checks of {o.fresh_keys} fresh API keys and {o.fresh_tokens} fresh access tokens")
-        fresh_keys = api_keys(url, "bench-security-cold", o.fresh_keys)
-        fresh_tokens = [access_token(url, servers["gate"].address, f"bench-security-cold-{i}")
+        fresh_keys = api_keys(url, keyring, "bench-security-cold", o.fresh_keys)
+        fresh_tokens = [access_token(url, keyring, servers["gate"].address, f"bench-security-cold-{i}")
                         for i in range(o.fresh_tokens)]  # fmt: skip
         report["first_check"] = {
             "api_key": first_checks(servers["gate"].address, body.read_bytes(), fresh_keys),
             "access_token": first_checks(servers["gate"].address, body.read_bytes(), fresh_tokens),
         }
-        report["gate_alone"] = gate_alone(url, env, credentials)
+        report["gate_alone"] = gate_alone(url, keyring, env, credentials)
         log(f"AccessGate.admit alone: {report['gate_alone']}")
         if o.profile is not None:
             o.profile.mkdir(parents=True, exist_ok=True)

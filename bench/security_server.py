@@ -57,7 +57,7 @@ class AdmitAll:
 def servicers(app: Application) -> Servicers:
     """The servicers Application wires, made again from its parts (it keeps its own private)."""
     sessions = Sessions(
-        PostgresAccess(app.pool),
+        PostgresAccess(app.pool, app.keyring),
         token_signer(app.settings),
         refresh_lifetime_seconds=app.settings.refresh_token_hours * 3600,
         changed=app.authenticator.forget,

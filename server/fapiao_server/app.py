@@ -141,7 +141,7 @@ class Application:
             acquire_timeout=settings.db_acquire_timeout_seconds,
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
-        # Filled with the data keys in start(); every adapter that reads or writes personal details shares it.
+        # Filled with the data keys in start(); every adapter that reads or writes sealed values shares it.
         self.keyring = Keyring(configured_master_key(settings))
         self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool, self.keyring))
         # Every worker loads the fleet's key; `fapiao serve` has created and published it before workers start.
@@ -170,7 +170,7 @@ class Application:
         )
         # Authentication and the policy interceptor record logins and refusals here too (audit.record).
         self.audit = AuditLog(PostgresAuditLog(self.pool))
-        access = PostgresAccess(self.pool)
+        access = PostgresAccess(self.pool, self.keyring)
         signer = token_signer(settings)
         self.authenticator = Authenticator(access, signer)
         self.administration = Administration(access, changed=self.authenticator.forget)

@@ -190,16 +190,12 @@ def _bootstrap_admin(options: argparse.Namespace) -> int:
     from .domain.access import Principal, PrincipalAccount, Role
     from .domain.errors import AlreadyExists, InvalidArgument
     from .provisioning import provision, record_maintenance
-    from .supervisor import configure_logging, resolve_database
 
-    settings = _settings(options)
-    configure_logging(settings.log_level)
     admin = PrincipalAccount(Principal(options.id, Role.ADMIN, display_name="administrator"))
     with ExitStack() as stack:
-        url, _ = resolve_database(settings, stack)
-        _migrate_now(url)
+        url, keyring = open_register(options, stack)
         try:
-            (done,) = provision(url, [admin], description="fapiao bootstrap-admin")
+            (done,) = provision(url, keyring, [admin], description="fapiao bootstrap-admin")
         except (InvalidArgument, AlreadyExists) as error:
             print(f"fapiao: {error}", file=sys.stderr)
             return 2

@@ -67,7 +67,7 @@ def prepare_demo(url: str, keyring: Keyring, signer: SigningKey, data_dir: Path,
     if sample is None:
         return lambda target: done + "No invoice in the register suits a demo verification."
     code, number, day, check_code, seller, region = sample
-    provisioned = provision(url, _demo_principals(seller, region), description="fapiao serve --demo")
+    provisioned = provision(url, keyring, _demo_principals(seller, region), description="fapiao serve --demo")
     keys = {p.account.principal.id: p.api_key for p in provisioned}
     stored = _store_taxpayer_key(keys["demo-taxpayer"])
     others = data_dir / "demo-credentials.json"

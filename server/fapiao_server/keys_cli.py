@@ -11,13 +11,15 @@ from typing import Any
 
 def add_commands(commands: Any) -> None:
     """Register `keys` and its subcommands on the CLI's subparsers."""
-    keys = commands.add_parser("keys", help="list or rotate the data keys that encrypt personal details")
+    keys = commands.add_parser(
+        "keys", help="list or rotate the data keys that encrypt personal details and TOTP secrets"
+    )
     actions = keys.add_subparsers(dest="keys_action", required=True, metavar="{list,rotate}")
-    listing = actions.add_parser("list", help="each data key, its state and how many invoices it encrypts")
+    listing = actions.add_parser("list", help="each data key, its state and how many invoices and logins it encrypts")
     listing.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     listing.set_defaults(handler=_list)
     rotate = actions.add_parser(
-        "rotate", help="make a new data key primary, re-encrypt every invoice with it, retire the old key"
+        "rotate", help="make a new data key primary, re-encrypt every invoice and login with it, retire the old key"
     )
     rotate.add_argument(
         "--resume", action="store_true", help="no new key: finish moving rows onto the primary key (after a stop)"
@@ -34,12 +36,13 @@ def _list(options: argparse.Namespace) -> int:
     with ExitStack() as stack:
         url, _ = open_register(options, stack)
         usage = key_usage(url)
-    print(f"{'key':>5}  {'state':<13} {'invoices':>10}  created / retired")
+    print(f"{'key':>5}  {'state':<13} {'invoices':>10} {'logins':>8}  created / retired")
     for key in usage:
         when = "" if key.created_at is None else key.created_at.isoformat(timespec="seconds")
         if key.retired_at is not None:
             when += " / " + key.retired_at.isoformat(timespec="seconds")
-        print(f"{'-' if key.key_id is None else key.key_id:>5}  {key.state:<13} {key.rows:>10}  {when}")
+        name = "-" if key.key_id is None else key.key_id
+        print(f"{name:>5}  {key.state:<13} {key.invoices:>10} {key.logins:>8}  {when}")
     return 0
 
 
@@ -58,15 +61,15 @@ def _rotate(options: argparse.Namespace) -> int:
         if not options.resume:
             started = start_rotation(url, keyring)
             record_maintenance(url, "fapiao keys rotate", f"data-keys/{started}", {"step": "new primary key"})
-            print(f"data key {started} is now primary; new invoices are encrypted with it")
+            print(f"data key {started} is now primary; new invoices and logins are encrypted with it")
         with Progress(transient=False) as progress:
-            task = progress.add_task("re-encrypting invoices", total=rows_to_reencrypt(url))
+            task = progress.add_task("re-encrypting invoices and logins", total=rows_to_reencrypt(url))
             retired = reencrypt(
                 url, keyring, batch_rows=options.batch_rows, on_batch=lambda n: progress.advance(task, n)
             )
         for key_id in retired:
             record_maintenance(url, "fapiao keys rotate", f"data-keys/{key_id}", {"step": "retired"})
     for key_id in retired:
-        print(f"data key {key_id} retired: no invoice uses it any more")
-    print(f"every invoice is encrypted with data key {keyring.primary_id}")
+        print(f"data key {key_id} retired: no invoice or login uses it any more")
+    print(f"every invoice and login is encrypted with data key {keyring.primary_id}")
     return 0

@@ -18,6 +18,7 @@ from .services.administration import Administration
 from .storage.access import PostgresAccess
 from .storage.audit import PostgresAuditLog
 from .storage.database import create_pool
+from .storage.encryption import Keyring
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +28,14 @@ class Provisioned:
     api_key: str
 
 
-async def _provision(url: str, accounts: Sequence[PrincipalAccount], description: str) -> list[Provisioned]:
+async def _provision(
+    url: str, keyring: Keyring, accounts: Sequence[PrincipalAccount], description: str
+) -> list[Provisioned]:
     pool = create_pool(url, min_size=1, max_size=2, acquire_timeout=10, statement_timeout_ms=30_000,
                        application_name="fapiao-provisioning")  # fmt: skip
     await pool.open(wait=True)
     try:
-        admin = Administration(PostgresAccess(pool))
+        admin = Administration(PostgresAccess(pool, keyring))
         done = []
         for account in accounts:
             try:
@@ -52,10 +55,13 @@ async def _provision(url: str, accounts: Sequence[PrincipalAccount], description
         await pool.close()
 
 
-def provision(url: str, accounts: Sequence[PrincipalAccount], *, description: str) -> list[Provisioned]:
+def provision(
+    url: str, keyring: Keyring, accounts: Sequence[PrincipalAccount], *, description: str
+) -> list[Provisioned]:
     """Make sure each principal exists (an existing one with the same role is left as it is; another role is
-    AlreadyExists) and give each a new API key."""
-    return asyncio.run(_provision(url, accounts, description))
+    AlreadyExists) and give each a new API key. ``keyring`` holds the register's data keys, which seal whatever
+    login secrets the administration writes, as a worker's do."""
+    return asyncio.run(_provision(url, keyring, accounts, description))
 
 
 def record_maintenance(url: str, action: str, subject: str = "", details: Mapping[str, str] | None = None) -> None:

@@ -1,7 +1,8 @@
 """Encryption at rest through real servers and the real CLI: invoices issued, `fapiao keys rotate` run while two
-servers serve, and GetInvoice still answering with the right names on both; `fapiao keys list`; a tampered value
-is a logged server error on a server that keeps serving; a server with another master key refuses to start;
-without configuration a key is generated once under the data dir and reused."""
+servers serve, and GetInvoice still answering with the right names on both; `fapiao keys list`; TOTP secrets
+sealed, a secret copied to another login refused as a failed login, logins working across a rotation; a tampered
+value is a logged server error on a server that keeps serving; a server with another master key refuses to
+start; without configuration a key is generated once under the data dir and reused."""
 
 from __future__ import annotations
 
@@ -9,20 +10,27 @@ import base64
 import os
 import stat
 import subprocess
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import psycopg
+import pyotp
 import pytest
 
 from fapiao.v1 import invoice_pb2
 from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
+from fapiao_client import FapiaoError
+from fapiao_client.access_client import AdminClient, AuthClient
+from fapiao_server.domain.access import Role
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.master_key import GENERATED_KEY_FILE
 from fapiao_server.storage.migrations import migrate
+from tests.support.access import principal_key
 from tests.support.fleet import by_id, channel, new_tax_id, pool_key, start_servers, stop_servers
 from tests.support.invoices import LINES, new_request_id
 from tests.support.keys import master_key_env, shared_keyring
@@ -32,6 +40,7 @@ from tests.support.signing import fleet_signing_key
 
 pytestmark = pytest.mark.slow
 BUYER_NAME, BUYER_ACCOUNT = "杭州机密电子有限公司", "6228480402564890018"
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +115,7 @@ async def test_invoices_read_the_same_after_a_rotation_while_serving(
     assert rotated.returncode == 0, rotated.stderr
     assert f"data key {old_key} retired" in rotated.stdout
     new_key = key_of_row(own_database, before[0].id)
-    assert new_key != old_key and f"every invoice is encrypted with data key {new_key}" in rotated.stdout
+    assert new_key != old_key and f"every invoice and login is encrypted with data key {new_key}" in rotated.stdout
 
     after = await issue(b, key)
     assert key_of_row(own_database, after.id) == new_key
@@ -130,6 +139,55 @@ async def test_invoices_read_the_same_after_a_rotation_while_serving(
         (f"data-keys/{new_key}", "new primary key", "ADMIN"),
         (f"data-keys/{old_key}", "retired", "ADMIN"),
     ]
+
+
+def stored_secrets(database_url: str) -> dict[str, tuple[bytes, int | None]]:
+    """Each login's stored TOTP secret and the data key it names, by principal id."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT principal_id, totp_secret, data_key_id FROM logins").fetchall()
+    return {principal_id: (bytes(secret), key_id) for principal_id, secret, key_id in rows}
+
+
+def test_totp_secrets_are_sealed_refused_when_copied_and_kept_across_a_rotation(
+    servers: list[ServerProcess], own_database: str
+) -> None:
+    a, b = servers
+    tag = uuid.uuid4().hex[:8]
+    alice, bob = f"alice-{tag}", f"bob-{tag}"
+    with AdminClient(a.address, token=principal_key(own_database, Role.ADMIN)) as admin:
+        for name in (alice, bob):
+            admin.create_principal(name, "verifier")
+        secrets = {name: admin.set_login(name, name, PASSWORD).totp_secret for name in (alice, bob)}
+    stored = stored_secrets(own_database)
+    for name, secret in secrets.items():
+        assert secret.encode() not in stored[name][0] and stored[name][1] is not None
+
+    with AuthClient(b.address, token="") as auth:
+        assert auth.login(alice, PASSWORD, pyotp.TOTP(secrets[alice]).now()).principal.id == alice
+        with psycopg.connect(own_database, autocommit=True) as conn:
+            conn.execute("UPDATE logins SET totp_secret = %s WHERE principal_id = %s", (stored[bob][0], alice))
+        try:  # Bob's sealed secret on Alice's login opens for neither: the login fails, the server says why
+            with pytest.raises(FapiaoError) as refused:
+                auth.login(alice, PASSWORD, pyotp.TOTP(secrets[bob]).at(time.time() + 30))
+            assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, "LOGIN_FAILED")
+            logged = "".join(line for line in b.stderr if " ERROR " in line)
+            assert f"logins.totp_secret of row {alice}" in logged, b.stderr[-20:]
+        finally:
+            with psycopg.connect(own_database, autocommit=True) as conn:
+                conn.execute("UPDATE logins SET totp_secret = %s WHERE principal_id = %s", (stored[alice][0], alice))
+            # The error was this test's doing: stop_servers must not count it against the fleet.
+            b.stderr[:] = [line for line in b.stderr if " ERROR " not in line]
+
+    rotated = keys_command(own_database, "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    resealed = stored_secrets(own_database)
+    for name in (alice, bob):
+        assert resealed[name][0] != stored[name][0] and resealed[name][1] != stored[name][1]
+    # The next step's code: Alice's current one was taken by her first login.
+    for server, name in ((a, alice), (b, bob)):
+        with AuthClient(server.address, token="") as auth:
+            code = pyotp.TOTP(secrets[name]).at(time.time() + 30)
+            assert auth.login(name, PASSWORD, code).principal.id == name
 
 
 async def test_a_tampered_value_is_a_logged_server_error_and_the_server_keeps_serving(

@@ -21,6 +21,7 @@ from fapiao_server.provisioning import provision
 from tests.conftest import Register
 from tests.support.access import bearer, principal_key
 from tests.support.certificates import CertificateAuthority, Issued
+from tests.support.keys import shared_keyring
 from tests.support.server import ServerProcess, fapiao_executable
 from tests.support.services import free_port
 
@@ -48,7 +49,7 @@ def secured(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     account = PrincipalAccount(
         Principal(GOVERNMENT, Role.VERIFIER, display_name="a ministry"), certificate_name=GOVERNMENT
     )
-    provision(database_url, [account], description="transport security test")
+    provision(database_url, shared_keyring(database_url), [account], description="transport security test")
     mtls_address = f"127.0.0.1:{free_port()}"
     server = ServerProcess(
         "--listen",

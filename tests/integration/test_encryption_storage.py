@@ -194,8 +194,8 @@ async def test_rotation_under_steady_issuing_moves_every_row_and_loses_none(own_
             (total_after,) = conn.execute("SELECT count(*) FROM invoices").fetchone() or (0,)
         assert total_after == total_before + len(issued)
         # Rows the writer added after the re-encryption finished are on the new key too.
-        assert usage[new_key].state == "primary" and usage[new_key].rows == total_after
-        assert all(usage[k].state == "retired" and usage[k].rows == 0 for k in old_keys)
+        assert usage[new_key].state == "primary" and usage[new_key].invoices == total_after
+        assert all(usage[k].state == "retired" and usage[k].invoices == 0 for k in old_keys)
         assert None not in usage  # the carried-over row was sealed as well
         found = await w.invoices.get_many([i.key for i in issued])
         assert len(found) == len(issued)
@@ -251,11 +251,11 @@ def test_an_interrupted_reencryption_resumes_where_it_stopped(own_database: str)
     with pytest.raises(Interrupted):
         reencrypt(own_database, rotator, batch_rows=25, on_batch=stop_after_first_batch)
     usage = {k.key_id: k for k in key_usage(own_database)}
-    assert usage[new_key].rows == 25  # the first batch committed, nothing after it
-    assert sum(k.rows for k in usage.values() if k.state == "retiring") > 0
+    assert usage[new_key].invoices == 25  # the first batch committed, nothing after it
+    assert sum(k.invoices for k in usage.values() if k.state == "retiring") > 0
     resumed = new_keyring(own_database)  # a new process: `fapiao keys rotate --resume`
     moved: list[int] = []
     retired = reencrypt(own_database, resumed, batch_rows=100, on_batch=moved.append)
     usage = {k.key_id: k for k in key_usage(own_database)}
-    assert usage[new_key].rows == sum(k.rows for k in usage.values()) == 25 + sum(moved)
+    assert usage[new_key].invoices == sum(k.invoices for k in usage.values()) == 25 + sum(moved)
     assert retired and all(usage[k].state == "retired" for k in retired)

@@ -17,6 +17,8 @@ import grpc
 from fapiao_server.domain.access import Principal, PrincipalAccount, Role
 from fapiao_server.provisioning import provision
 
+from .keys import shared_keyring
+
 # Every server a test run starts signs access tokens with this key, so a token from one is good on all.
 TOKEN_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 AUTHORIZATION = "authorization"
@@ -38,7 +40,9 @@ def principal_key(
     )
     # In a thread of its own: provisioning runs its own event loop, and async tests already have one.
     with concurrent.futures.ThreadPoolExecutor(1) as thread:
-        (done,) = thread.submit(provision, database_url, [account], description="test").result()
+        (done,) = thread.submit(
+            provision, database_url, shared_keyring(database_url), [account], description="test"
+        ).result()
     return done.api_key
 
 

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fapiao_server.domain.invoice import Party
 from fapiao_server.storage.encryption import (
@@ -43,6 +44,28 @@ def test_a_sealed_value_opens_for_its_row_and_column_only() -> None:
         ring.open(sealed, table="invoices", column="buyer_name", row_id=8)
     with pytest.raises(UndecryptableValue, match=r"invoices\.seller_name of row 7"):
         ring.open(sealed, table="invoices", column="seller_name", row_id=7)
+
+
+def test_the_associated_data_names_table_column_and_row() -> None:
+    """Pinned byte for byte: rows sealed before row ids could be text (principal ids) must keep opening."""
+    data_key = os.urandom(32)
+    ring = keyring(StoredDataKey(1, "primary", MASTER.wrap(1, data_key), MASTER.fingerprint))
+    for sealed, context in (
+        (ring.seal(NAME, table="invoices", column="buyer_name", row_id=7), b"invoices.buyer_name#7"),
+        (ring.seal_totp_secret("alice", "JBSWY3DPEHPK3PXP"), b"logins.totp_secret#alice"),
+    ):
+        header, nonce, body = sealed[:5], sealed[5:17], sealed[17:]
+        assert header == b"\x01" + (1).to_bytes(4, "big")
+        AESGCM(data_key).decrypt(nonce, body, header + context)
+
+
+def test_a_totp_secret_opens_for_its_login_only() -> None:
+    ring = keyring()
+    sealed = ring.seal_totp_secret("alice", "JBSWY3DPEHPK3PXP")
+    assert b"JBSWY3DPEHPK3PXP" not in sealed
+    assert ring.open_totp_secret("alice", sealed) == "JBSWY3DPEHPK3PXP"
+    with pytest.raises(UndecryptableValue, match=r"logins\.totp_secret of row mallory"):
+        ring.open_totp_secret("mallory", sealed)
 
 
 def test_every_seal_has_a_fresh_nonce_and_an_altered_byte_is_refused() -> None:

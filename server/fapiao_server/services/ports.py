@@ -326,7 +326,9 @@ class AccessStore(Protocol):
         """False when there is no such principal."""
         ...
 
-    async def login(self, username: str) -> LoginSecret | None: ...
+    async def login(self, username: str) -> LoginSecret | None:
+        """None when there is no such login, or when its stored TOTP secret does not open (fails closed)."""
+        ...
 
     async def accept_totp_step(self, principal_id: str, step: int) -> bool:
         """Record the step as used; False if it (or a later one) was used already."""

@@ -1,7 +1,9 @@
-"""Principals and credentials in PostgreSQL (access.sql)."""
+"""Principals and credentials in PostgreSQL (access.sql). TOTP secrets are sealed at rest with the data keys,
+each bound to its login's principal."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -14,8 +16,12 @@ from psycopg_pool import AsyncConnectionPool
 from ..domain.access import Principal, PrincipalAccount, Role
 from ..domain.errors import AlreadyExists
 from ..services.ports import ApiKeyInfo, ApiKeySecret, LoginSecret, SessionState
+from .data_keys import follow_primary, keep_keys_for
 from .database import storage_errors
+from .encryption import Keyring, UndecryptableValue
 from .queries import query
+
+log = logging.getLogger(__name__)
 
 
 def _account(row: dict[str, Any]) -> PrincipalAccount:
@@ -50,8 +56,9 @@ def _taken(error: psycopg.errors.UniqueViolation) -> AlreadyExists:
 
 
 class PostgresAccess:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, keyring: Keyring) -> None:
         self._pool = pool
+        self._keyring = keyring
 
     async def _one(self, statement: LiteralString, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
         with storage_errors():
@@ -114,20 +121,35 @@ class PostgresAccess:
     # --- logins and sessions ---------------------------------------------------------------------------------
 
     async def login(self, username: str) -> LoginSecret | None:
-        row = await self._one(query("login_by_username"), {"username": username})
-        return None if row is None else LoginSecret(*row)
+        with storage_errors():
+            async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+                row = await (await cursor.execute(query("login_by_username"), {"username": username})).fetchone()
+                if row is None:
+                    return None
+                await keep_keys_for(conn, self._keyring, [row])
+        try:
+            secret = self._keyring.open_totp_secret(row["principal_id"], row["totp_secret"])
+        except UndecryptableValue as error:
+            # Altered, or copied from another login: no code can be right, so the login fails as a wrong code
+            # would. Logged: the row needs repair from a backup, or a new SetLogin.
+            log.error("the login %r is refused: %s", username, error)
+            return None
+        return LoginSecret(row["principal_id"], row["password_hash"], secret, row["totp_last_step"])
 
     async def accept_totp_step(self, principal_id: str, step: int) -> bool:
         return await self._one(query("accept_totp_step"), {"principal_id": principal_id, "step": step}) is not None
 
     async def set_login(self, principal_id: str, username: str, password_hash: str, totp_secret: str) -> None:
-        """Give the principal this login and end its sessions, in one transaction."""
-        parameters = {
-            "principal_id": principal_id, "username": username, "password_hash": password_hash,
-            "totp_secret": totp_secret,
-        }  # fmt: skip
+        """Give the principal this login (its TOTP secret sealed) and end its sessions, in one transaction."""
         with storage_errors():
             async with self._pool.connection() as conn, conn.transaction():
+                primary = await (await conn.execute(query("primary_data_key"))).fetchone()
+                await follow_primary(conn, self._keyring, primary)
+                parameters = {
+                    "principal_id": principal_id, "username": username, "password_hash": password_hash,
+                    "totp_secret": self._keyring.seal_totp_secret(principal_id, totp_secret),
+                    "data_key_id": self._keyring.primary_id,
+                }  # fmt: skip
                 try:
                     await conn.execute(query("upsert_login"), parameters)
                 except psycopg.errors.UniqueViolation as error:

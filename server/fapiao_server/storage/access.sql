@@ -54,7 +54,8 @@ SELECT %(id)s, unnest(%(regions)s::text[])
 ON CONFLICT DO NOTHING;
 
 -- name: login_by_username
-SELECT principal_id, password_hash, totp_secret, totp_last_step
+-- totp_secret is sealed (storage/encryption.py), bound to principal_id.
+SELECT principal_id, password_hash, totp_secret, totp_last_step, data_key_id
   FROM logins WHERE username = %(username)s;
 
 -- name: accept_totp_step
@@ -65,11 +66,12 @@ UPDATE logins SET totp_last_step = %(step)s
 RETURNING principal_id;
 
 -- name: upsert_login
-INSERT INTO logins (principal_id, username, password_hash, totp_secret)
-VALUES (%(principal_id)s, %(username)s, %(password_hash)s, %(totp_secret)s)
+INSERT INTO logins (principal_id, username, password_hash, totp_secret, data_key_id)
+VALUES (%(principal_id)s, %(username)s, %(password_hash)s, %(totp_secret)s, %(data_key_id)s)
 ON CONFLICT (principal_id) DO UPDATE
    SET username = excluded.username, password_hash = excluded.password_hash,
-       totp_secret = excluded.totp_secret, totp_last_step = 0, updated_at = now();
+       totp_secret = excluded.totp_secret, data_key_id = excluded.data_key_id, totp_last_step = 0,
+       updated_at = now();
 
 -- name: insert_session
 INSERT INTO sessions (id, principal_id, refresh_hash, expires_at)

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # the GCM standard nonce; random per value (2^32 values per key keeps collisions negligible)
 SEALED = 1  # version byte of a value sealed by a data key
-# Version byte of a value the 0006 migration carried over from the plaintext columns; opened as is, and moved
-# onto a data key by `fapiao keys rotate`.
+# Version byte of a value the 0006 and 0010 migrations carried over from the plaintext columns; opened as is, and
+# moved onto a data key by `fapiao keys rotate`.
 CARRIED_OVER = 0
 _HEADER = struct.Struct(">BI")  # version, data key id
 
@@ -117,8 +117,8 @@ def _key_context(key_id: int) -> bytes:
     return b"fapiao data key %d" % key_id
 
 
-def _value_context(header: bytes, table: str, column: str, row_id: int) -> bytes:
-    return b"%s%s.%s#%d" % (header, table.encode(), column.encode(), row_id)
+def _value_context(header: bytes, table: str, column: str, row_id: int | str) -> bytes:
+    return b"%s%s.%s#%s" % (header, table.encode(), column.encode(), str(row_id).encode())
 
 
 class Keyring:
@@ -145,13 +145,13 @@ class Keyring:
         """Whether every one of ``key_ids`` (None: carried-over plaintext) can be opened without a reload."""
         return all(key_id is None or key_id in self._keys for key_id in key_ids)
 
-    def seal(self, plaintext: str, *, table: str, column: str, row_id: int) -> bytes:
+    def seal(self, plaintext: str, *, table: str, column: str, row_id: int | str) -> bytes:
         header = _HEADER.pack(SEALED, self.primary_id)
         nonce = os.urandom(NONCE_BYTES)
         aead = self._keys[self.primary_id]
         return header + nonce + aead.encrypt(nonce, plaintext.encode(), _value_context(header, table, column, row_id))
 
-    def open(self, sealed: bytes, *, table: str, column: str, row_id: int) -> str:
+    def open(self, sealed: bytes, *, table: str, column: str, row_id: int | str) -> str:
         version = sealed[0] if sealed else -1
         if version == CARRIED_OVER:
             return bytes(sealed[1:]).decode()
@@ -185,3 +185,10 @@ class Keyring:
         for column in SEALED_INVOICE_COLUMNS:
             opened[column] = self.open(row[column], table="invoices", column=column, row_id=row["id"])
         return opened
+
+    def seal_totp_secret(self, principal_id: str, secret: str) -> bytes:
+        """A login's TOTP secret, sealed for its row: it opens for ``principal_id``'s login only."""
+        return self.seal(secret, table="logins", column="totp_secret", row_id=principal_id)
+
+    def open_totp_secret(self, principal_id: str, sealed: bytes) -> str:
+        return self.open(sealed, table="logins", column="totp_secret", row_id=principal_id)

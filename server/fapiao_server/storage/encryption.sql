@@ -1,4 +1,5 @@
--- Named queries of the data keys and their rotation (storage/data_keys.py, storage/key_rotation.py).
+-- Named queries of the data keys and their rotation (storage/data_keys.py, storage/key_rotation.py). Sealed
+-- values live in invoices (personal details, migration 0006) and logins (TOTP secrets, migration 0010).
 
 -- name: data_keys
 SELECT id, state, wrapped_key, master_fingerprint FROM data_keys ORDER BY id;
@@ -26,17 +27,27 @@ VALUES (%(id)s, 'primary', %(wrapped)s, %(fingerprint)s);
 SELECT id FROM data_keys WHERE state = 'retiring' ORDER BY id;
 
 -- name: data_key_usage
--- Every key with how many invoices it seals; a NULL id counts the rows carried over by migration 0006.
-SELECT coalesce(k.id, u.data_key_id) AS id, k.state, k.created_at, k.retired_at, coalesce(u.rows, 0) AS rows
+-- Every key with how many invoices and logins it seals; a NULL id counts the rows carried over by migrations
+-- 0006 and 0010.
+SELECT coalesce(k.id, u.data_key_id) AS id, k.state, k.created_at, k.retired_at,
+       coalesce(u.invoices, 0) AS invoices, coalesce(u.logins, 0) AS logins
 FROM data_keys k
-FULL JOIN (SELECT data_key_id, count(*) AS rows FROM invoices GROUP BY data_key_id) AS u ON u.data_key_id = k.id
+FULL JOIN (
+    SELECT data_key_id, sum(invoices)::bigint AS invoices, sum(logins)::bigint AS logins
+    FROM (SELECT data_key_id, count(*) AS invoices, 0 AS logins FROM invoices GROUP BY data_key_id
+          UNION ALL
+          SELECT data_key_id, 0, count(*) FROM logins GROUP BY data_key_id) AS c
+    GROUP BY data_key_id
+) AS u ON u.data_key_id = k.id
 ORDER BY 1 NULLS FIRST;
 
 -- name: rows_on_data_key
-SELECT count(*) FROM invoices WHERE data_key_id = %(key)s;
+SELECT (SELECT count(*) FROM invoices WHERE data_key_id = %(key)s)
+     + (SELECT count(*) FROM logins WHERE data_key_id = %(key)s);
 
 -- name: rows_carried_over
-SELECT count(*) FROM invoices WHERE data_key_id IS NULL;
+SELECT (SELECT count(*) FROM invoices WHERE data_key_id IS NULL)
+     + (SELECT count(*) FROM logins WHERE data_key_id IS NULL);
 
 -- name: quiet_reencryption
 -- For this transaction only: the triggers neither move updated_at nor announce a change (migration 0006).
@@ -82,17 +93,43 @@ FROM unnest(
         issuer_name, payee_name, reviewer_name)
 WHERE i.id = v.id;
 
+-- name: sealed_logins_on_key
+-- Logins whose TOTP secret is sealed with a retiring key, locked and skipped as the invoices of a batch are.
+SELECT principal_id, totp_secret
+FROM logins
+WHERE data_key_id = %(key)s
+ORDER BY principal_id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: sealed_logins_carried_over
+SELECT principal_id, totp_secret
+FROM logins
+WHERE data_key_id IS NULL
+ORDER BY principal_id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: reseal_logins
+-- Neither updated_at nor the TOTP step moves: the login is the same, only how its secret is stored changed.
+UPDATE logins AS l SET totp_secret = v.totp_secret, data_key_id = %(key)s
+FROM unnest(%(ids)s::text[], %(totp_secret)s::bytea[]) AS v (principal_id, totp_secret)
+WHERE l.principal_id = v.principal_id;
+
 -- name: bound_lock_wait
 -- While the retirement waits for the lock, new writes queue behind it: give up soon and try again later rather
 -- than stall issuing behind a long transaction.
 SELECT set_config('lock_timeout', '500ms', true);
 
--- name: hold_invoice_writes
+-- name: hold_sealed_writes
 -- Retiring a key: wait for every write in flight (one may have sealed with the old key before the rotation
--- committed) and hold new ones for the moment the final count takes.
-LOCK TABLE invoices IN SHARE MODE;
+-- committed) and hold new ones for the moment the final count takes. No transaction writes both tables, so
+-- taking the two locks in this order cannot deadlock with one.
+LOCK TABLE invoices, logins IN SHARE MODE;
 
 -- name: retire_data_key
 UPDATE data_keys SET state = 'retired', retired_at = now()
-WHERE id = %(key)s AND state = 'retiring' AND NOT EXISTS (SELECT 1 FROM invoices WHERE data_key_id = %(key)s)
+WHERE id = %(key)s AND state = 'retiring'
+  AND NOT EXISTS (SELECT 1 FROM invoices WHERE data_key_id = %(key)s)
+  AND NOT EXISTS (SELECT 1 FROM logins WHERE data_key_id = %(key)s)
 RETURNING id;

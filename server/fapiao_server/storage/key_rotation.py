@@ -1,10 +1,12 @@
 """Data key rotation (`fapiao keys rotate`): a new primary key at once, then the rows moved onto it in small
-batches while the register keeps serving, then the old keys retired once no row uses them.
+batches while the register keeps serving, then the old keys retired once no row uses them. The rows are the
+invoices (personal details) and the logins (TOTP secrets).
 
 Every batch is its own short transaction that locks only its rows (``SKIP LOCKED``: a change in progress is not
 waited for, its row is taken by a later batch), so an interrupted run loses nothing and a new run resumes where
 it stopped. Re-encryption does not change an invoice: it neither moves ``updated_at`` nor announces a change to
-caches (the ``fapiao.reencrypting`` setting, migration 0006)."""
+caches (the ``fapiao.reencrypting`` setting, migration 0006). Nor does it change a login: its ``updated_at`` and
+last TOTP step stay as they were."""
 
 from __future__ import annotations
 
@@ -30,11 +32,13 @@ LOCKED_ROWS_PAUSE_SECONDS = 0.05
 
 @dataclass(frozen=True, slots=True)
 class KeyUsage:
-    """A data key and how many invoices it seals; ``key_id`` None counts rows not sealed yet (carried over)."""
+    """A data key and how many invoices and logins it seals; ``key_id`` None counts rows not sealed yet (carried
+    over)."""
 
     key_id: int | None
     state: str
-    rows: int
+    invoices: int
+    logins: int
     created_at: datetime | None
     retired_at: datetime | None
 
@@ -43,8 +47,8 @@ def key_usage(url: str) -> list[KeyUsage]:
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(query("data_key_usage")).fetchall()
     return [
-        KeyUsage(key_id, state or ("carried over" if key_id is None else "missing"), count, created, retired)
-        for key_id, state, created, retired, count in rows
+        KeyUsage(key_id, state or ("carried over" if key_id is None else "missing"), invoices, logins, created, retired)
+        for key_id, state, created, retired, invoices, logins in rows
     ]
 
 
@@ -67,7 +71,8 @@ def _rows_to_move(conn: psycopg.Connection[Any], source: int | None) -> int:
 
 
 def rows_to_reencrypt(url: str) -> int:
-    """How many invoices are not sealed with the primary key (carried-over ones and those on retiring keys)."""
+    """How many invoices and logins are not sealed with the primary key (carried-over ones and those on retiring
+    keys)."""
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         return sum(_rows_to_move(conn, source) for source in _sources(conn))
 
@@ -77,23 +82,40 @@ def _sources(conn: psycopg.Connection[Any]) -> list[int | None]:
 
 
 def _reseal_batch(conn: psycopg.Connection[Any], keyring: Keyring, source: int | None, limit: int) -> int:
-    """Move one batch of rows off ``source`` in one transaction; how many moved (0: none left unlocked)."""
-    statement = query("sealed_batch_carried_over") if source is None else query("sealed_batch_on_key")
+    """Move one batch of rows (up to ``limit`` invoices and as many logins) off ``source`` in one transaction; how
+    many moved (0: none left unlocked)."""
+    carried = source is None
+    invoice_batch = query("sealed_batch_carried_over") if carried else query("sealed_batch_on_key")
+    login_batch = query("sealed_logins_carried_over") if carried else query("sealed_logins_on_key")
+    batch = {"key": source, "limit": limit}
     with conn.transaction():
         follow_primary_sync(conn, keyring)
         conn.execute(query("quiet_reencryption"))
         with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(statement, {"key": source, "limit": limit}).fetchall()
-        if not rows:
-            return 0
-        params: dict[str, Any] = {"key": keyring.primary_id, "ids": [row["id"] for row in rows]}
-        opened = [keyring.open_invoice(row) for row in rows]
-        for column in SEALED_INVOICE_COLUMNS:
-            params[column] = [
-                keyring.seal(values[column], table="invoices", column=column, row_id=values["id"]) for values in opened
-            ]
-        conn.execute(query("reseal_invoices"), params)
-    return len(rows)
+            invoices = cur.execute(invoice_batch, batch).fetchall()
+            logins = cur.execute(login_batch, batch).fetchall()
+        if invoices:
+            _reseal_invoices(conn, keyring, invoices)
+        if logins:
+            _reseal_logins(conn, keyring, logins)
+    return len(invoices) + len(logins)
+
+
+def _reseal_invoices(conn: psycopg.Connection[Any], keyring: Keyring, rows: list[dict[str, Any]]) -> None:
+    params: dict[str, Any] = {"key": keyring.primary_id, "ids": [row["id"] for row in rows]}
+    opened = [keyring.open_invoice(row) for row in rows]
+    for column in SEALED_INVOICE_COLUMNS:
+        params[column] = [
+            keyring.seal(values[column], table="invoices", column=column, row_id=values["id"]) for values in opened
+        ]
+    conn.execute(query("reseal_invoices"), params)
+
+
+def _reseal_logins(conn: psycopg.Connection[Any], keyring: Keyring, rows: list[dict[str, Any]]) -> None:
+    ids = [row["principal_id"] for row in rows]
+    secrets = [keyring.open_totp_secret(row["principal_id"], row["totp_secret"]) for row in rows]
+    sealed = [keyring.seal_totp_secret(principal_id, secret) for principal_id, secret in zip(ids, secrets, strict=True)]
+    conn.execute(query("reseal_logins"), {"key": keyring.primary_id, "ids": ids, "totp_secret": sealed})
 
 
 def _retire(conn: psycopg.Connection[Any], key_id: int) -> bool:
@@ -102,7 +124,7 @@ def _retire(conn: psycopg.Connection[Any], key_id: int) -> bool:
     try:
         with conn.transaction():
             conn.execute(query("bound_lock_wait"))
-            conn.execute(query("hold_invoice_writes"))
+            conn.execute(query("hold_sealed_writes"))
             return conn.execute(query("retire_data_key"), {"key": key_id}).fetchone() is not None
     except pg_errors.LockNotAvailable:
         return False

@@ -676,3 +676,12 @@ CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
     FOR EACH ROW EXECUTE FUNCTION fapiao_refuse_audit_change();
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION fapiao_refuse_audit_change();
+
+-- 0010: TOTP secrets sealed at rest like personal details (docs/encryption.md), each bound to its login's
+-- principal. Existing secrets are carried over as migration 0006 carried names: version byte 0 + the UTF-8 text,
+-- read as is, so logins keep working, and sealed by the next `fapiao keys rotate`.
+ALTER TABLE logins
+    ALTER COLUMN totp_secret TYPE bytea USING '\x00'::bytea || convert_to(totp_secret, 'UTF8'),
+    -- The data key that sealed the secret (NULL: carried over, not sealed yet). Rotation counts and walks logins
+    -- by it; people are few, so no index.
+    ADD COLUMN data_key_id integer;
