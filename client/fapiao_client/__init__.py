@@ -15,6 +15,7 @@ from .errors import FapiaoError, FieldViolation, QuotaViolation
 from .invoice_client import InvoiceClient
 from .key_client import AsyncRegisterKeyClient, RegisterKeyClient
 from .money import fen_to_yuan, rate_to_basis_points, yuan_to_fen
+from .report_client import AsyncReportClient, ReportClient
 from .requests import batch_item, invoice_selector, verify_request
 from .signatures import (
     PublicKeys,
@@ -34,6 +35,7 @@ __all__ = [
     "AsyncInvoiceClient",
     "AsyncInvoiceWatch",
     "AsyncRegisterKeyClient",
+    "AsyncReportClient",
     "AsyncVerificationClient",
     "AuditClient",
     "AuthClient",
@@ -45,6 +47,7 @@ __all__ = [
     "PublicKeys",
     "QuotaViolation",
     "RegisterKeyClient",
+    "ReportClient",
     "SignatureError",
     "TokenSource",
     "VerificationClient",

@@ -12,7 +12,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.type.date_pb2 import Date
 
-from fapiao.v1 import invoice_pb2, invoice_service_pb2, lifecycle_pb2
+from fapiao.v1 import invoice_pb2, invoice_service_pb2, lifecycle_pb2, report_service_pb2
 from fapiao.v1 import verification_service_pb2 as pb
 
 M = TypeVar("M", bound=Message)
@@ -254,3 +254,33 @@ def red_letter_items(items: RedLetterItems) -> list[invoice_service_pb2.RedLette
             item = invoice_service_pb2.RedLetterItem(line_number=item[0], amount_fen=item[1])
         result.append(item)
     return result
+
+
+# --- reporting ---------------------------------------------------------------------------------------------
+
+
+def summarize_request(
+    *,
+    start_date: date | str,
+    end_date: date | str,
+    seller_tax_id: str = "",
+    buyer_tax_id: str = "",
+    region_code: str = "",
+    state: int | str = 0,
+    invoice_type: int | str = 0,
+    group_by: Iterable[int | str] | str = (),
+) -> report_service_pb2.SummarizeInvoicesRequest:
+    """A SummarizeInvoicesRequest; dates as dates or YYYY-MM-DD, enums by number or name (``state="voided"``,
+    ``invoice_type="04"``), ``group_by`` as groupings by number or name or as one text ``"type,month"``."""
+    if isinstance(group_by, str):
+        group_by = [name for name in group_by.split(",") if name.strip()]
+    return report_service_pb2.SummarizeInvoicesRequest(
+        seller_tax_id=seller_tax_id,
+        buyer_tax_id=buyer_tax_id,
+        region_code=region_code,
+        start_date=_date(start_date),
+        end_date=_date(end_date),
+        state=enum_value(invoice_pb2.InvoiceState, state) if state else 0,  # type: ignore[arg-type]
+        invoice_type=enum_value(invoice_pb2.InvoiceType, invoice_type) if invoice_type else 0,  # type: ignore[arg-type]
+        group_by=[enum_value(report_service_pb2.InvoiceGrouping, grouping) for grouping in group_by],
+    )

@@ -1,7 +1,7 @@
 """The `fapiao` command line: client commands (verify, verify-batch; the invoice lifecycle: issue, void,
-certify, report-period, red-letter, invoice, watch; signatures: public-keys, receipt check; audit; sessions: login,
-logout, whoami; admin) and, when the server is installed, the server's (serve, migrate, seed, bootstrap-admin,
-signing-key, keys).
+certify, report-period, red-letter, invoice, watch; reporting: stats; signatures: public-keys, receipt check; audit;
+sessions: login, logout, whoami; admin) and, when the server is installed, the server's (serve, migrate, seed,
+bootstrap-admin, signing-key, keys).
 
 Exit status: 0 success (verify: MATCH), 2 invalid input, 3 MISMATCH (verify), 4 not found (verify: NOT_FOUND;
 the other commands: no such invoice or form), 5 refused by a lifecycle rule (FAILED_PRECONDITION, e.g.
@@ -25,6 +25,7 @@ from .access import add_commands as add_access_commands
 from .audit import add_commands as add_audit_commands
 from .lifecycle import add_commands as add_lifecycle_commands
 from .signing import add_commands as add_signing_commands
+from .stats import add_commands as add_stats_commands
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=_run_batch)
 
     add_lifecycle_commands(commands, _common)
+    add_stats_commands(commands, _common)
     add_signing_commands(commands, _common)
     add_audit_commands(commands, _common)
     add_access_commands(commands, _common)
