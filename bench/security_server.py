@@ -23,24 +23,15 @@ import asyncio
 import os
 import signal
 
-from fapiao_server.app import Application, listeners, token_signer
+from fapiao_server.app import Application, listeners
 from fapiao_server.config import Settings
 from fapiao_server.domain.access import Principal, Role
-from fapiao_server.services.authentication import Sessions
-from fapiao_server.storage.access import PostgresAccess
-from fapiao_server.storage.signing_keys import PostgresSigningKeys
 from fapiao_server.supervisor import configure_logging
 from fapiao_server.transport.access_gate import AccessGate
-from fapiao_server.transport.admin_servicer import AdminServicer
-from fapiao_server.transport.audit_servicer import AuditServicer
 from fapiao_server.transport.audit_trail import AuditTrail, refusal_recorder
-from fapiao_server.transport.auth_servicer import AuthServicer
 from fapiao_server.transport.caller import bind_principal
-from fapiao_server.transport.invoice_servicer import InvoiceServicer
-from fapiao_server.transport.key_servicer import RegisterKeyServicer
 from fapiao_server.transport.policy import AUDITED, REFUSALS_AUDITED
-from fapiao_server.transport.server import Servicers, create_server
-from fapiao_server.transport.verification_servicer import VerificationServicer
+from fapiao_server.transport.server import create_server
 
 VARIANTS = ("open", "gate", "limited")
 # The caller the open variant's calls act as: a verifier, as the gated variants' principals are.
@@ -52,24 +43,6 @@ class AdmitAll:
 
     async def admit(self, principal: str, rate: float | None = None) -> None:
         return None
-
-
-def servicers(app: Application) -> Servicers:
-    """The servicers Application wires, made again from its parts (it keeps its own private)."""
-    sessions = Sessions(
-        PostgresAccess(app.pool, app.keyring),
-        token_signer(app.settings),
-        refresh_lifetime_seconds=app.settings.refresh_token_hours * 3600,
-        changed=app.authenticator.forget,
-    )
-    return Servicers(
-        verification=VerificationServicer(app.verification),
-        invoices=InvoiceServicer(app.lifecycle),
-        auth=AuthServicer(sessions, app.administration),
-        admin=AdminServicer(app.administration),
-        keys=RegisterKeyServicer(PostgresSigningKeys(app.pool)),
-        audit=AuditServicer(app.audit),
-    )
 
 
 def access_gate(app: Application, variant: str) -> AccessGate | None:
@@ -85,7 +58,7 @@ def rebuild_server(app: Application, variant: str) -> None:
     settings = app.settings
     app.server, app.ports = create_server(
         listeners(settings),
-        servicers(app),
+        app.servicers,
         app.health,
         gate=access_gate(app, variant),
         max_message_bytes=settings.max_message_bytes,

@@ -28,6 +28,7 @@ from .services.audit import AuditLog
 from .services.authentication import Authenticator, Sessions
 from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
+from .services.reporting import ReportingService
 from .services.verification import VerificationService
 from .signing_keys import signing_key
 from .storage.access import PostgresAccess
@@ -42,6 +43,7 @@ from .storage.master_key import configured_master_key
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
 from .storage.queries import query
+from .storage.reporting import PostgresReports
 from .storage.signing_keys import PostgresSigningKeys
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
@@ -54,6 +56,7 @@ from .transport.health import HealthServicer
 from .transport.invoice_servicer import InvoiceServicer
 from .transport.key_servicer import RegisterKeyServicer
 from .transport.policy import AUDITED, REFUSALS_AUDITED
+from .transport.report_servicer import ReportServicer
 from .transport.server import SERVICE_NAMES, Listener, Servicers, create_server, server_credentials
 from .transport.verification_servicer import VerificationServicer
 
@@ -183,16 +186,18 @@ class Application:
         )
         self.health = HealthServicer()
         interceptors, self._tracer_provider = start_tracing(settings.otel_exporter)
+        self.servicers = Servicers(
+            verification=VerificationServicer(self.verification),
+            invoices=InvoiceServicer(self.lifecycle),
+            auth=AuthServicer(sessions, self.administration),
+            admin=AdminServicer(self.administration),
+            keys=RegisterKeyServicer(PostgresSigningKeys(self.pool)),
+            audit=AuditServicer(self.audit),
+            reports=ReportServicer(ReportingService(PostgresReports(self.pool))),
+        )
         self.server, self.ports = create_server(
             listeners(settings),
-            Servicers(
-                verification=VerificationServicer(self.verification),
-                invoices=InvoiceServicer(self.lifecycle),
-                auth=AuthServicer(sessions, self.administration),
-                admin=AdminServicer(self.administration),
-                keys=RegisterKeyServicer(PostgresSigningKeys(self.pool)),
-                audit=AuditServicer(self.audit),
-            ),
+            self.servicers,
             self.health,
             gate=AccessGate(self.authenticator, self.rate_limiter, on_refusal=refusal_recorder(self.audit)),
             max_message_bytes=settings.max_message_bytes,

@@ -23,6 +23,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2
+from google.type import date_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from grpc_status import rpc_status
@@ -36,6 +37,7 @@ from fapiao.v1 import (
     invoice_service_pb2,
     lifecycle_pb2,
     register_key_service_pb2,
+    report_service_pb2,
     verification_service_pb2,
 )
 from fapiao_server.domain.access import Role
@@ -71,7 +73,7 @@ STREAM_WAIT = 1.5
 AUDIT_WAIT = 20.0
 _SERVED_FILES = (
     verification_service_pb2, invoice_service_pb2, auth_service_pb2, admin_service_pb2, register_key_service_pb2,
-    audit_service_pb2, health_pb2, reflection_pb2,
+    audit_service_pb2, report_service_pb2, health_pb2, reflection_pb2,
 )  # fmt: skip
 _INFRASTRUCTURE = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
 _REFUSED = {
@@ -317,6 +319,7 @@ _INVOICES = "/fapiao.v1.InvoiceService/"
 _AUTH = "/fapiao.v1.AuthService/"
 _ADMIN = "/fapiao.v1.AdminService/"
 _AUDIT = "/fapiao.v1.AuditService/"
+_REPORTS = "/fapiao.v1.ReportService/"
 PASSWORD = "correct horse battery staple"
 _SCRATCH = "matrix-scratch"  # the principal the ADMIN's calls change
 
@@ -436,6 +439,12 @@ def matrix_requests(cast: Cast, caller: Caller) -> dict[str, Message]:
         _ADMIN + "RevokeSessions": admin_service_pb2.RevokeSessionsRequest(principal_id=_SCRATCH),
         _AUDIT + "ListAuditEvents": audit_service_pb2.ListAuditEventsRequest(page_size=10),
         _AUDIT + "VerifyAuditChain": audit_service_pb2.VerifyAuditChainRequest(),
+        _REPORTS + "SummarizeInvoices": report_service_pb2.SummarizeInvoicesRequest(
+            seller_tax_id=t.seller,
+            start_date=date_pb2.Date(year=period.year, month=1, day=1),
+            end_date=date_pb2.Date(year=period.year, month=period.month, day=period.day),
+            group_by=[report_service_pb2.INVOICE_GROUPING_TYPE],
+        ),
         "/fapiao.v1.RegisterKeyService/ListSigningKeys": register_key_service_pb2.ListSigningKeysRequest(),
         "/grpc.health.v1.Health/Check": health_pb2.HealthCheckRequest(),
         "/grpc.health.v1.Health/Watch": health_pb2.HealthCheckRequest(),

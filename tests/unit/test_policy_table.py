@@ -14,6 +14,7 @@ from fapiao.v1 import (
     auth_service_pb2,
     invoice_service_pb2,
     register_key_service_pb2,
+    report_service_pb2,
     verification_service_pb2,
 )
 from fapiao_server.domain.access import Role
@@ -28,6 +29,7 @@ _SERVED_FILES = (
     admin_service_pb2,
     register_key_service_pb2,
     audit_service_pb2,
+    report_service_pb2,
     health_pb2,
     reflection_pb2,
 )
@@ -49,7 +51,7 @@ def served_methods() -> set[str]:
 def test_the_served_methods_are_what_we_think() -> None:
     """Guards the helper: an empty or partial set would make the two tests below pass for nothing."""
     methods = served_methods()
-    assert len(SERVICE_NAMES) == 6
+    assert len(SERVICE_NAMES) == 7
     assert {
         "/fapiao.v1.InvoiceService/VoidInvoice",
         "/fapiao.v1.VerificationService/BatchVerifyInvoices",
@@ -57,7 +59,7 @@ def test_the_served_methods_are_what_we_think() -> None:
         "/grpc.health.v1.Health/Check",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
     } <= methods
-    assert len(methods) == 40
+    assert len(methods) == 41
 
 
 def test_every_served_method_has_a_row() -> None:

@@ -17,6 +17,7 @@ from ..domain.invoice_types import InvoiceType
 from ..domain.issuing import InvoiceDraft
 from ..domain.lifecycle import InvoiceFacts
 from ..domain.red_letter import FormState, RedLetterForm
+from ..domain.reporting import SummaryQuery, Totals
 from ..domain.signing import PublishedKey
 from ..domain.verification import VerificationOutcome, VerificationRecord
 
@@ -309,6 +310,12 @@ class ApiKeyInfo:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+
+
+class ReportStore(Protocol):
+    async def summarize(self, where: SummaryQuery, scope: Scope) -> list[Totals]:
+        """The groups of ``where`` among the invoices ``scope`` may see, in any order."""
+        ...
 
 
 class AccessStore(Protocol):

@@ -22,8 +22,16 @@ def parse_named_queries(text: str) -> dict[str, str]:
 
 
 # Verification and maintenance queries, those of the invoice lifecycle, of principals, of the data keys, of the
-# signing keys and of the audit log.
-QUERY_FILES = ("queries.sql", "lifecycle.sql", "access.sql", "encryption.sql", "signing.sql", "audit.sql")
+# signing keys, of the audit log and of reporting.
+QUERY_FILES = (
+    "queries.sql",
+    "lifecycle.sql",
+    "access.sql",
+    "encryption.sql",
+    "signing.sql",
+    "audit.sql",
+    "reporting.sql",
+)
 
 
 def _load() -> dict[str, str]:

@@ -112,7 +112,7 @@ def issue_request(message: pb.IssueInvoiceRequest) -> IssueRequest:
     )
 
 
-def _tax_id_filter(problems: Violations, field: str, value: str) -> str | None:
+def tax_id_filter(problems: Violations, field: str, value: str) -> str | None:
     value = value.strip()
     if not value:
         return None
@@ -123,7 +123,7 @@ def _tax_id_filter(problems: Violations, field: str, value: str) -> str | None:
         return None
 
 
-def _region_filter(problems: Violations, field: str, value: str) -> str | None:
+def region_filter(problems: Violations, field: str, value: str) -> str | None:
     value = value.strip()
     if not value:
         return None
@@ -133,7 +133,7 @@ def _region_filter(problems: Violations, field: str, value: str) -> str | None:
     return value
 
 
-def _optional_date(problems: Violations, field: str, message: Date, present: bool) -> object:
+def optional_date(problems: Violations, field: str, message: Date, present: bool) -> object:
     if not present:
         return None
     try:
@@ -143,28 +143,40 @@ def _optional_date(problems: Violations, field: str, message: Date, present: boo
         return None
 
 
+def state_filter(problems: Violations, value: int) -> InvoiceState | None:
+    """An invoice state to filter by (0: any)."""
+    if not value:
+        return None
+    try:
+        return InvoiceState(value)
+    except ValueError:
+        problems.add("state", f"{value} is not an invoice state")
+        return None
+
+
+def type_filter(problems: Violations, value: int) -> InvoiceType | None:
+    """An invoice type to filter by (0: any)."""
+    if not value:
+        return None
+    try:
+        return InvoiceType(value)
+    except ValueError:
+        problems.add("invoice_type", f"{value} is not an invoice type")
+        return None
+
+
 def invoice_filter(message: pb.ListInvoicesRequest) -> InvoiceFilter:
     problems = Violations()
-    state = None
-    if message.state:
-        try:
-            state = InvoiceState(message.state)
-        except ValueError:
-            problems.add("state", f"{message.state} is not an invoice state")
-    kind = None
-    if message.invoice_type:
-        try:
-            kind = InvoiceType(message.invoice_type)
-        except ValueError:
-            problems.add("invoice_type", f"{message.invoice_type} is not an invoice type")
+    state = state_filter(problems, message.state)
+    kind = type_filter(problems, message.invoice_type)
     where = InvoiceFilter(
-        seller_tax_id=_tax_id_filter(problems, "seller_tax_id", message.seller_tax_id),
-        buyer_tax_id=_tax_id_filter(problems, "buyer_tax_id", message.buyer_tax_id),
-        region=_region_filter(problems, "region_code", message.region_code),
+        seller_tax_id=tax_id_filter(problems, "seller_tax_id", message.seller_tax_id),
+        buyer_tax_id=tax_id_filter(problems, "buyer_tax_id", message.buyer_tax_id),
+        region=region_filter(problems, "region_code", message.region_code),
         state=state,
         invoice_type=kind,
-        start_date=_optional_date(problems, "start_date", message.start_date, message.HasField("start_date")),  # type: ignore[arg-type]
-        end_date=_optional_date(problems, "end_date", message.end_date, message.HasField("end_date")),  # type: ignore[arg-type]
+        start_date=optional_date(problems, "start_date", message.start_date, message.HasField("start_date")),  # type: ignore[arg-type]
+        end_date=optional_date(problems, "end_date", message.end_date, message.HasField("end_date")),  # type: ignore[arg-type]
     )
     problems.raise_if_any("INVALID_INVOICE_FILTER")
     return where
@@ -179,8 +191,8 @@ def form_filter(message: pb.ListRedLetterFormsRequest, invoice_id: int | None) -
         except ValueError:
             problems.add("state", f"{message.state} is not a red-letter form state")
     where = FormFilter(
-        seller_tax_id=_tax_id_filter(problems, "seller_tax_id", message.seller_tax_id),
-        buyer_tax_id=_tax_id_filter(problems, "buyer_tax_id", message.buyer_tax_id),
+        seller_tax_id=tax_id_filter(problems, "seller_tax_id", message.seller_tax_id),
+        buyer_tax_id=tax_id_filter(problems, "buyer_tax_id", message.buyer_tax_id),
         invoice_id=invoice_id,
         state=state,
     )
@@ -267,7 +279,7 @@ def watch_target(message: pb.WatchInvoicesRequest) -> InvoiceRef | EventFilter:
     if has_invoice:
         return selector(message.invoice)
     problems = Violations()
-    checked_tax_id = _tax_id_filter(problems, "tax_id", tax_id)
-    checked_region = _region_filter(problems, "region_code", region)
+    checked_tax_id = tax_id_filter(problems, "tax_id", tax_id)
+    checked_region = region_filter(problems, "region_code", region)
     problems.raise_if_any("INVALID_WATCH")
     return EventFilter(tax_id=checked_tax_id, region=checked_region)

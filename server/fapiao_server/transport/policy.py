@@ -22,6 +22,7 @@ _INVOICES = "/fapiao.v1.InvoiceService/"
 _AUTH = "/fapiao.v1.AuthService/"
 _ADMIN = "/fapiao.v1.AdminService/"
 _AUDIT = "/fapiao.v1.AuditService/"
+_REPORTS = "/fapiao.v1.ReportService/"
 
 _TABLE: dict[str, frozenset[Role]] = {
     # Verification (发票查验): anyone who verifies; history is each caller's own.
@@ -47,6 +48,8 @@ _TABLE: dict[str, frozenset[Role]] = {
     _INVOICES + "WatchInvoices":                frozenset({TAXPAYER, TAX_OFFICER}),
     _INVOICES + "GetRedLetterForm":             frozenset({TAXPAYER, TAX_OFFICER}),
     _INVOICES + "ListRedLetterForms":           frozenset({TAXPAYER, TAX_OFFICER}),
+    # Reporting: taxpayers on their own tax ids, tax officers across their regions.
+    _REPORTS + "SummarizeInvoices":             frozenset({TAXPAYER, TAX_OFFICER}),
     # Sessions.
     _AUTH + "Login":                            OPEN,
     _AUTH + "RefreshToken":                     OPEN,
@@ -85,7 +88,7 @@ AUDITED = frozenset(
 # Methods whose refusals past the gate (PERMISSION_DENIED, UNAUTHENTICATED) are audited too: the reads and watches
 # a use case may refuse. The gate records its own refusals of every method (transport.audit_trail.refusal_recorder).
 REFUSALS_AUDITED = frozenset(
-    method for method in _TABLE if method.startswith((_INVOICES, _AUDIT)) and method not in AUDITED
+    method for method in _TABLE if method.startswith((_INVOICES, _AUDIT, _REPORTS)) and method not in AUDITED
 )
 
 

@@ -21,6 +21,8 @@ from fapiao.v1 import (
     invoice_service_pb2_grpc,
     register_key_service_pb2,
     register_key_service_pb2_grpc,
+    report_service_pb2,
+    report_service_pb2_grpc,
     verification_service_pb2,
     verification_service_pb2_grpc,
 )
@@ -32,6 +34,7 @@ from .audit_servicer import AuditServicer
 from .auth_servicer import AuthServicer
 from .invoice_servicer import InvoiceServicer
 from .key_servicer import RegisterKeyServicer
+from .report_servicer import ReportServicer
 from .verification_servicer import VerificationServicer
 
 SERVICE_NAMES = (
@@ -41,6 +44,7 @@ SERVICE_NAMES = (
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     register_key_service_pb2.DESCRIPTOR.services_by_name["RegisterKeyService"].full_name,
     audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    report_service_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
 )
 
 
@@ -52,6 +56,7 @@ class Servicers:
     admin: AdminServicer
     keys: RegisterKeyServicer
     audit: AuditServicer
+    reports: ReportServicer
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,7 @@ def create_server(
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(servicers.admin, server)
     register_key_service_pb2_grpc.add_RegisterKeyServiceServicer_to_server(servicers.keys, server)
     audit_service_pb2_grpc.add_AuditServiceServicer_to_server(servicers.audit, server)
+    report_service_pb2_grpc.add_ReportServiceServicer_to_server(servicers.reports, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
