@@ -24,7 +24,8 @@ from tests.support.server import ServerProcess, fapiao_executable
 pytestmark = pytest.mark.slow
 BEIJING = timezone(timedelta(hours=8))
 SUMS = ("invoice_count", "amount_fen", "tax_fen", "total_fen")
-# Ningxia: no other e2e test issues there, and its officer sees nothing else the tests do.
+# The officer's region (Ningxia). Other tests issue there too, so its totals are compared before and after this
+# test issues (tests of one run take turns); a tax id's totals are this test's invoices alone.
 OFFICER_DIVISION, OFFICER_REGION = "640104", "6400"
 JANUARY = ("--from", "2026-01-01", "--to", "2026-01-31")
 
