@@ -32,6 +32,7 @@ from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.migrations import migrate
 from fapiao_server.transport.policy import allowed_roles
+from fapiao_server.transport.server import SERVICE_NAMES
 from tests.support.access import AUTHORIZATION, principal_key
 from tests.support.fleet import start_servers, stop_servers
 from tests.support.keys import shared_keyring
@@ -92,8 +93,10 @@ def every_rpc() -> list[Rpc]:
     files = [
         importlib.import_module(f"fapiao.v1.{name}_pb2").DESCRIPTOR
         for name in ("verification_service", "invoice_service", "auth_service", "admin_service", "audit_service",
-                     "register_key_service")
+                     "register_key_service", "report_service")
     ] + [health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR]  # fmt: skip
+    listed = {service.full_name for file in files for service in file.services_by_name.values()}
+    assert set(SERVICE_NAMES) <= listed, f"a served service is not fuzzed: {set(SERVICE_NAMES) - listed}"
     return [
         Rpc(f"/{service.full_name}/{method.name}", method)
         for file in files
