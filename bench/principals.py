@@ -28,11 +28,14 @@ def api_key(
     role: Role = Role.VERIFIER,
     *,
     tax_ids: Iterable[str] = (),
+    regions: Iterable[str] = (),
     rate_limit: float | None = None,
 ) -> str:
     """A new API key of ``principal_id`` (a ``role``, created if missing) in ``database_url``."""
     account = PrincipalAccount(
-        Principal(principal_id, role, frozenset(tax_ids), rate_limit=rate_limit, display_name="bench")
+        Principal(
+            principal_id, role, frozenset(tax_ids), frozenset(regions), rate_limit=rate_limit, display_name="bench"
+        )
     )
     (done,) = provision(database_url, register_keyring(database_url), [account], description="bench")
     return done.api_key
