@@ -8,7 +8,8 @@ A scratch database on the PostgreSQL named by FAPIAO_BENCH_DATABASE_URL (an admi
 (``fapiao seed``), and one ``fapiao serve`` worker runs on it. For the largest region and the busiest seller of
 the seeded register, a year of invoices is summarized by type and month, one call at a time:
 
-    sql    the statement the server runs (storage/reporting.sql), straight through psycopg: the baseline
+    sql    the statement and parameters the server runs (storage.reporting.summary_statement), straight through
+           psycopg: the baseline
     rpc    SummarizeInvoices over gRPC, as the region's tax officer or the seller's taxpayer
 
 Each is run ``--repeats`` times after a warm-up, interleaved; the figure is the median wall time and the ratio
@@ -42,8 +43,9 @@ from bench import environment  # noqa: E402
 from bench.principals import api_key  # noqa: E402
 from fapiao.v1 import report_service_pb2 as rs  # noqa: E402
 from fapiao.v1 import report_service_pb2_grpc as rs_grpc  # noqa: E402
-from fapiao_server.domain.access import Role  # noqa: E402
-from fapiao_server.storage.queries import query  # noqa: E402
+from fapiao_server.domain.access import EVERYTHING, Role  # noqa: E402
+from fapiao_server.domain.reporting import Grouping, SummaryQuery  # noqa: E402
+from fapiao_server.storage.reporting import summary_statement  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 GROUPS = [rs.INVOICE_GROUPING_TYPE, rs.INVOICE_GROUPING_MONTH]
@@ -68,15 +70,6 @@ def subjects(url: str) -> dict[str, Any]:
     return {"region": (region, region_count), "seller": (seller, seller_count), "start": start, "end": newest}
 
 
-def sql_params(kind: str, subject: str, start: date, end: date) -> dict[str, Any]:
-    return {
-        "seller": subject if kind == "seller" else None, "buyer": None,
-        "region": subject if kind == "region" else None, "start_date": start, "end_date": end,
-        "state": None, "invoice_type": None, "by_type": True, "by_state": False, "by_month": True,
-        "by_region": False, "everything": True, "tax_ids": [], "regions": [],
-    }  # fmt: skip
-
-
 def timed(run: Any) -> tuple[float, Any]:
     started = time.perf_counter()
     result = run()
@@ -94,8 +87,9 @@ def measure_one(
     repeats: int,
 ) -> dict[str, Any]:
     """Median wall times of the statement alone and of the RPC, for one region or seller."""
-    statement = query(f"summarize_{kind}_invoices")
-    params = sql_params(kind, subject, start, end)
+    where = SummaryQuery(start, end, group_by=(Grouping.TYPE, Grouping.MONTH),
+                         **({"region": subject} if kind == "region" else {"seller_tax_id": subject}))  # fmt: skip
+    statement, params = summary_statement(where, EVERYTHING)
     request = rs.SummarizeInvoicesRequest(
         start_date=date_pb2.Date(year=start.year, month=start.month, day=start.day),
         end_date=date_pb2.Date(year=end.year, month=end.month, day=end.day),

@@ -37,6 +37,15 @@ def civil_date(year: int, month: int, day: int) -> date:
         raise ValueError(f"{year:04d}-{month:02d}-{day:02d} is not a calendar date") from None
 
 
+def business_days_span(first: date, last: date) -> tuple[datetime, datetime]:
+    """The instants from the start of ``first`` to the start of the day after ``last``, Asia/Shanghai."""
+    after = last + timedelta(days=1)
+    return (
+        datetime(first.year, first.month, first.day, tzinfo=BUSINESS_TZ),
+        datetime(after.year, after.month, after.day, tzinfo=BUSINESS_TZ),
+    )
+
+
 def next_business_day_start(instant: datetime) -> datetime:
     """The next Asia/Shanghai midnight after an aware instant (Shanghai has no DST, so it is always 24 h apart)."""
     tomorrow = business_date(instant) + timedelta(days=1)
