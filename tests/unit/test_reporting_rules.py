@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from fapiao_server.domain.calendar import business_date, business_days_span
 from fapiao_server.domain.errors import InvalidArgument
 from fapiao_server.domain.reporting import Grouping, SummaryQuery, Totals, check_summary, grand_total
 
@@ -37,3 +38,13 @@ def test_the_grand_total_adds_every_group_exactly() -> None:
     groups = [Totals(2, 10**15, 13 * 10**13, 113 * 10**13), Totals(1, -5, -1, -6), Totals(0, 0, 0, 0)]
     assert grand_total(groups) == Totals(3, 10**15 - 5, 13 * 10**13 - 1, 113 * 10**13 - 6)
     assert grand_total([]) == Totals(0, 0, 0, 0)
+
+
+def test_a_range_of_business_days_is_beijing_midnight_to_midnight() -> None:
+    first, after = business_days_span(date(2026, 1, 1), date(2026, 1, 31))
+    assert (first.astimezone(UTC), after.astimezone(UTC)) == (
+        datetime(2025, 12, 31, 16, tzinfo=UTC),
+        datetime(2026, 1, 31, 16, tzinfo=UTC),
+    )
+    assert business_date(first) == date(2026, 1, 1)
+    assert business_date(after - timedelta(microseconds=1)) == date(2026, 1, 31)
