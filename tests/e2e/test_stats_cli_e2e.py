@@ -156,9 +156,9 @@ def test_what_is_not_the_callers_exits_7(server: ServerProcess, taxpayer_key: st
         (list(JANUARY), "one of the arguments --seller --buyer --region is required"),
         (["--region", "6400", *JANUARY, "--by", "week"], "'week' is not a grouping"),
         (["--region", "6400", *JANUARY, "--type", "99"], "not an invoice type"),
-        (["--region", "6400", "--from", "2025-01-01", "--to", "2026-01-02"], "end_date: at most 366 days"),
-        (["--region", "6400", "--from", "2026-02-01", "--to", "2026-01-31"], "end_date: must not be before"),
-        (["--seller", "91110108MA01ABCD0", *JANUARY], "seller_tax_id"),
+        (["--region", "6400", "--from", "2025-01-01", "--to", "2026-01-02"], "--to: at most 366 days"),
+        (["--region", "6400", "--from", "2026-02-01", "--to", "2026-01-31"], "--to: must not be before"),
+        (["--seller", "91110108MA01ABCD0", *JANUARY], "--seller:"),
     ],
 )
 def test_bad_arguments_exit_2_naming_them(

@@ -31,6 +31,13 @@ FLAGS = {
     "total_fen": "--total",
     "invoice_type": "--type",
     "payload": "--qr",
+    # invoice list, watch and stats name the same fields alike
+    "seller_tax_id": "--seller",
+    "buyer_tax_id": "--buyer",
+    "region_code": "--region",
+    "start_date": "--from",
+    "end_date": "--to",
+    "group_by": "--by",
 }
 # The exit status of a refused call (cli/__init__ lists them all); anything else is 1.
 # 6: a quota; wait as the message says. 7: who you are, or what you may do, stops the command: log in (again)
