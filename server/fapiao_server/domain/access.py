@@ -136,6 +136,6 @@ def cover_region(principal: Principal, region: str) -> None:
     scope = principal.scope
     if not (scope.everything or region in scope.regions):
         raise PermissionDenied(
-            f"only a tax officer assigned to region {region} may follow all of its invoices, and {principal.id} is not",
+            f"only a tax officer assigned to region {region} may see all of its invoices, and {principal.id} is not",
             reason="NOT_THE_REGION_OFFICER",
         )

@@ -69,9 +69,9 @@ def check_summary(query: SummaryQuery) -> None:
     if len(named) != 1:
         problems.add("seller_tax_id", "give exactly one of seller_tax_id, buyer_tax_id and region_code")
     if query.end_date < query.start_date:
-        problems.add("end_date", "must not be before start_date")
+        problems.add("end_date", "must not be before the start date")
     elif (query.end_date - query.start_date).days >= MAX_SPAN_DAYS:
-        problems.add("end_date", f"at most {MAX_SPAN_DAYS} days from start_date, both included")
+        problems.add("end_date", f"at most {MAX_SPAN_DAYS} days from the start date, both included")
     if len(set(query.group_by)) != len(query.group_by):
         problems.add("group_by", "each grouping at most once")
     problems.raise_if_any("INVALID_SUMMARY")
