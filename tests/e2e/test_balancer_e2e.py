@@ -23,6 +23,8 @@ from fapiao.v1 import invoice_pb2 as pb_invoice
 from fapiao.v1 import invoice_service_pb2 as pb_invoice_service
 from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 from fapiao.v1 import lifecycle_pb2 as pb_lifecycle
+from fapiao.v1 import report_service_pb2 as pb_report
+from fapiao.v1 import report_service_pb2_grpc as pb_report_grpc
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import VerificationClient
 from fapiao_server.domain.access import Role
@@ -193,5 +195,18 @@ def test_lifecycle_goes_through_the_balancer_and_a_watch_outlives_unary_timeouts
         )
         reader.join(10)
         stream.cancel()
+        # Reports have a route of their own too (reads, retried); the voided invoice is counted.
+        report = pb_report_grpc.ReportServiceStub(channel).SummarizeInvoices(
+            pb_report.SummarizeInvoicesRequest(
+                seller_tax_id=seller,
+                start_date=invoice.issue_date,
+                end_date=invoice.issue_date,
+                group_by=[pb_report.INVOICE_GROUPING_STATE],
+            ),
+            timeout=10,
+        )
     events = [event for response in received for event in response.events]  # type: ignore[attr-defined]
     assert [event.event_type for event in events] == [pb_lifecycle.INVOICE_EVENT_TYPE_VOIDED], received
+    assert [(g.state, g.invoice_count, g.total_fen) for g in report.groups] == [
+        (pb_invoice.INVOICE_STATE_VOIDED, 1, invoice.total_fen)
+    ]
