@@ -335,10 +335,9 @@ class ServiceLoad:
         from fapiao_server.signing_keys import signing_key
         from fapiao_server.storage.data_keys import prepare_keys
         from fapiao_server.storage.database import create_pool
-        from fapiao_server.storage.encryption import Keyring
         from fapiao_server.storage.issuing import PostgresIssuer
         from fapiao_server.storage.lifecycle import PostgresLifecycle
-        from fapiao_server.storage.master_key import configured_master_key
+        from fapiao_server.storage.master_key import configured_keyring
 
         settings = Settings()
         # All of a worker's connections open before the clock starts, so the CPU meter finds every backend.
@@ -350,7 +349,7 @@ class ServiceLoad:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         await self._pool.open(wait=True)
-        keyring = Keyring(configured_master_key(settings))
+        keyring = configured_keyring(settings)
         prepare_keys(self.database_url, keyring)
         # Sealed and signed as `fapiao serve` does (the keys under the data dir, as on a fresh machine).
         key = signing_key(settings.signing_key_file, settings.data_dir)

@@ -11,13 +11,13 @@ from fapiao_server.domain.access import Principal, PrincipalAccount, Role
 from fapiao_server.provisioning import provision
 from fapiao_server.storage.data_keys import prepare_keys
 from fapiao_server.storage.encryption import Keyring
-from fapiao_server.storage.master_key import configured_master_key
+from fapiao_server.storage.master_key import configured_keyring
 
 
 def register_keyring(database_url: str, settings: Settings | None = None) -> Keyring:
     """The data keys of a bench database under the master key its servers use: the one ``settings`` name (by
     default this process's FAPIAO_* environment, which the benches' servers inherit)."""
-    keyring = Keyring(configured_master_key(settings or Settings()))
+    keyring = configured_keyring(settings or Settings())
     prepare_keys(database_url, keyring)
     return keyring
 

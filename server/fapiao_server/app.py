@@ -35,11 +35,10 @@ from .storage.access import PostgresAccess
 from .storage.audit import PostgresAuditLog
 from .storage.data_keys import prepare_keys
 from .storage.database import create_pool, database_answers, storage_errors
-from .storage.encryption import Keyring
 from .storage.invoices import PostgresInvoices
 from .storage.issuing import PostgresIssuer
 from .storage.lifecycle import PostgresLifecycle
-from .storage.master_key import configured_master_key
+from .storage.master_key import configured_keyring
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
 from .storage.queries import query
@@ -145,7 +144,7 @@ class Application:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         # Filled with the data keys in start(); every adapter that reads or writes sealed values shares it.
-        self.keyring = Keyring(configured_master_key(settings))
+        self.keyring = configured_keyring(settings)
         self.invoices, self.cache = create_invoice_lookup(settings, PostgresInvoices(self.pool, self.keyring))
         # Every worker loads the fleet's key; `fapiao serve` has created and published it before workers start.
         self.signing_key = signing_key(settings.signing_key_file, settings.data_dir)

@@ -122,11 +122,11 @@ def _keyring(settings: Any, url: str) -> Any:
     """The data keys for this command (the first one is created on a new register); a master key that is
     malformed or cannot unwrap them ends the command with the reason."""
     from .storage.data_keys import prepare_keys
-    from .storage.encryption import Keyring, MasterKeyMismatch
-    from .storage.master_key import MasterKeyUnusable, configured_master_key
+    from .storage.encryption import MasterKeyMismatch
+    from .storage.master_key import MasterKeyUnusable, configured_keyring
 
     try:
-        keyring = Keyring(configured_master_key(settings))
+        keyring = configured_keyring(settings)
         prepare_keys(url, keyring)
     except (MasterKeyUnusable, MasterKeyMismatch) as error:
         print(f"fapiao: {error}", file=sys.stderr)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # server on one database needs the same one.
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
+    # While the master key is being replaced (docs/encryption.md): the old one, so data keys it still wraps
+    # unwrap until `fapiao keys rewrap` has wrapped them under master_key.
+    previous_master_key: SecretStr | None = None
+    previous_master_key_file: Path | None = None
 
     # The register's Ed25519 signing key (PEM, PKCS#8), the same file for every server of a fleet. Unset:
     # data_dir/signing-key.pem, created on first start. See signing_keys.py for rotation.

@@ -1,4 +1,5 @@
-"""`fapiao keys list|rotate`: the data keys that seal personal details at rest (docs/encryption.md)."""
+"""`fapiao keys list|rotate|rewrap`: the data keys that seal personal details at rest, and the master key that
+wraps them (docs/encryption.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def add_commands(commands: Any) -> None:
     keys = commands.add_parser(
         "keys", help="list or rotate the data keys that encrypt personal details and TOTP secrets"
     )
-    actions = keys.add_subparsers(dest="keys_action", required=True, metavar="{list,rotate}")
+    actions = keys.add_subparsers(dest="keys_action", required=True, metavar="{list,rotate,rewrap}")
     listing = actions.add_parser("list", help="each data key, its state and how many invoices and logins it encrypts")
     listing.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     listing.set_defaults(handler=_list)
@@ -27,6 +28,13 @@ def add_commands(commands: Any) -> None:
     rotate.add_argument("--batch-rows", type=int, default=500, metavar="N", help="rows per transaction (default 500)")
     rotate.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     rotate.set_defaults(handler=_rotate)
+    rewrap = actions.add_parser(
+        "rewrap",
+        help="wrap every data key under the master key now configured (FAPIAO_MASTER_KEY), when replacing it; the "
+        "old one is FAPIAO_PREVIOUS_MASTER_KEY",
+    )
+    rewrap.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
+    rewrap.set_defaults(handler=_rewrap)
 
 
 def _list(options: argparse.Namespace) -> int:
@@ -36,13 +44,14 @@ def _list(options: argparse.Namespace) -> int:
     with ExitStack() as stack:
         url, _ = open_register(options, stack)
         usage = key_usage(url)
-    print(f"{'key':>5}  {'state':<13} {'invoices':>10} {'logins':>8}  created / retired")
+    print(f"{'key':>5}  {'state':<13} {'invoices':>10} {'logins':>8}  {'master key':<16}  created / retired")
     for key in usage:
         when = "" if key.created_at is None else key.created_at.isoformat(timespec="seconds")
         if key.retired_at is not None:
             when += " / " + key.retired_at.isoformat(timespec="seconds")
         name = "-" if key.key_id is None else key.key_id
-        print(f"{name:>5}  {key.state:<13} {key.invoices:>10} {key.logins:>8}  {when}")
+        master = key.master_fingerprint or "-"
+        print(f"{name:>5}  {key.state:<13} {key.invoices:>10} {key.logins:>8}  {master:<16}  {when}")
     return 0
 
 
@@ -72,4 +81,25 @@ def _rotate(options: argparse.Namespace) -> int:
     for key_id in retired:
         print(f"data key {key_id} retired: no invoice or login uses it any more")
     print(f"every invoice and login is encrypted with data key {keyring.primary_id}")
+    return 0
+
+
+def _rewrap(options: argparse.Namespace) -> int:
+    from .cli import open_register
+    from .provisioning import record_maintenance
+    from .storage.data_keys import rewrap_keys
+
+    with ExitStack() as stack:
+        url, keyring = open_register(options, stack)
+        moved = rewrap_keys(url, keyring)
+        for key_id in moved:
+            record_maintenance(
+                url, "fapiao keys rewrap", f"data-keys/{key_id}", {"master_key": keyring.master.fingerprint}
+            )
+    fingerprint = keyring.master.fingerprint
+    if moved:
+        print(f"data keys {', '.join(map(str, moved))} are now wrapped by master key {fingerprint}")
+    else:
+        print(f"every data key was already wrapped by master key {fingerprint}")
+    print("FAPIAO_PREVIOUS_MASTER_KEY is no longer needed: remove it from every worker at their next restart")
     return 0

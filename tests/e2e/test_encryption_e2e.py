@@ -2,7 +2,8 @@
 servers serve, and GetInvoice still answering with the right names on both; `fapiao keys list`; TOTP secrets
 sealed, a secret copied to another login refused as a failed login, logins working across a rotation; a tampered
 value is a logged server error on a server that keeps serving; a server with another master key refuses to
-start; without configuration a key is generated once under the data dir and reused."""
+start; without configuration a key is generated once under the data dir and reused; the master key is replaced
+without downtime (`fapiao keys rewrap`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ from fapiao_client.access_client import AdminClient, AuthClient
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.storage.bulk import seed_register
+from fapiao_server.storage.data_keys import prepare_keys
+from fapiao_server.storage.encryption import Keyring, MasterKey, MasterKeyMismatch
+from fapiao_server.storage.key_rotation import start_rotation
 from fapiao_server.storage.master_key import GENERATED_KEY_FILE
 from fapiao_server.storage.migrations import migrate
 from tests.support.access import principal_key
@@ -245,3 +249,45 @@ def test_without_a_configured_key_serve_keeps_one_under_the_data_dir(pg_admin_ur
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         with psycopg.connect(url, autocommit=True) as conn:
             assert conn.execute("SELECT count(*) FROM data_keys").fetchone() == (1,)
+
+
+def test_the_master_key_is_replaced_without_downtime(pg_admin_url: str, redis_url: str) -> None:
+    """docs/encryption.md's steps: workers restarted with the new key and the old one as previous serve at once;
+    `fapiao keys rewrap` wraps every data key under the new one; then the new key alone opens everything and the
+    old one alone no longer starts anything."""
+    old, new = master_key_env()["FAPIAO_MASTER_KEY"], base64.b64encode(os.urandom(32)).decode()
+    new_master = MasterKey(base64.b64decode(new))
+    with fresh_database(pg_admin_url, "rewrap") as url:
+        migrate(url, today=business_date(utc_now()))
+        seed_register(url, 50, shared_keyring(url), seed=8, now=utc_now(), signer=fleet_signing_key())
+        start_rotation(url, shared_keyring(url))  # two data keys, both wrapped by the old master key
+        with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+            rows = cur.execute("SELECT * FROM invoices ORDER BY id LIMIT 5").fetchall()
+        names = [shared_keyring(url).open_invoice(row)["buyer_name"] for row in rows]
+
+        both = {"FAPIAO_MASTER_KEY": new, "FAPIAO_PREVIOUS_MASTER_KEY": old}
+        (server,) = start_servers(url, redis_url, 1, settings=both)
+        stop_servers([server])
+
+        def keys(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            clean = {k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")}
+            clean |= {**env, "FAPIAO_DATABASE_URL": url, "FAPIAO_LOG_LEVEL": "WARNING"}
+            return subprocess.run([str(fapiao_executable()), "keys", *args], capture_output=True, text=True,
+                                  timeout=120, env=clean)  # fmt: skip
+
+        refused = keys("rewrap", env={"FAPIAO_MASTER_KEY": new})
+        assert refused.returncode == 1 and "cannot unwrap data key" in refused.stderr, refused
+        done = keys("rewrap", env=both)
+        assert done.returncode == 0 and "data keys 1, 2 are now wrapped" in done.stdout, done
+        again = keys("rewrap", env=both)
+        assert again.returncode == 0 and "already wrapped" in again.stdout, again
+        listed = keys("list", env={"FAPIAO_MASTER_KEY": new})
+        assert listed.returncode == 0 and listed.stdout.count(new_master.fingerprint) == 2, listed
+
+        alone = Keyring(new_master)
+        prepare_keys(url, alone)
+        assert [alone.open_invoice(row)["buyer_name"] for row in rows] == names
+        with pytest.raises(MasterKeyMismatch):
+            prepare_keys(url, Keyring(MasterKey(base64.b64decode(old))))
+        (server,) = start_servers(url, redis_url, 1, settings={"FAPIAO_MASTER_KEY": new})
+        stop_servers([server])

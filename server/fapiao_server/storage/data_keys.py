@@ -31,6 +31,26 @@ def create_primary_key(conn: psycopg.Connection[Any], master: MasterKey) -> int:
     return key_id
 
 
+def rewrap_keys(url: str, keyring: Keyring) -> list[int]:
+    """Wrap every data key under the keyring's master key that some other master key wraps (the previous one,
+    while the master key is replaced); returns their ids. One transaction, under the data keys' lock: a worker
+    reads either every key as it was or every key rewrapped. MasterKeyMismatch if a key does not unwrap."""
+    with storage_errors(), psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute(query("lock_data_keys"))
+        moved = []
+        for stored in _stored(conn.execute(query("data_keys")).fetchall()):
+            if stored.master_fingerprint == keyring.master.fingerprint:
+                continue
+            data_key = keyring.master_of(stored).unwrap(stored)
+            wrapped = keyring.master.wrap(stored.id, data_key)
+            conn.execute(
+                query("rewrap_data_key"),
+                {"id": stored.id, "wrapped": wrapped, "fingerprint": keyring.master.fingerprint},
+            )
+            moved.append(stored.id)
+        return moved
+
+
 def reload_keys_sync(conn: psycopg.Connection[Any], keyring: Keyring) -> None:
     keyring.install(_stored(conn.execute(query("data_keys")).fetchall()))
 

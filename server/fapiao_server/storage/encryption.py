@@ -125,16 +125,25 @@ class Keyring:
     """The unwrapped data keys a worker holds; seals with the primary key, opens with whichever key a value
     names. ``install`` replaces the whole set (after a rotation), so readers always see a consistent one."""
 
-    def __init__(self, master: MasterKey) -> None:
+    def __init__(self, master: MasterKey, previous: MasterKey | None = None) -> None:
         self.master = master
+        # The master key being replaced, if any: it unwraps the data keys it still wraps; nothing new uses it.
+        self.previous = previous
         self._keys: Mapping[int, AESGCM] = {}
         self.primary_id = 0
+
+    def master_of(self, stored: StoredDataKey) -> MasterKey:
+        """The master key that wrapped ``stored``, by its fingerprint (the current one when neither matches, so
+        the mismatch is reported against it)."""
+        if self.previous is not None and stored.master_fingerprint == self.previous.fingerprint:
+            return self.previous
+        return self.master
 
     def install(self, stored: Iterable[StoredDataKey]) -> None:
         """Unwrap every stored key (MasterKeyMismatch if one does not unwrap) and make them the ones in use."""
         keys, primary = {}, 0
         for key in stored:
-            keys[key.id] = AESGCM(self.master.unwrap(key))
+            keys[key.id] = AESGCM(self.master_of(key).unwrap(key))
             if key.state == "primary":
                 primary = key.id
         if not primary:

@@ -23,6 +23,10 @@ UPDATE data_keys SET state = 'retiring' WHERE state = 'primary';
 INSERT INTO data_keys (id, state, wrapped_key, master_fingerprint)
 VALUES (%(id)s, 'primary', %(wrapped)s, %(fingerprint)s);
 
+-- name: rewrap_data_key
+-- The same data key, wrapped by another master key (`fapiao keys rewrap`); the sealed values do not change.
+UPDATE data_keys SET wrapped_key = %(wrapped)s, master_fingerprint = %(fingerprint)s WHERE id = %(id)s;
+
 -- name: retiring_data_keys
 SELECT id FROM data_keys WHERE state = 'retiring' ORDER BY id;
 
@@ -30,7 +34,7 @@ SELECT id FROM data_keys WHERE state = 'retiring' ORDER BY id;
 -- Every key with how many invoices and logins it seals; a NULL id counts the rows carried over by migrations
 -- 0006 and 0010.
 SELECT coalesce(k.id, u.data_key_id) AS id, k.state, k.created_at, k.retired_at,
-       coalesce(u.invoices, 0) AS invoices, coalesce(u.logins, 0) AS logins
+       coalesce(u.invoices, 0) AS invoices, coalesce(u.logins, 0) AS logins, k.master_fingerprint
 FROM data_keys k
 FULL JOIN (
     SELECT data_key_id, sum(invoices)::bigint AS invoices, sum(logins)::bigint AS logins

@@ -41,14 +41,24 @@ class KeyUsage:
     logins: int
     created_at: datetime | None
     retired_at: datetime | None
+    # The master key that wraps it (its fingerprint); None for the carried-over row.
+    master_fingerprint: str | None = None
 
 
 def key_usage(url: str) -> list[KeyUsage]:
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(query("data_key_usage")).fetchall()
     return [
-        KeyUsage(key_id, state or ("carried over" if key_id is None else "missing"), invoices, logins, created, retired)
-        for key_id, state, created, retired, invoices, logins in rows
+        KeyUsage(
+            key_id,
+            state or ("carried over" if key_id is None else "missing"),
+            invoices,
+            logins,
+            created,
+            retired,
+            master,
+        )
+        for key_id, state, created, retired, invoices, logins, master in rows
     ]
 
 

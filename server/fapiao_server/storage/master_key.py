@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..security.key_files import write_private_file
-from .encryption import KEY_BYTES, MasterKey
+from .encryption import KEY_BYTES, Keyring, MasterKey
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -44,6 +44,20 @@ def configured_master_key(settings: Settings) -> MasterKey:
     return load_master_key(key=key, key_file=settings.master_key_file, data_dir=settings.data_dir)
 
 
+def configured_keyring(settings: Settings) -> Keyring:
+    """An empty keyring under the configured master key, and the previous one while it is being replaced."""
+    return Keyring(configured_master_key(settings), configured_previous_master_key(settings))
+
+
+def configured_previous_master_key(settings: Settings) -> MasterKey | None:
+    """The master key being replaced (FAPIAO_PREVIOUS_MASTER_KEY or FAPIAO_PREVIOUS_MASTER_KEY_FILE), if any."""
+    if settings.previous_master_key is not None:
+        return _decode(settings.previous_master_key.get_secret_value(), "FAPIAO_PREVIOUS_MASTER_KEY")
+    if settings.previous_master_key_file is None:
+        return None
+    return _read(settings.previous_master_key_file, "FAPIAO_PREVIOUS_MASTER_KEY_FILE")
+
+
 def load_master_key(*, key: str | None, key_file: Path | None, data_dir: Path) -> MasterKey:
     """The master key the settings name (``key`` wins over ``key_file``), or the one kept under ``data_dir``."""
     if key:
@@ -51,8 +65,12 @@ def load_master_key(*, key: str | None, key_file: Path | None, data_dir: Path) -
     if key_file is None:
         key_file = data_dir / GENERATED_KEY_FILE
         generate_key_file(key_file)
+    return _read(key_file, "FAPIAO_MASTER_KEY_FILE")
+
+
+def _read(path: Path, setting: str) -> MasterKey:
     try:
-        text = key_file.read_text(encoding="ascii")
+        text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as error:
-        raise MasterKeyUnusable(f"FAPIAO_MASTER_KEY_FILE {key_file} cannot be read: {error}") from None
-    return _decode(text, f"the master key file {key_file}")
+        raise MasterKeyUnusable(f"{setting} {path} cannot be read: {error}") from None
+    return _decode(text, f"the key file {path} ({setting})")
