@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from fapiao_server.config import Settings
 from fapiao_server.domain.invoice import Party
 from fapiao_server.storage.encryption import (
     SEALED_INVOICE_COLUMNS,
@@ -19,7 +20,12 @@ from fapiao_server.storage.encryption import (
     StoredDataKey,
     UndecryptableValue,
 )
-from fapiao_server.storage.master_key import GENERATED_KEY_FILE, MasterKeyUnusable, load_master_key
+from fapiao_server.storage.master_key import (
+    GENERATED_KEY_FILE,
+    MasterKeyUnusable,
+    configured_keyring,
+    load_master_key,
+)
 
 MASTER = MasterKey(bytes(range(32)))
 NAME = "深圳市测试贸易有限公司"
@@ -149,3 +155,17 @@ def test_a_configured_key_wins_and_a_bad_one_is_named(tmp_path: Path) -> None:
         load_master_key(key=base64.b64encode(b"short").decode(), key_file=None, data_dir=tmp_path)
     with pytest.raises(MasterKeyUnusable, match="cannot be read"):
         load_master_key(key=None, key_file=tmp_path / "missing", data_dir=tmp_path)
+
+
+def test_the_previous_master_key_is_optional_and_empty_means_unset(tmp_path: Path) -> None:
+    old = base64.b64encode(os.urandom(32)).decode()
+    base = {"master_key": base64.b64encode(os.urandom(32)).decode(), "data_dir": tmp_path}
+    assert configured_keyring(Settings(**base)).previous is None
+    assert configured_keyring(Settings(**base, previous_master_key="")).previous is None
+    previous = configured_keyring(Settings(**base, previous_master_key=old)).previous
+    assert previous is not None and previous.fingerprint == MasterKey(base64.b64decode(old)).fingerprint
+    (tmp_path / "old.key").write_text(old + "\n")
+    from_file = configured_keyring(Settings(**base, previous_master_key_file=tmp_path / "old.key")).previous
+    assert from_file is not None and from_file.fingerprint == previous.fingerprint
+    with pytest.raises(MasterKeyUnusable, match="FAPIAO_PREVIOUS_MASTER_KEY is not base64"):
+        configured_keyring(Settings(**base, previous_master_key="not base64!"))

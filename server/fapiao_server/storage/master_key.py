@@ -50,9 +50,11 @@ def configured_keyring(settings: Settings) -> Keyring:
 
 
 def configured_previous_master_key(settings: Settings) -> MasterKey | None:
-    """The master key being replaced (FAPIAO_PREVIOUS_MASTER_KEY or FAPIAO_PREVIOUS_MASTER_KEY_FILE), if any."""
-    if settings.previous_master_key is not None:
-        return _decode(settings.previous_master_key.get_secret_value(), "FAPIAO_PREVIOUS_MASTER_KEY")
+    """The master key being replaced (FAPIAO_PREVIOUS_MASTER_KEY or FAPIAO_PREVIOUS_MASTER_KEY_FILE), if any. Empty
+    is unset, as for FAPIAO_MASTER_KEY: clearing the setting in a config map ends the replacement."""
+    key = settings.previous_master_key.get_secret_value() if settings.previous_master_key is not None else ""
+    if key:
+        return _decode(key, "FAPIAO_PREVIOUS_MASTER_KEY")
     if settings.previous_master_key_file is None:
         return None
     return _read(settings.previous_master_key_file, "FAPIAO_PREVIOUS_MASTER_KEY_FILE")
