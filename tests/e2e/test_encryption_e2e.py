@@ -281,6 +281,12 @@ def test_the_master_key_is_replaced_without_downtime(pg_admin_url: str, redis_ur
         assert done.returncode == 0 and "data keys 1, 2 are now wrapped" in done.stdout, done
         again = keys("rewrap", env=both)
         assert again.returncode == 0 and "already wrapped" in again.stdout, again
+        with psycopg.connect(url) as conn:  # one audit row per data key rewrapped, none for the idle second run
+            audited = conn.execute(
+                "SELECT subject, details->>'master_key' FROM audit_events WHERE action = 'fapiao keys rewrap'"
+                " ORDER BY id"
+            ).fetchall()
+        assert audited == [(f"data-keys/{key_id}", new_master.fingerprint) for key_id in (1, 2)]
         listed = keys("list", env={"FAPIAO_MASTER_KEY": new})
         assert listed.returncode == 0 and listed.stdout.count(new_master.fingerprint) == 2, listed
 

@@ -5,12 +5,15 @@ fields."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from datetime import date, timedelta
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 from google.type import date_pb2
 
@@ -27,6 +30,7 @@ from tests.support.fleet import by_id, channel, issue_request, new_request_id, n
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
+AUDIT_WAIT = 10.0  # seconds; the audit log writes in batches within ~200 ms
 TYPE, STATE, MONTH, REGION = (rs.INVOICE_GROUPING_TYPE, rs.INVOICE_GROUPING_STATE, rs.INVOICE_GROUPING_MONTH,
                               rs.INVOICE_GROUPING_REGION)  # fmt: skip
 
@@ -195,12 +199,17 @@ async def test_a_tax_officer_reports_on_its_regions_only(
 
 
 async def test_taxpayers_report_on_their_own_tax_ids_only(
-    register: Register, new_key: Any, seller_books: tuple[str, str, list[invoice_pb2.Invoice]]
+    register: Register,
+    new_key: Any,
+    database_url: str,
+    seller_books: tuple[str, str, list[invoice_pb2.Invoice]],
 ) -> None:
     seller, _, invoices = seller_books
-    stranger = register.reports_as(new_key(Role.TAXPAYER, tax_ids=[new_tax_id("510104")]))
+    stranger_id = f"report-stranger-{uuid.uuid4().hex[:8]}"
+    stranger = register.reports_as(new_key(Role.TAXPAYER, tax_ids=[new_tax_id("510104")], principal_id=stranger_id))
     error = await refused(stranger, summary(seller_tax_id=seller))
     assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_THE_TAXPAYER")
+    assert await audited_refusals(database_url, stranger_id) == [("DENIED", "NOT_THE_TAXPAYER")]
     error = await refused(register.reports, summary(region_code=invoices[0].region_code))
     assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_THE_REGION_OFFICER")
     verifier = register.reports_as(new_key(Role.VERIFIER))
@@ -208,10 +217,29 @@ async def test_taxpayers_report_on_their_own_tax_ids_only(
     assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_ALLOWED")
 
 
+async def audited_refusals(database_url: str, actor: str) -> list[tuple[str, str]]:
+    """The audit log's SummarizeInvoices rows of ``actor`` (outcome, reason), once the batched writer has them."""
+    deadline = asyncio.get_running_loop().time() + AUDIT_WAIT
+    while True:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT outcome, details->>'reason' FROM audit_events WHERE actor = %s AND action = %s ORDER BY id",
+                (actor, "/fapiao.v1.ReportService/SummarizeInvoices"),
+            ).fetchall()
+        if rows or asyncio.get_running_loop().time() > deadline:
+            return [(outcome, reason) for outcome, reason in rows]
+        await asyncio.sleep(0.1)
+
+
+async def test_a_request_without_dates_names_both(register: Register) -> None:
+    error = await refused(register.reports, rs.SummarizeInvoicesRequest(seller_tax_id=new_tax_id()))
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_SUMMARY")
+    assert [violation.field for violation in error.field_violations] == ["start_date", "end_date"]
+
+
 @pytest.mark.parametrize(
     ("fields", "violations"),
     [
-        ({"seller_tax_id": "91330106MA2B0XXXXX", "start_date": None, "end_date": None}, None),
         ({}, ["seller_tax_id"]),
         ({"seller_tax_id": "SELLER", "region_code": "1100"}, ["seller_tax_id"]),
         ({"region_code": "11"}, ["region_code"]),
@@ -226,15 +254,9 @@ async def test_taxpayers_report_on_their_own_tax_ids_only(
     ],
 )  # fmt: skip
 async def test_a_bad_request_names_its_fields(
-    register: Register, fields: dict[str, Any], violations: list[str] | None
+    register: Register, fields: dict[str, Any], violations: list[str]
 ) -> None:
-    seller = new_tax_id()
-    fields = {key: seller if value == "SELLER" else value for key, value in fields.items()}
-    if violations is None:  # no dates at all
-        request = rs.SummarizeInvoicesRequest(seller_tax_id=seller)
-        violations = ["start_date", "end_date"]
-    else:
-        request = summary(**fields)
-    error = await refused(register.reports, request)
+    fields = {key: new_tax_id() if value == "SELLER" else value for key, value in fields.items()}
+    error = await refused(register.reports, summary(**fields))
     assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_SUMMARY")
     assert [violation.field for violation in error.field_violations] == violations
