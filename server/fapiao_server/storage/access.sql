@@ -39,18 +39,18 @@ RETURNING id;
 -- name: replace_principal_tax_ids
 -- One statement sees one snapshot, so the rows it keeps are left alone rather than deleted and re-inserted.
 WITH gone AS (
-    DELETE FROM principal_tax_ids WHERE principal_id = %(id)s AND tax_id <> ALL(%(tax_ids)s::text[])
+    DELETE FROM principal_tax_ids WHERE principal_id = %(id)s AND tax_id <> ALL(%(tax_ids)b::text[])
 )
 INSERT INTO principal_tax_ids (principal_id, tax_id)
-SELECT %(id)s, unnest(%(tax_ids)s::text[])
+SELECT %(id)s, unnest(%(tax_ids)b::text[])
 ON CONFLICT DO NOTHING;
 
 -- name: replace_principal_regions
 WITH gone AS (
-    DELETE FROM principal_regions WHERE principal_id = %(id)s AND region_code <> ALL(%(regions)s::text[])
+    DELETE FROM principal_regions WHERE principal_id = %(id)s AND region_code <> ALL(%(regions)b::text[])
 )
 INSERT INTO principal_regions (principal_id, region_code)
-SELECT %(id)s, unnest(%(regions)s::text[])
+SELECT %(id)s, unnest(%(regions)b::text[])
 ON CONFLICT DO NOTHING;
 
 -- name: login_by_username

@@ -87,11 +87,11 @@ UPDATE invoices AS i SET
     issuer_name = v.issuer_name, payee_name = v.payee_name, reviewer_name = v.reviewer_name,
     data_key_id = %(key)s
 FROM unnest(
-    %(ids)s::bigint[], %(seller_name)s::bytea[], %(seller_address)s::bytea[], %(seller_phone)s::bytea[],
-    %(seller_bank_name)s::bytea[], %(seller_bank_account)s::bytea[],
-    %(buyer_name)s::bytea[], %(buyer_address)s::bytea[], %(buyer_phone)s::bytea[],
-    %(buyer_bank_name)s::bytea[], %(buyer_bank_account)s::bytea[],
-    %(issuer_name)s::bytea[], %(payee_name)s::bytea[], %(reviewer_name)s::bytea[]
+    %(ids)b::bigint[], %(seller_name)b::bytea[], %(seller_address)b::bytea[], %(seller_phone)b::bytea[],
+    %(seller_bank_name)b::bytea[], %(seller_bank_account)b::bytea[],
+    %(buyer_name)b::bytea[], %(buyer_address)b::bytea[], %(buyer_phone)b::bytea[],
+    %(buyer_bank_name)b::bytea[], %(buyer_bank_account)b::bytea[],
+    %(issuer_name)b::bytea[], %(payee_name)b::bytea[], %(reviewer_name)b::bytea[]
 ) AS v (id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
         buyer_name, buyer_address, buyer_phone, buyer_bank_name, buyer_bank_account,
         issuer_name, payee_name, reviewer_name)
@@ -117,7 +117,7 @@ FOR UPDATE SKIP LOCKED;
 -- name: reseal_logins
 -- Neither updated_at nor the TOTP step moves: the login is the same, only how its secret is stored changed.
 UPDATE logins AS l SET totp_secret = v.totp_secret, data_key_id = %(key)s
-FROM unnest(%(ids)s::text[], %(totp_secret)s::bytea[]) AS v (principal_id, totp_secret)
+FROM unnest(%(ids)b::text[], %(totp_secret)b::bytea[]) AS v (principal_id, totp_secret)
 WHERE l.principal_id = v.principal_id;
 
 -- name: bound_lock_wait

@@ -4,25 +4,25 @@
 -- name: invoices_by_ids
 -- Invoices by id, those in the caller's scope (fapiao_in_scope, migration 0005) only.
 SELECT d.* FROM invoice_documents d
-WHERE d.id = ANY(%(ids)s::bigint[]) AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[]);
+WHERE d.id = ANY(%(ids)b::bigint[]) AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[]);
 
 -- name: visible_invoice_by_key
 SELECT d.* FROM invoice_documents d
 WHERE d.invoice_number = %(number)s AND d.invoice_code = %(code)s
-  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[]);
+  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[]);
 
 -- name: lock_invoice_by_id
 -- Every change to an invoice (or to a form against it) first locks the invoice row, so changes to one invoice
 -- happen one after another and the loser of a race sees the winner's result.
 -- A caller's change may lock only what it may see: out of scope reads as "no such invoice".
 SELECT id FROM invoices
-WHERE id = %(id)s AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+WHERE id = %(id)s AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
 FOR UPDATE;
 
 -- name: lock_invoice_by_key
 SELECT id FROM invoices
 WHERE invoice_number = %(number)s AND invoice_code = %(code)s
-  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
 FOR UPDATE;
 
 -- name: list_seller_invoices
@@ -33,7 +33,7 @@ FROM invoice_documents d
 WHERE d.seller_tax_id = %(seller)s
   AND (%(buyer)s::text IS NULL OR d.buyer_tax_id = %(buyer)s)
   AND (%(region)s::text IS NULL OR d.region_code = %(region)s)
-  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
   AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
   AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
@@ -48,7 +48,7 @@ SELECT d.*
 FROM invoice_documents d
 WHERE d.buyer_tax_id = %(buyer)s
   AND (%(region)s::text IS NULL OR d.region_code = %(region)s)
-  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
   AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
   AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
@@ -62,7 +62,7 @@ LIMIT %(limit)s;
 SELECT d.*
 FROM invoice_documents d
 WHERE d.region_code = %(region)s
-  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND fapiao_in_scope(d.seller_tax_id, d.buyer_tax_id, d.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND (%(state)s::smallint IS NULL OR d.state = %(state)s)
   AND (%(invoice_type)s::smallint IS NULL OR d.invoice_type = %(invoice_type)s)
   AND d.issue_date >= coalesce(%(start_date)s::date, '-infinity')
@@ -108,18 +108,18 @@ UPDATE invoices SET certified_at = %(now)s WHERE id = %(id)s;
 -- Claims AIP-155 request ids. A claim held by a transaction still running waits for it; the ids returned are
 -- the ones this transaction now owns (the others were used before: see requests_used).
 INSERT INTO idempotency_keys (caller, request_id, fingerprint)
-SELECT * FROM unnest(%(callers)s::text[], %(request_ids)s::uuid[], %(fingerprints)s::bytea[])
+SELECT * FROM unnest(%(callers)b::text[], %(request_ids)b::uuid[], %(fingerprints)b::bytea[])
 ON CONFLICT (caller, request_id) DO NOTHING
 RETURNING caller, request_id::text;
 
 -- name: requests_used
 SELECT k.caller, k.request_id::text, k.fingerprint, k.result_id
-FROM unnest(%(callers)s::text[], %(request_ids)s::uuid[]) AS q (caller, request_id)
+FROM unnest(%(callers)b::text[], %(request_ids)b::uuid[]) AS q (caller, request_id)
 JOIN idempotency_keys k ON k.caller = q.caller AND k.request_id = q.request_id;
 
 -- name: finish_requests
 UPDATE idempotency_keys k SET result_id = r.result_id
-FROM unnest(%(callers)s::text[], %(request_ids)s::uuid[], %(result_ids)s::bigint[]) AS r (caller, request_id, result_id)
+FROM unnest(%(callers)b::text[], %(request_ids)b::uuid[], %(result_ids)b::bigint[]) AS r (caller, request_id, result_id)
 WHERE k.caller = r.caller AND k.request_id = r.request_id;
 
 -- name: forget_old_requests
@@ -131,7 +131,7 @@ DELETE FROM idempotency_keys WHERE created_at < %(before)s;
 -- order (so two batches never deadlock); returns each prefix's new next value (its block ends just before it).
 INSERT INTO number_counters AS c (prefix, next_value)
 SELECT prefix, 1 + count
-FROM unnest(%(prefixes)s::text[], %(counts)s::bigint[]) AS r (prefix, count)
+FROM unnest(%(prefixes)b::text[], %(counts)b::bigint[]) AS r (prefix, count)
 ORDER BY prefix
 ON CONFLICT (prefix) DO UPDATE SET next_value = c.next_value + excluded.next_value - 1
 RETURNING prefix, next_value;
@@ -154,16 +154,16 @@ SELECT id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, 1
     original_invoice_id, red_letter_form_id, issue_time, issue_time, %(data_key_id)s::integer, signature_key_id,
     signature
 FROM unnest(
-    %(ids)s::bigint[], %(invoice_types)s::smallint[], %(invoice_codes)s::text[], %(invoice_numbers)s::text[],
-    %(issue_dates)s::date[], %(issue_times)s::timestamptz[], %(region_codes)s::text[],
-    %(seller_tax_ids)s::text[], %(seller_names)s::bytea[], %(seller_addresses)s::bytea[], %(seller_phones)s::bytea[],
-    %(seller_bank_names)s::bytea[], %(seller_bank_accounts)s::bytea[],
-    %(buyer_tax_ids)s::text[], %(buyer_names)s::bytea[], %(buyer_addresses)s::bytea[], %(buyer_phones)s::bytea[],
-    %(buyer_bank_names)s::bytea[], %(buyer_bank_accounts)s::bytea[],
-    %(amounts)s::bigint[], %(taxes)s::bigint[], %(check_codes)s::text[], %(qr_payloads)s::text[],
-    %(remarks)s::text[], %(issuer_names)s::bytea[], %(payee_names)s::bytea[], %(reviewer_names)s::bytea[],
-    %(vins)s::text[], %(brand_models)s::text[], %(vehicle_types)s::text[], %(license_plates)s::text[],
-    %(original_ids)s::bigint[], %(form_ids)s::bigint[], %(signature_key_ids)s::text[], %(signatures)s::bytea[]
+    %(ids)b::bigint[], %(invoice_types)b::smallint[], %(invoice_codes)b::text[], %(invoice_numbers)b::text[],
+    %(issue_dates)b::date[], %(issue_times)b::timestamptz[], %(region_codes)b::text[],
+    %(seller_tax_ids)b::text[], %(seller_names)b::bytea[], %(seller_addresses)b::bytea[], %(seller_phones)b::bytea[],
+    %(seller_bank_names)b::bytea[], %(seller_bank_accounts)b::bytea[],
+    %(buyer_tax_ids)b::text[], %(buyer_names)b::bytea[], %(buyer_addresses)b::bytea[], %(buyer_phones)b::bytea[],
+    %(buyer_bank_names)b::bytea[], %(buyer_bank_accounts)b::bytea[],
+    %(amounts)b::bigint[], %(taxes)b::bigint[], %(check_codes)b::text[], %(qr_payloads)b::text[],
+    %(remarks)b::text[], %(issuer_names)b::bytea[], %(payee_names)b::bytea[], %(reviewer_names)b::bytea[],
+    %(vins)b::text[], %(brand_models)b::text[], %(vehicle_types)b::text[], %(license_plates)b::text[],
+    %(original_ids)b::bigint[], %(form_ids)b::bigint[], %(signature_key_ids)b::text[], %(signatures)b::bytea[]
 ) AS v (
     id, invoice_type, invoice_code, invoice_number, issue_date, issue_time, region_code,
     seller_tax_id, seller_name, seller_address, seller_phone, seller_bank_name, seller_bank_account,
@@ -179,10 +179,10 @@ INSERT INTO invoice_lines (
     amount_fen, tax_rate_basis_points, tax_fen, reverses_line_number
 )
 SELECT * FROM unnest(
-    %(invoice_ids)s::bigint[], %(line_numbers)s::smallint[], %(item_names)s::text[],
-    %(classifications)s::text[], %(specifications)s::text[], %(units)s::text[], %(quantities)s::numeric[],
-    %(unit_prices)s::numeric[], %(amounts)s::bigint[], %(rates)s::integer[], %(taxes)s::bigint[],
-    %(reverses)s::smallint[]
+    %(invoice_ids)b::bigint[], %(line_numbers)b::smallint[], %(item_names)b::text[],
+    %(classifications)b::text[], %(specifications)b::text[], %(units)b::text[], %(quantities)b::numeric[],
+    %(unit_prices)b::numeric[], %(amounts)b::bigint[], %(rates)b::integer[], %(taxes)b::bigint[],
+    %(reverses)b::smallint[]
 );
 
 -- name: insert_events
@@ -191,11 +191,11 @@ INSERT INTO invoice_events (
     form_id, form_state_before, form_state_after, reversed_amount_fen, red_invoice_id
 )
 SELECT * FROM unnest(
-    %(event_types)s::smallint[], %(invoice_ids)s::bigint[], %(sellers)s::text[], %(buyers)s::text[],
-    %(regions)s::text[],
-    %(actors)s::text[], %(reasons)s::text[], %(states_before)s::smallint[], %(states_after)s::smallint[],
-    %(form_ids)s::bigint[], %(form_states_before)s::smallint[], %(form_states_after)s::smallint[],
-    %(reversed)s::bigint[], %(red_invoice_ids)s::bigint[]
+    %(event_types)b::smallint[], %(invoice_ids)b::bigint[], %(sellers)b::text[], %(buyers)b::text[],
+    %(regions)b::text[],
+    %(actors)b::text[], %(reasons)b::text[], %(states_before)b::smallint[], %(states_after)b::smallint[],
+    %(form_ids)b::bigint[], %(form_states_before)b::smallint[], %(form_states_after)b::smallint[],
+    %(reversed)b::bigint[], %(red_invoice_ids)b::bigint[]
 );
 
 -- name: insert_form
@@ -216,9 +216,9 @@ INSERT INTO red_letter_form_lines (
     amount_fen, tax_rate_basis_points, tax_fen
 )
 SELECT %(form_id)s, * FROM unnest(
-    %(line_numbers)s::smallint[], %(item_names)s::text[], %(classifications)s::text[],
-    %(specifications)s::text[], %(units)s::text[], %(quantities)s::numeric[], %(unit_prices)s::numeric[],
-    %(amounts)s::bigint[], %(rates)s::integer[], %(taxes)s::bigint[]
+    %(line_numbers)b::smallint[], %(item_names)b::text[], %(classifications)b::text[],
+    %(specifications)b::text[], %(units)b::text[], %(quantities)b::numeric[], %(unit_prices)b::numeric[],
+    %(amounts)b::bigint[], %(rates)b::integer[], %(taxes)b::bigint[]
 );
 
 -- name: forms
@@ -235,11 +235,11 @@ SELECT f.id, f.original_invoice_id, o.invoice_type AS original_type, o.invoice_c
 FROM red_letter_forms f
 JOIN invoices o ON o.id = f.original_invoice_id
 LEFT JOIN invoices r ON r.id = f.red_invoice_id
-WHERE f.id = ANY(%(ids)s::bigint[]) AND fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[]);
+WHERE f.id = ANY(%(ids)b::bigint[]) AND fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[]);
 
 -- name: lock_form
 SELECT f.original_invoice_id FROM red_letter_forms f JOIN invoices o ON o.id = f.original_invoice_id
-WHERE f.id = %(id)s AND fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[]);
+WHERE f.id = %(id)s AND fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[]);
 
 -- name: open_form_of
 SELECT id FROM red_letter_forms
@@ -254,7 +254,7 @@ WHERE id = %(id)s;
 -- Forms against one invoice (optionally also by seller / buyer), newest first; a form past its 72 hours
 -- unanswered counts as state 07 whether or not the sweep has written it yet.
 SELECT f.id FROM red_letter_forms f JOIN invoices o ON o.id = f.original_invoice_id
-WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND f.original_invoice_id = %(invoice_id)s
   AND (%(seller)s::text IS NULL OR f.seller_tax_id = %(seller)s)
   AND (%(buyer)s::text IS NULL OR f.buyer_tax_id = %(buyer)s)
@@ -266,7 +266,7 @@ LIMIT %(limit)s;
 
 -- name: list_seller_forms
 SELECT f.id FROM red_letter_forms f JOIN invoices o ON o.id = f.original_invoice_id
-WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND f.seller_tax_id = %(seller)s
   AND (%(buyer)s::text IS NULL OR f.buyer_tax_id = %(buyer)s)
   AND (%(state)s::smallint IS NULL OR
@@ -277,7 +277,7 @@ LIMIT %(limit)s;
 
 -- name: list_buyer_forms
 SELECT f.id FROM red_letter_forms f JOIN invoices o ON o.id = f.original_invoice_id
-WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+WHERE fapiao_in_scope(f.seller_tax_id, f.buyer_tax_id, o.region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND f.buyer_tax_id = %(buyer)s
   AND (%(state)s::smallint IS NULL OR
        CASE WHEN f.state IN (2, 3) AND f.expires_at <= now() THEN 7 ELSE f.state END = %(state)s)
@@ -301,7 +301,7 @@ SELECT e.xid::text::bigint AS xid, e.id, e.event_type, e.invoice_id, i.invoice_t
 FROM invoice_events e
 JOIN invoices i ON i.id = e.invoice_id
 LEFT JOIN invoices r ON r.id = e.red_invoice_id
-WHERE e.id = ANY(%(ids)s::bigint[])
+WHERE e.id = ANY(%(ids)b::bigint[])
 ORDER BY e.xid, e.id;
 
 -- name: invoice_event_ids

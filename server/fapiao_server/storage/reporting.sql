@@ -15,7 +15,7 @@ SELECT CASE WHEN %(by_type)s THEN invoice_type END AS invoice_type,
        sum(total_fen) AS total_fen
 FROM invoices
 WHERE seller_tax_id = %(seller)s
-  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND issue_time >= %(start_time)s AND issue_time < %(end_time)s
   AND issue_date BETWEEN %(start_date)s AND %(end_date)s
   AND (%(state)s::smallint IS NULL OR state = %(state)s)
@@ -32,7 +32,7 @@ SELECT CASE WHEN %(by_type)s THEN invoice_type END AS invoice_type,
        sum(total_fen) AS total_fen
 FROM invoices
 WHERE buyer_tax_id = %(buyer)s AND buyer_tax_id <> ''
-  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND issue_time >= %(start_time)s AND issue_time < %(end_time)s
   AND issue_date BETWEEN %(start_date)s AND %(end_date)s
   AND (%(state)s::smallint IS NULL OR state = %(state)s)
@@ -49,7 +49,7 @@ SELECT CASE WHEN %(by_type)s THEN invoice_type END AS invoice_type,
        sum(total_fen) AS total_fen
 FROM invoices
 WHERE region_code = %(region)s
-  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)s::text[], %(regions)s::text[])
+  AND fapiao_in_scope(seller_tax_id, buyer_tax_id, region_code, %(everything)s, %(tax_ids)b::text[], %(regions)b::text[])
   AND issue_time >= %(start_time)s AND issue_time < %(end_time)s
   AND issue_date BETWEEN %(start_date)s AND %(end_date)s
   AND (%(state)s::smallint IS NULL OR state = %(state)s)
