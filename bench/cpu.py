@@ -1,6 +1,8 @@
 """Where the machine's CPU went during a measurement: the server's processes, the load generator, PostgreSQL
 backends of the bench database, Redis, and everything else (other tenants of a shared machine). On two cores
-a neighbour using half a core moves the figures by 25%, so every measurement reports it."""
+a neighbour using half a core moves the figures by 25%, so every measurement reports it. On a virtual machine the
+host can also take cores away (steal time): that is reported apart, since it slows everything without showing
+up as any process's CPU."""
 
 from __future__ import annotations
 
@@ -15,12 +17,12 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _machine() -> tuple[float, float]:
-    """(busy, total) CPU seconds since boot, over all cores."""
+def _machine() -> tuple[float, float, float]:
+    """(busy, total, stolen) CPU seconds since boot, over all cores; busy includes stolen."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
-    return (total - idle) / TICK, total / TICK
+    return (total - idle) / TICK, total / TICK, fields[7] / TICK
 
 
 def process_seconds(pid: int) -> float:
@@ -58,10 +60,11 @@ class CpuShares:
     loadgen: float
     postgres: float
     redis: float
+    steal: float = 0.0  # cores the hypervisor gave to other guests
 
     @property
     def other(self) -> float:
-        return max(0.0, self.machine_busy - self.server - self.loadgen - self.postgres - self.redis)
+        return max(0.0, self.machine_busy - self.server - self.loadgen - self.postgres - self.redis - self.steal)
 
     def summary(self) -> dict[str, float]:
         data = {k: round(v, 3) for k, v in self.__dict__.items()}
@@ -81,14 +84,14 @@ class CpuMeter:
         self._postgres_pids = postgres_pids
         self.shares: CpuShares | None = None
 
-    def _snapshot(self) -> tuple[float, float, float, dict[str, dict[int, float]]]:
-        busy, _ = _machine()
+    def _snapshot(self) -> tuple[float, float, float, dict[str, dict[int, float]], float]:
+        busy, _, stolen = _machine()
         groups = {
             "server": {p: process_seconds(p) for p in self._pids["server"]},
             "postgres": {p: process_seconds(p) for p in self._pids["postgres"]},
             "redis": {p: process_seconds(p) for p in self._pids["redis"]},
         }
-        return time.monotonic(), busy, _children_seconds(), groups
+        return time.monotonic(), busy, _children_seconds(), groups, stolen
 
     def __enter__(self) -> CpuMeter:
         self._pids = {
@@ -113,6 +116,7 @@ class CpuMeter:
             loadgen=(end[2] - self._start[2]) / wall,
             postgres=used("postgres"),
             redis=used("redis"),
+            steal=(end[4] - self._start[4]) / wall,
         )
 
 

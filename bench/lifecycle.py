@@ -770,38 +770,55 @@ def h2load_at_rate(bench: Bench, lines: int) -> dict[str, Any] | None:
     floor_body = folder / "floor.bin"
     floor_body.write_bytes(loadgen.grpc_frame(bench.floor_body))
     per_connection = max(1, round(o.rate / len(bodies)))
-    before = _invoice_count(bench.database_url)
-    runs = {
-        "issue": loadgen.h2load_fleet(
-            h2load, f"http://{bench.server.address}/fapiao.v1.InvoiceService/IssueInvoice", bodies, streams=8,
-            duration=o.rate_seconds, caller=f"bench-h2load-{lines}", credential=bench.token, log_dir=folder,
-            rps_per_connection=per_connection,
-        ),
-        "floor": loadgen.h2load_fleet(
-            h2load, f"http://{bench.floors[lines].address}{FLOOR_PATH}", [floor_body] * len(bodies), streams=8,
-            duration=o.rate_seconds, caller=f"bench-h2load-floor-{lines}", credential=bench.token, log_dir=folder,
-            rps_per_connection=per_connection,
-        ),
-    }  # fmt: skip
-    issued = _invoice_count(bench.database_url) - before
-    out: dict[str, Any] = {"offered": per_connection * len(bodies), "invoices_issued": issued}
-    for kind, result in runs.items():
+
+    def fleet(kind: str, server: environment.ServerProcess, url: str, run_bodies: list[Path]) -> dict[str, Any]:
+        pids = [server.pid, *server.worker_pids()]
+        meter = cpu.CpuMeter(lambda: pids, lambda: verification_bench.backend_pids(o.admin_url, [bench.database]))
+        with meter:
+            result = loadgen.h2load_fleet(
+                h2load, url, run_bodies, streams=8, duration=o.rate_seconds, caller=f"bench-h2load-{kind}-{lines}",
+                credential=bench.token, log_dir=folder, rps_per_connection=per_connection,
+            )  # fmt: skip
+        assert meter.shares is not None
         p50, p99 = loadgen.percentiles_ms(result.durations_us)
-        out[kind] = {
+        log(
+            f"  {kind}-{lines}line-rate-h2load: {result.requests_per_second:,.0f}/s, p50 {_ms(p50)} ms, "
+            f"p99 {_ms(p99)} ms, CPU {_cores(meter.shares.summary())}"
+        )
+        summary = {
             "per_second": round(result.requests_per_second, 1),
+            "started": result.started,
             "succeeded": result.succeeded,
             "failed": result.failed + result.errored + result.timeouts,
             "p50_ms": p50,
             "p99_ms": p99,
+            "cpu_cores": meter.shares.summary(),
         }
-        log(
-            f"  {kind}-{lines}line-rate-h2load: {result.requests_per_second:,.0f}/s, "
-            f"p50 {_ms(p50)} ms, p99 {_ms(p99)} ms"
-        )
+        return summary
+
+    # The open loop's p99 moves a lot between runs on two shared cores (one stall backs up a second of arrivals),
+    # so the server's is measured --rate-repeats times, each with its own CPU and host steal.
+    before = _invoice_count(bench.database_url)
+    issue_url = f"http://{bench.server.address}{ISSUE_PATH}"
+    issues = [fleet("issue", bench.server, issue_url, bodies) for _ in range(o.rate_repeats)]
+    issued = _invoice_count(bench.database_url) - before
+    floor = fleet("floor", bench.floors[lines], f"http://{bench.floors[lines].address}{FLOOR_PATH}",
+                  [floor_body] * len(bodies))  # fmt: skip
+    p99s = [run_["p99_ms"] for run_ in issues if run_["p99_ms"] is not None]
+    by_p99 = sorted(issues, key=lambda r: r["p99_ms"] if r["p99_ms"] is not None else float("inf"))
+    out: dict[str, Any] = {
+        "offered": per_connection * len(bodies),
+        "invoices_issued": issued,
+        # The headline figures are the median run's; every run is kept in "runs".
+        "issue": by_p99[len(issues) // 2] | {"p99s_ms": p99s, "runs": issues},
+        "floor": floor,
+    }
     # Every call h2load counted as done issued an invoice (a gRPC error would issue none); calls cut off in flight
     # at the end may have issued one too, so the register may hold up to as many as h2load started.
-    out["issue"]["started"] = runs["issue"].started
-    out["ok"] = runs["issue"].succeeded <= issued <= runs["issue"].started and out["issue"]["failed"] == 0
+    succeeded = sum(r["succeeded"] for r in issues)
+    started = sum(r["started"] for r in issues)
+    out |= {"succeeded": succeeded, "started": started}
+    out["ok"] = succeeded <= issued <= started and all(r["failed"] == 0 for r in issues)
     return out
 
 
@@ -1260,9 +1277,9 @@ def failures(report: dict[str, Any]) -> list[str]:
         h2 = entry.get("at_rate_h2load")
         if h2 and not h2["ok"]:
             failed.append(
-                f"h2load at {h2['offered']}/s ({lines} line(s)): {h2['issue']['succeeded']} calls succeeded of "
-                f"{h2['issue']['started']} started, {h2['invoices_issued']} invoices issued, "
-                f"{h2['issue']['failed']} failed"
+                f"h2load at {h2['offered']}/s ({lines} line(s)): {h2['succeeded']} calls succeeded of "
+                f"{h2['started']} started, {h2['invoices_issued']} invoices issued, "
+                f"{sum(r['failed'] for r in h2['issue']['runs'])} failed"
             )
     # The register's errors fail the run. The no-op floor's do not: past its saturation gRPC core answers
     # CANCELLED for calls no handler accepted yet (docs/performance.md), and the report lists them with its figures.
@@ -1299,8 +1316,9 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
             rows.append(
                 (
                     f"IssueInvoice, {lines} line(s): p99 < {TARGETS['issue_p99_ms']:g} ms at "
-                    f"{h2['offered']:,}/s offered, h2load as the client",
-                    f"{_ms(h2['issue']['p99_ms'])} ms ({h2['issue']['per_second']:,.0f}/s achieved; floor p99 "
+                    f"{h2['offered']:,}/s offered, h2load as the client (median of {len(h2['issue']['runs'])} runs)",
+                    f"{_ms(h2['issue']['p99_ms'])} ms ({h2['issue']['per_second']:,.0f}/s achieved; runs "
+                    f"{', '.join(_ms(p) for p in h2['issue']['p99s_ms'])} ms; floor p99 "
                     f"{_ms(h2['floor']['p99_ms'])} ms)",
                     h2["issue"]["p99_ms"] is not None
                     and h2["issue"]["p99_ms"] < TARGETS["issue_p99_ms"]
@@ -1319,7 +1337,7 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 
 def _cores(shares: dict[str, float]) -> str:
-    return " / ".join(f"{shares[k]:.2f}" for k in ("server", "loadgen", "postgres", "redis", "other"))
+    return " / ".join(f"{shares.get(k, 0.0):.2f}" for k in ("server", "loadgen", "postgres", "redis", "other", "steal"))
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -1347,7 +1365,7 @@ def markdown(report: dict[str, Any]) -> str:
     out += [
         "",
         "Rounds at the maximum (invoices/s; floor req/s), ratio per round, CPU (cores: server / client / "
-        "PostgreSQL / Redis / other):",
+        "PostgreSQL / Redis / other / host steal):",
         "",
     ]
     for lines, entry in report["issue"].items():
@@ -1396,7 +1414,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| Offered events/s | Watchers | Events | Delivered | Delivered/s | Per watcher/s (min / median / max) "
         "| Latency p50 / p99 / max ms | From the issuer's answer p50 / p99 ms | Wrong sequences "
-        "| CPU (server / client / PostgreSQL / Redis / other) |",
+        "| CPU (server / client / PostgreSQL / Redis / other / host steal) |",
         "|---:|---:|---:|---:|---:|---|---|---|---:|---|",
     ]
     for w in report["watch"]:
@@ -1416,8 +1434,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Machine and run",
         "",
-        f"- {m['cpus']} CPUs: {m['cpu_model']}; Linux {m['kernel']}; load average at start "
-        f"{', '.join(map(str, m['load_average_at_start']))}",
+        f"- {m['cpus']} CPUs: {m['cpu_model']} at {m.get('cpu_mhz', '?')} MHz; Linux {m['kernel']}; load average "
+        f"at start {', '.join(map(str, m['load_average_at_start']))}",
         f"- Python {m['python']}, grpcio {m['grpcio']}, protobuf {m['protobuf']}; PostgreSQL "
         f"{services.get('postgresql', '?')}, Redis {services.get('redis', '?')}, both local",
         f"- command: `{report['command']}`; revision {report['revision']}; {report['started']} to "
@@ -1472,6 +1490,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--rate-seconds",
         type=float,
         help="seconds of the open loop (default 15; --quick 2)",
+    )
+    parser.add_argument(
+        "--rate-repeats",
+        type=int,
+        help="times the open loop at --rate is driven by h2load (default 3; --quick 1)",
     )
     parser.add_argument(
         "--issues", type=int, help="concurrent issues checked for numbering (default 100000; --quick 5000)"
@@ -1532,11 +1555,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     o.round_seconds = o.round_seconds or (1.5 if quick else 8.0)
     o.rate_seconds = o.rate_seconds or (2.0 if quick else 15.0)
     o.issues = o.issues or (5000 if quick else 100_000)
+    o.rate_repeats = o.rate_repeats or (1 if quick else 3)
     o.watch_rates = o.watch_rates or ([100.0] if quick else [100.0, 400.0])
     o.watch_seconds = o.watch_seconds or (2.0 if quick else 15.0)
     o.profile_seconds = o.profile_seconds or (3.0 if quick else 10.0)
     o.warmup_seconds = 0.5 if quick else 2.0
-    if min(o.workers, o.rounds, o.issues, o.watchers, o.check_concurrency) <= 0 or o.rate <= 0:
+    if min(o.workers, o.rounds, o.issues, o.watchers, o.check_concurrency, o.rate_repeats) <= 0 or o.rate <= 0:
         parser.error("counts, rates and durations must be positive")
     return o
 

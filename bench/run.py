@@ -741,9 +741,14 @@ def machine() -> dict[str, Any]:
     import grpc
     from google import protobuf
 
-    model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor())  # fmt: skip
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+
+    def first(field: str, default: str) -> str:
+        return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith(field)), default)
+
+    # Sessions may land on different hosts (an AMD EPYC at 2.6 GHz, an Intel Xeon at 2.0 GHz so far), and figures
+    # from different hosts do not compare: the model and clock say which one a report came from.
+    model = first("model name", platform.processor())
     h2load = environment.tool("h2load") or "h2load"
     try:
         h2load_version = subprocess.run([h2load, "--version"], capture_output=True, text=True, timeout=10).stdout
@@ -752,6 +757,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model,
+        "cpu_mhz": first("cpu MHz", "?"),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "grpcio": grpc.__version__,
@@ -882,7 +888,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Machine",
         "",
-        f"- {m['cpus']} CPUs: {m['cpu_model']}; Linux {m['kernel']}",
+        f"- {m['cpus']} CPUs: {m['cpu_model']} at {m.get('cpu_mhz', '?')} MHz; Linux {m['kernel']}",
         f"- Python {m['python']}, grpcio {m['grpcio']}, protobuf {m['protobuf']}; {m['h2load']}",
         f"- PostgreSQL {services.get('postgresql', '?')}, Redis {services.get('redis', '?')}, both local",
         f"- load average when the run started: {', '.join(map(str, m['load_average_at_start']))}",
