@@ -733,6 +733,10 @@ def issue_scenario(bench: Bench, lines: int) -> dict[str, Any]:
     ratios = [i.per_second / f.per_second for i, f in zip(rounds["issue"], rounds["floor"], strict=True)]
     out: dict[str, Any] = {"lines": lines, "concurrency": best, "probes": probes}
     out["at_rate_h2load"] = h2load_at_rate(bench, lines)
+    if o.sweep:
+        # Latency below the target rate, for the rate at which this machine does meet a p99 (docs/performance.md).
+        log(f"IssueInvoice, {lines} line(s): h2load open loop at {', '.join(f'{r:g}' for r in o.sweep)}/s")
+        out["h2load_sweep"] = [h2load_at_rate(bench, lines, rate=r, repeats=1, floor=False) for r in o.sweep]
     for kind in ("issue", "floor"):
         runs = rounds[kind]
         p50, p99 = loadgen.percentiles_ms([d for m in runs for lg in m.logs for d in lg.latencies_us])
@@ -753,8 +757,11 @@ def issue_scenario(bench: Bench, lines: int) -> dict[str, Any]:
 H2LOAD_BODIES = 20
 
 
-def h2load_at_rate(bench: Bench, lines: int) -> dict[str, Any] | None:
-    """The rate measured with h2load for the server and the floor (None without h2load). h2load repeats one body
+def h2load_at_rate(
+    bench: Bench, lines: int, *, rate: float | None = None, repeats: int | None = None, floor: bool = True
+) -> dict[str, Any] | None:
+    """An open loop at ``rate`` (default --rate) measured with h2load ``repeats`` times (default --rate-repeats) for
+    the server, and once for the floor unless ``floor`` is false (None without h2load). h2load repeats one body
     per process, so the requests carry no request_id (each call issues a new invoice); and it counts any HTTP 200
     as success while gRPC errors travel in trailers, so the invoices the register gained are counted too."""
     h2load = shutil.which("h2load")
@@ -769,7 +776,8 @@ def h2load_at_rate(bench: Bench, lines: int) -> dict[str, Any] | None:
         bodies[-1].write_bytes(loadgen.grpc_frame(template))
     floor_body = folder / "floor.bin"
     floor_body.write_bytes(loadgen.grpc_frame(bench.floor_body))
-    per_connection = max(1, round(o.rate / len(bodies)))
+    per_connection = max(1, round((rate or o.rate) / len(bodies)))
+    offered = per_connection * len(bodies)
 
     def fleet(kind: str, server: environment.ServerProcess, url: str, run_bodies: list[Path]) -> dict[str, Any]:
         pids = [server.pid, *server.worker_pids()]
@@ -782,8 +790,8 @@ def h2load_at_rate(bench: Bench, lines: int) -> dict[str, Any] | None:
         assert meter.shares is not None
         p50, p99 = loadgen.percentiles_ms(result.durations_us)
         log(
-            f"  {kind}-{lines}line-rate-h2load: {result.requests_per_second:,.0f}/s, p50 {_ms(p50)} ms, "
-            f"p99 {_ms(p99)} ms, CPU {_cores(meter.shares.summary())}"
+            f"  {kind}-{lines}line-rate-h2load at {offered:,}/s: {result.requests_per_second:,.0f}/s, "
+            f"p50 {_ms(p50)} ms, p99 {_ms(p99)} ms, CPU {_cores(meter.shares.summary())}"
         )
         summary = {
             "per_second": round(result.requests_per_second, 1),
@@ -800,18 +808,20 @@ def h2load_at_rate(bench: Bench, lines: int) -> dict[str, Any] | None:
     # so the server's is measured --rate-repeats times, each with its own CPU and host steal.
     before = _invoice_count(bench.database_url)
     issue_url = f"http://{bench.server.address}{ISSUE_PATH}"
-    issues = [fleet("issue", bench.server, issue_url, bodies) for _ in range(o.rate_repeats)]
+    issues = [fleet("issue", bench.server, issue_url, bodies) for _ in range(repeats or o.rate_repeats)]
     issued = _invoice_count(bench.database_url) - before
-    floor = fleet("floor", bench.floors[lines], f"http://{bench.floors[lines].address}{FLOOR_PATH}",
-                  [floor_body] * len(bodies))  # fmt: skip
+    floor_run = None
+    if floor:
+        floor_run = fleet("floor", bench.floors[lines], f"http://{bench.floors[lines].address}{FLOOR_PATH}",
+                          [floor_body] * len(bodies))  # fmt: skip
     p99s = [run_["p99_ms"] for run_ in issues if run_["p99_ms"] is not None]
     by_p99 = sorted(issues, key=lambda r: r["p99_ms"] if r["p99_ms"] is not None else float("inf"))
     out: dict[str, Any] = {
-        "offered": per_connection * len(bodies),
+        "offered": offered,
         "invoices_issued": issued,
         # The headline figures are the median run's; every run is kept in "runs".
         "issue": by_p99[len(issues) // 2] | {"p99s_ms": p99s, "runs": issues},
-        "floor": floor,
+        "floor": floor_run,
     }
     # Every call h2load counted as done issued an invoice (a gRPC error would issue none); calls cut off in flight
     # at the end may have issued one too, so the register may hold up to as many as h2load started.
@@ -1274,8 +1284,9 @@ def failures(report: dict[str, Any]) -> list[str]:
                 f"wrong sequence; driver errors {entry['driver_errors']}"
             )
     for lines, entry in report["issue"].items():
-        h2 = entry.get("at_rate_h2load")
-        if h2 and not h2["ok"]:
+        for h2 in [entry.get("at_rate_h2load"), *entry.get("h2load_sweep", [])]:
+            if not h2 or h2["ok"]:
+                continue
             failed.append(
                 f"h2load at {h2['offered']}/s ({lines} line(s)): {h2['succeeded']} calls succeeded of "
                 f"{h2['started']} started, {h2['invoices_issued']} invoices issued, "
@@ -1391,6 +1402,14 @@ def markdown(report: dict[str, Any]) -> str:
             f"{service['concurrency_per_process']} in flight): {service['per_second']:,.0f}/s, p50 / p99 "
             f"{_ms(service['p50_ms'])} / {_ms(service['p99_ms'])} ms, CPU {_cores(service['cpu_cores'])}"
         )
+        sweep = [h2 for h2 in entry.get("h2load_sweep", []) if h2]
+        if sweep:
+            points = "; ".join(
+                f"{h2['offered']:,} -> {h2['issue']['per_second']:,.0f}/s, {_ms(h2['issue']['p50_ms'])} / "
+                f"{_ms(h2['issue']['p99_ms'])} ms, server {h2['issue']['cpu_cores']['server']:.2f} cores"
+                for h2 in sweep
+            )
+            out.append(f"- {lines} line(s), h2load open loop (offered -> achieved, p50 / p99): {points}")
     numbering = report["numbering"]
     checks = numbering["checks"]
     out += [
@@ -1507,6 +1526,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--watchers", type=int, default=100, help="WatchInvoices streams (default 100)")
     parser.add_argument(
+        "--sweep",
+        type=_rates,
+        help="IssueInvoice rates/s for the h2load open loop below --rate, comma-separated, once each "
+        "(default 300,500,700,850; --quick none)",
+    )
+    parser.add_argument(
         "--watch-rates",
         type=_rates,
         help="events/s of the watched seller, comma-separated (default 100,400; --quick 100)",
@@ -1556,11 +1581,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     o.rate_seconds = o.rate_seconds or (2.0 if quick else 15.0)
     o.issues = o.issues or (5000 if quick else 100_000)
     o.rate_repeats = o.rate_repeats or (1 if quick else 3)
+    o.sweep = o.sweep if o.sweep is not None else ([] if quick else [300.0, 500.0, 700.0, 850.0])
     o.watch_rates = o.watch_rates or ([100.0] if quick else [100.0, 400.0])
     o.watch_seconds = o.watch_seconds or (2.0 if quick else 15.0)
     o.profile_seconds = o.profile_seconds or (3.0 if quick else 10.0)
     o.warmup_seconds = 0.5 if quick else 2.0
-    if min(o.workers, o.rounds, o.issues, o.watchers, o.check_concurrency, o.rate_repeats) <= 0 or o.rate <= 0:
+    counts = (o.workers, o.rounds, o.issues, o.watchers, o.check_concurrency, o.rate_repeats)
+    if min(counts) <= 0 or o.rate <= 0 or any(r <= 0 for r in o.sweep):
         parser.error("counts, rates and durations must be positive")
     return o
 
