@@ -1,7 +1,7 @@
 """InvoiceService benchmark: IssueInvoice throughput and latency (1 and 8 lines), numbering after 100,000
 concurrent issues, and WatchInvoices fan-out to 100 watchers.
 
-    python bench/lifecycle.py                      # the full run (about 8 minutes on 2 cores)
+    python bench/lifecycle.py                      # the full run (about 12 minutes on 2 cores)
     python bench/lifecycle.py --quick              # a ~35-second smoke run
     python bench/lifecycle.py --output result.json # also write the report as JSON
     python bench/lifecycle.py --profile DIR        # also py-spy a worker under each load
@@ -18,7 +18,8 @@ What happens, in one run:
    pre-serialized so the client costs little, sent over several channels. A probe over a few concurrencies
    finds each server's closed-loop maximum; the maximum is measured in interleaved rounds (floor, server, ...);
    then an open loop at a fixed rate (1,000/s by default) measures latency from each call's scheduled start, so
-   a slow answer delays no later call. The same for 1 and 8 lines. A second baseline drives the server's own
+   a slow answer delays no later call; the same open loop is driven by h2load three times (--rate-repeats), and
+   once at each of a few lower rates (--sweep). The same for 1 and 8 lines. A second baseline drives the server's own
    use case (LifecycleService.issue: the group commit, domain and SQL) from two processes without gRPC.
 3. Numbering: N invoices (100,000; --quick 5,000) issued as concurrently as the client allows, then SQL checks
    that every counter's invoices are numbered exactly 1..next_value-1 (no duplicate, no gap), that every
