@@ -17,8 +17,9 @@ class Coalescer(Generic[T, R]):
     each caller the results for its own items. ``process`` returns one result per item, in order.
 
     ``linger``: when items kept arriving while a batch was being processed, wait this many seconds before taking
-    the next batch, so that more join it. A batch that starts from idle never waits, so light load pays nothing
-    (like PostgreSQL's commit_delay, which applies only while other transactions are active)."""
+    the next batch, so that more join it, unless a whole batch is already waiting. A batch that starts from idle
+    never waits, so light load pays nothing (like PostgreSQL's commit_delay, which applies only while other
+    transactions are active)."""
 
     def __init__(
         self, process: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int, linger: float = 0.0
@@ -42,6 +43,10 @@ class Coalescer(Generic[T, R]):
         if self._runner is not None:
             await self._runner
 
+    def _full(self) -> bool:
+        """Whether a whole batch is already waiting (then lingering would only delay it)."""
+        return sum(len(items) for items, _ in self._pending) >= self._max_batch
+
     def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]]]]:
         taken, size = 0, 0
         for items, _ in self._pending:
@@ -55,7 +60,7 @@ class Coalescer(Generic[T, R]):
         try:
             following = False  # this runner started from idle: its first batch goes at once
             while self._pending:
-                if following and self._linger > 0:
+                if following and self._linger > 0 and not self._full():
                     await asyncio.sleep(self._linger)
                 following = True
                 batch = self._take()

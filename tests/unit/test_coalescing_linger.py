@@ -45,3 +45,26 @@ async def test_a_following_batch_lingers_so_that_later_arrivals_join_it(
     assert await second == [2]
     assert await third == [3]
     assert calls == expected
+
+
+async def test_a_whole_batch_waiting_goes_without_lingering() -> None:
+    calls: list[list[int]] = []
+    first_at_database = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def process(items: list[int]) -> list[int]:
+        calls.append(items)
+        if items == [1]:
+            first_at_database.set()
+            await release_first.wait()
+        return items
+
+    batches: Coalescer[int, int] = Coalescer(process, max_batch=2, linger=10.0)
+    first = asyncio.create_task(batches.submit([1]))
+    await first_at_database.wait()
+    waiting = [asyncio.create_task(batches.submit([i])) for i in (2, 3)]  # a whole batch of 2
+    await asyncio.sleep(0)
+    release_first.set()
+    assert await asyncio.wait_for(asyncio.gather(*waiting), timeout=1.0) == [[2], [3]]
+    assert await first == [1]
+    assert calls == [[1], [2, 3]]
