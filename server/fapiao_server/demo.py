@@ -27,12 +27,18 @@ from .storage.encryption import Keyring
 DEMO_INVOICES = 1000
 DEMO_SEED = 20261127
 DEMO_PREFIX = "demo-"
+# The seller of the README's invoice.json example: the demo taxpayer acts for it too, so that example issues as pasted.
+README_EXAMPLE_SELLER = "91110108MA01ABCD0B"
 
 
 def _demo_principals(seller: str, region: str) -> list[PrincipalAccount]:
     return [
         PrincipalAccount(Principal("demo-verifier", Role.VERIFIER, display_name="demo verifier")),
-        PrincipalAccount(Principal("demo-taxpayer", Role.TAXPAYER, frozenset({seller}), display_name="demo seller")),
+        PrincipalAccount(
+            Principal(
+                "demo-taxpayer", Role.TAXPAYER, frozenset({seller, README_EXAMPLE_SELLER}), display_name="demo seller"
+            )
+        ),
         PrincipalAccount(
             Principal("demo-officer", Role.TAX_OFFICER, regions=frozenset({region}), display_name="demo tax officer")
         ),

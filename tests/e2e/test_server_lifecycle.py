@@ -154,6 +154,18 @@ def test_no_configuration_starts_an_embedded_register_and_the_demo_command_works
             result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60, env=user)
             assert result.returncode == 0, result.stdout + result.stderr
             assert shown in result.stdout
+        # The README's invoice.json example issues as it is, as the demo taxpayer.
+        readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+        example = readme.split('```json\n{"invoice_type"', 1)[1].split("```", 1)[0]
+        invoice_file = tmp_path / "invoice.json"
+        invoice_file.write_text('{"invoice_type"' + example, encoding="utf-8")
+        fapiao, target = shlex.split(command.strip())[0], command.split("--target ", 1)[1].split()[0]
+        result = subprocess.run(
+            [fapiao, "issue", "--target", target, "--file", str(invoice_file)],
+            capture_output=True, text=True, timeout=60, env=user,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "91110108MA01ABCD0B" in result.stdout
         # Without --demo nothing is open: a caller without credentials is refused.
         anonymous = {**user, "XDG_CONFIG_HOME": str(tmp_path / "nobody")}
         result = subprocess.run(shlex.split(command.strip()), capture_output=True, text=True, timeout=60, env=anonymous)
