@@ -794,7 +794,7 @@ def h2load_at_rate(
             f"  {kind}-{lines}line-rate-h2load at {offered:,}/s: {result.requests_per_second:,.0f}/s, "
             f"p50 {_ms(p50)} ms, p99 {_ms(p99)} ms, CPU {_cores(meter.shares.summary())}"
         )
-        summary = {
+        return {
             "per_second": round(result.requests_per_second, 1),
             "started": result.started,
             "succeeded": result.succeeded,
@@ -803,7 +803,6 @@ def h2load_at_rate(
             "p99_ms": p99,
             "cpu_cores": meter.shares.summary(),
         }
-        return summary
 
     # The open loop's p99 moves a lot between runs on two shared cores (one stall backs up a second of arrivals),
     # so the server's is measured --rate-repeats times, each with its own CPU and host steal.
@@ -1349,7 +1348,7 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 
 def _cores(shares: dict[str, float]) -> str:
-    return " / ".join(f"{shares.get(k, 0.0):.2f}" for k in ("server", "loadgen", "postgres", "redis", "other", "steal"))
+    return " / ".join(f"{shares[k]:.2f}" for k in ("server", "loadgen", "postgres", "redis", "other", "steal"))
 
 
 def markdown(report: dict[str, Any]) -> str:
