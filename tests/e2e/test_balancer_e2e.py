@@ -26,7 +26,8 @@ from fapiao.v1 import lifecycle_pb2 as pb_lifecycle
 from fapiao.v1 import report_service_pb2 as pb_report
 from fapiao.v1 import report_service_pb2_grpc as pb_report_grpc
 from fapiao.v1 import verification_service_pb2 as pb
-from fapiao_client import VerificationClient
+from fapiao.v1 import verification_service_pb2_grpc as pb_verification_grpc
+from fapiao_client import VerificationClient, verify_request
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
 from tests.conftest import Register
@@ -146,6 +147,40 @@ def test_calls_are_spread_and_a_draining_node_fails_none(fleet, register: Regist
             calls += 1
         assert nodes[0].wait(30) == 0
     assert calls > 50
+
+
+def test_a_node_killed_mid_call_fails_no_read_of_a_plain_client(fleet, register: Register, verifier_key: str) -> None:  # type: ignore[no-untyped-def]
+    """A SIGKILLed node resets the streams it was serving; Envoy repeats those reads on the other node, so even a
+    client without retries of its own (a plain stub, as many integrations are) sees no failure."""
+    envoy, nodes = fleet
+    requests = [verify_request(**s.request_fields()) for s in register.samples("state = 1", limit=50)]
+    failures: list[grpc.RpcError] = []
+    calls = [0]
+    stop = threading.Event()
+    with grpc.insecure_channel(f"127.0.0.1:{envoy.port}") as opened:
+        stub = pb_verification_grpc.VerificationServiceStub(authorized(opened, verifier_key))
+
+        def caller() -> None:
+            while not stop.is_set():
+                try:
+                    stub.VerifyInvoice(requests[calls[0] % len(requests)], timeout=10)
+                except grpc.RpcError as error:
+                    failures.append(error)
+                calls[0] += 1
+
+        # Enough callers that some calls are always in flight on the node when it dies.
+        callers = [threading.Thread(target=caller, daemon=True) for _ in range(6)]
+        for thread in callers:
+            thread.start()
+        time.sleep(2)
+        before = calls[0]
+        nodes[0].process.kill()  # type: ignore[union-attr]
+        time.sleep(3)
+        stop.set()
+        for thread in callers:
+            thread.join(15)
+    assert before > 50 and calls[0] - before > 50, (before, calls[0])
+    assert [f.code() for f in failures] == [], failures[:3]
 
 
 def test_lifecycle_goes_through_the_balancer_and_a_watch_outlives_unary_timeouts(fleet, new_key) -> None:  # type: ignore[no-untyped-def]
