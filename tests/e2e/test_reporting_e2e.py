@@ -177,6 +177,17 @@ async def test_an_empty_range_is_zero_not_an_error(
     assert not answer.groups and figures(answer.total) == (0, 0, 0, 0)
 
 
+async def test_a_range_ending_on_the_last_representable_day_is_answered(
+    register: Register, seller_books: tuple[str, str, list[invoice_pb2.Invoice]]
+) -> None:
+    """9999-12-31 is a common "open end"; the day after it is not a date Python can hold."""
+    seller, _, _ = seller_books
+    answer = await register.reports.SummarizeInvoices(
+        summary(seller_tax_id=seller, start_date=pb_date(date(9999, 1, 1)), end_date=pb_date(date(9999, 12, 31)))
+    )
+    assert not answer.groups and figures(answer.total) == (0, 0, 0, 0)
+
+
 async def test_a_tax_officer_reports_on_its_regions_only(
     register: Register, new_key: Any, seller_books: tuple[str, str, list[invoice_pb2.Invoice]]
 ) -> None:

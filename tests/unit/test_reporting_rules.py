@@ -48,3 +48,9 @@ def test_a_range_of_business_days_is_beijing_midnight_to_midnight() -> None:
     )
     assert business_date(first) == date(2026, 1, 1)
     assert business_date(after - timedelta(microseconds=1)) == date(2026, 1, 31)
+
+
+def test_a_range_ending_on_the_last_date_ends_at_the_last_instant() -> None:
+    first, after = business_days_span(date(9999, 12, 1), date.max)
+    assert business_date(first) == date(9999, 12, 1)
+    assert business_date(after) == date.max and after > datetime(9999, 12, 31, 15, 59, tzinfo=UTC)

@@ -38,12 +38,15 @@ def civil_date(year: int, month: int, day: int) -> date:
 
 
 def business_days_span(first: date, last: date) -> tuple[datetime, datetime]:
-    """The instants from the start of ``first`` to the start of the day after ``last``, Asia/Shanghai."""
+    """The instants from the start of ``first`` to the start of the day after ``last``, Asia/Shanghai.
+
+    The day after 9999-12-31 has no ``date``: a span ending then ends at the last instant a ``datetime`` holds,
+    one microsecond short of midnight (a range's end that callers use as "open-ended")."""
+    start = datetime(first.year, first.month, first.day, tzinfo=BUSINESS_TZ)
+    if last == date.max:
+        return start, datetime.max.replace(tzinfo=BUSINESS_TZ)
     after = last + timedelta(days=1)
-    return (
-        datetime(first.year, first.month, first.day, tzinfo=BUSINESS_TZ),
-        datetime(after.year, after.month, after.day, tzinfo=BUSINESS_TZ),
-    )
+    return start, datetime(after.year, after.month, after.day, tzinfo=BUSINESS_TZ)
 
 
 def next_business_day_start(instant: datetime) -> datetime:
