@@ -201,6 +201,23 @@ def test_credentials_that_are_not_credentials(server: ServerProcess, header: str
     assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, reason)
 
 
+def test_two_authorization_headers_are_refused_not_picked_from(server: ServerProcess, verifier_key: str) -> None:
+    """Each header alone would be accepted: the call is refused for carrying two, whichever comes first."""
+    good = ("authorization", f"Bearer {verifier_key}")
+    with grpc.insecure_channel(server.address) as channel:
+        stub = channel.unary_unary(
+            "/fapiao.v1.VerificationService/VerifyInvoice",
+            request_serializer=pb.VerifyInvoiceRequest.SerializeToString,
+            response_deserializer=pb.VerifyInvoiceResponse.FromString,
+        )
+        _raising_with(stub, _message(**GOOD_GENERAL), (good,))
+        for headers in ((good, good), (good, ("authorization", "Bearer someone-else"))):
+            with pytest.raises(FapiaoError) as refused:
+                _raising_with(stub, _message(**GOOD_GENERAL), headers)
+            assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED
+            assert "one authorization header" in refused.value.message
+
+
 def _raising_with(stub: Any, request: Any, metadata: Any) -> Any:
     try:
         return stub(request, metadata=metadata)

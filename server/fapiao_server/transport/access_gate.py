@@ -34,13 +34,19 @@ class Refusal:
 
 
 def bearer_of(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
-    """The credential of an ``authorization: Bearer <credential>`` header, None without one."""
-    for key, value in metadata or ():
-        if key == AUTHORIZATION:
-            if isinstance(value, str) and value[:7].lower() == _BEARER and len(value) <= 4096:
-                return value[7:].strip()
-            raise Unauthenticated("the authorization header must be 'Bearer <token or API key>'")
-    return None
+    """The credential of an ``authorization: Bearer <credential>`` header, None without one.
+
+    Two such headers are refused rather than one picked: a proxy that adds its own credential in front of the
+    caller's would otherwise decide, silently, whose call this is."""
+    values = [value for key, value in metadata or () if key == AUTHORIZATION]
+    if not values:
+        return None
+    if len(values) > 1:
+        raise Unauthenticated(f"send one authorization header, not {len(values)}")
+    value = values[0]
+    if isinstance(value, str) and value[:7].lower() == _BEARER and len(value) <= 4096:
+        return value[7:].strip()
+    raise Unauthenticated("the authorization header must be 'Bearer <token or API key>'")
 
 
 def certificate_name_of(context: grpc.aio.ServicerContext) -> str | None:
