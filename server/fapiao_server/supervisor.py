@@ -52,7 +52,18 @@ def resolve_database(settings: Settings, stack: ExitStack) -> tuple[str, str]:
         return settings.database_url, "PostgreSQL at FAPIAO_DATABASE_URL"
     from .storage.embedded import start_embedded_postgres
 
-    url, stop = start_embedded_postgres(settings.data_dir)
+    try:
+        url, stop = start_embedded_postgres(settings.data_dir)
+    except ModuleNotFoundError as error:
+        if error.name != "pgserver":
+            raise
+        # The node extra (the image) has no embedded PostgreSQL: say what to set instead of a traceback.
+        print(
+            "fapiao: FAPIAO_DATABASE_URL is not set and this install has no embedded PostgreSQL "
+            "(pip install 'fapiao[server]' for one); set FAPIAO_DATABASE_URL",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
     stack.callback(stop)
     return url, f"embedded PostgreSQL in {settings.data_dir / 'pgdata'}"
 
