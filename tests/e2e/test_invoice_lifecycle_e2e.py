@@ -21,6 +21,7 @@ from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 from fapiao.v1 import lifecycle_pb2 as lc
 from fapiao.v1 import verification_service_pb2 as vpb
 from fapiao.v1 import verification_service_pb2_grpc as vpb_grpc
+from fapiao_client import FapiaoError, InvoiceClient
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.calendar import BUSINESS_TZ, business_date, utc_now
 from fapiao_server.domain.identifiers import parse_digital_number, parse_invoice_code
@@ -291,6 +292,22 @@ def test_bad_issue_requests_name_every_field(trade: Trade) -> None:
     }
     unknown = issue_request(99, trade.seller_tax_id, trade.buyer_tax_id)
     assert refused(lambda: trade.seller.IssueInvoice(unknown), INVALID).fields == {"invoice_type"}
+
+
+def test_a_thousand_bad_lines_reach_the_sdk_as_invalid_argument(
+    server: ServerProcess, trade: Trade, new_key: Callable[..., str]
+) -> None:
+    """Every line's violation would make trailers no client accepts (nor Envoy forwards): the SDK would see
+    RESOURCE_EXHAUSTED "Stream removed" and retry. It gets the first violations and how many more there are."""
+    request = issue_request(1, trade.seller_tax_id, trade.buyer_tax_id,
+                            lines=tuple(pb.IssueLine(item_name="", amount_fen=-1) for _ in range(1000)))  # fmt: skip
+    key = new_key(Role.TAXPAYER, tax_ids=[trade.seller_tax_id])
+    with InvoiceClient(server.address, token=key) as client, pytest.raises(FapiaoError) as caught:
+        client.issue_invoice(request)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT, caught.value
+    violations = caught.value.field_violations
+    assert 10 < len(violations) < 1000 and violations[0].field.startswith("lines[0]")
+    assert violations[-1].field == "request" and "more invalid fields" in violations[-1].description
 
 
 def test_unknown_and_malformed_names(trade: Trade, channel: grpc.Channel) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -20,6 +20,7 @@ from ..domain.errors import (
     AlreadyExists,
     DomainError,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -44,6 +45,13 @@ _CODES = (
 )
 _RETRY_UNAVAILABLE_AFTER = duration_pb2.Duration(seconds=1)
 _INT64_MAX = 2**63 - 1
+# A status travels in the call's trailers, which gRPC clients refuse past 8 KiB by default and balancers reset the
+# stream for: a request with hundreds of bad lines would reach its caller as RESOURCE_EXHAUSTED or UNAVAILABLE (and
+# be retried, and get a healthy node ejected) instead of INVALID_ARGUMENT. So an error lists field violations up to
+# these budgets and says how many more there are; the caller fixes those and sends again to see the rest.
+MAX_VIOLATION_BYTES = 3072  # BadRequest, serialized (base64 on the wire: a third more)
+MAX_DESCRIPTION_CHARS = 200
+MAX_MESSAGE_BYTES = 1024  # grpc-message, percent-encoded: 3 bytes for every byte of non-ASCII UTF-8
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -60,12 +68,12 @@ def status_for(error: DomainError) -> status_pb2.Status:
         info.metadata["limit"] = f"{error.limit:g}"
         info.metadata["remaining"] = str(error.remaining)
     details = [_pack(info)]
+    message = error.message
     if isinstance(error, InvalidArgument):
-        violations = [
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in error.violations
-        ]
+        violations = _bounded_violations(error.violations)
         details.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
+        if len(violations) < len(error.violations):
+            message = "invalid request: " + "; ".join(f"{v.field}: {v.description}" for v in violations)
     if isinstance(error, FailedPrecondition):
         violation = error_details_pb2.PreconditionFailure.Violation(
             type=error.reason, subject=error.subject, description=error.message
@@ -75,7 +83,42 @@ def status_for(error: DomainError) -> status_pb2.Status:
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_RETRY_UNAVAILABLE_AFTER)))
     if isinstance(error, QuotaExceeded):
         details += _quota_details(error)
-    return status_pb2.Status(code=code, message=error.message, details=details)
+    return status_pb2.Status(code=code, message=_bounded_message(message), details=details)
+
+
+def _bounded_violations(violations: Sequence[FieldViolation]) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    """As many of ``violations`` as fit MAX_VIOLATION_BYTES, then one naming how many were left out."""
+    kept: list[error_details_pb2.BadRequest.FieldViolation] = []
+    # Room for the closing "N more" violation, so adding it never breaks the budget.
+    budget = MAX_VIOLATION_BYTES - 160
+    for number, violation in enumerate(violations):
+        description = violation.description
+        if len(description) > MAX_DESCRIPTION_CHARS:
+            description = description[: MAX_DESCRIPTION_CHARS - 1] + "…"
+        item = error_details_pb2.BadRequest.FieldViolation(field=violation.field[:200], description=description)
+        budget -= item.ByteSize() + 3  # the field's tag and length
+        if budget < 0:
+            left = len(violations) - number
+            kept.append(
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="request",
+                    description=f"{left} more invalid fields not listed here, to keep this error small enough to "
+                    "deliver: correct the ones listed and send again to see them",
+                )
+            )
+            break
+        kept.append(item)
+    return kept
+
+
+def _bounded_message(message: str) -> str:
+    """``message`` cut to MAX_MESSAGE_BYTES once percent-encoded as grpc-message is."""
+    size = 0
+    for index, char in enumerate(message):
+        size += 1 if " " <= char <= "~" and char != "%" else 3 * len(char.encode())
+        if size > MAX_MESSAGE_BYTES - 3:  # room for the "..."
+            return message[:index] + "..."
+    return message
 
 
 def _quota_details(error: QuotaExceeded) -> list[any_pb2.Any]:
