@@ -10,9 +10,11 @@ from collections.abc import Callable, Sequence
 
 import grpc
 import grpc.experimental.gevent as grpc_gevent
+import slo_hooks  # noqa: F401  (its listeners put every locustfile's run under the SLO gate)
 from google.protobuf.message import Message
 from loadtest_settings import LoadTestSettings
 from locust import User
+from target import open_channel
 
 from fapiao.v1 import access_pb2, admin_service_pb2, admin_service_pb2_grpc
 from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
@@ -69,8 +71,9 @@ def enrol(
 class GrpcUser(User):
     """One caller of the register with its own channel (one HTTP/2 connection), as each ERP system has.
 
-    ``host`` is the gRPC target, ``HOST:PORT`` (Locust's --host). Every user is a principal of its own (made at
-    start through AdminService), so each keeps its own verification history and its own rate limit.
+    ``host`` is the gRPC target, ``HOST:PORT`` or ``https://HOST:PORT`` (Locust's --host; see target.py). Every
+    user is a principal of its own (made at start through AdminService), so each keeps its own verification history
+    and its own rate limit.
     """
 
     abstract = True
@@ -85,7 +88,7 @@ class GrpcUser(User):
 
     def on_start(self) -> None:
         self.caller = f"loadtest-{os.getpid()}-{next(_user_numbers)}"
-        self._channel = grpc.insecure_channel(self.host)
+        self._channel = open_channel(self.host, self.environment.parsed_options)
         rate_limit = LoadTestSettings.from_environment().rate_limit
         self.metadata = enrol(self._channel, self.caller, self.role, self.acting_for(), rate_limit)
         self.stub = self.service_stub(self._channel)
