@@ -34,7 +34,7 @@ from .signing_keys import signing_key
 from .storage.access import PostgresAccess
 from .storage.audit import PostgresAuditLog
 from .storage.data_keys import prepare_keys
-from .storage.database import create_pool, database_answers, storage_errors
+from .storage.database import create_pool, storage_errors, watch_database
 from .storage.invoices import PostgresInvoices
 from .storage.issuing import PostgresIssuer
 from .storage.lifecycle import PostgresLifecycle
@@ -61,6 +61,8 @@ from .transport.verification_servicer import VerificationServicer
 
 log = logging.getLogger(__name__)
 HEALTH_PROBE_SECONDS = 5.0
+# While PostgreSQL is away: how soon after its return calls are taken again.
+HEALTH_PROBE_SECONDS_WHILE_DOWN = 0.5
 PARTITION_CHECK_SECONDS = 6 * 3600.0
 # How often each worker voids red-letter forms past their 72 hours (every worker may; each form is voided once).
 FORM_SWEEP_SECONDS = 30.0
@@ -232,7 +234,17 @@ class Application:
         self._tasks.append(asyncio.create_task(self.lifecycle.feed.run()))
         await self.server.start()
         await self._set_health(SERVING)
-        self._tasks.append(asyncio.create_task(self._probe_database()))
+        self._tasks.append(
+            asyncio.create_task(
+                watch_database(
+                    self._database_url,
+                    self.pool,
+                    self._database_health,
+                    interval=HEALTH_PROBE_SECONDS,
+                    interval_while_down=HEALTH_PROBE_SECONDS_WHILE_DOWN,
+                )
+            )
+        )
         self._tasks.append(asyncio.create_task(self._every(PARTITION_CHECK_SECONDS, self._ensure_partitions)))
         self._tasks.append(asyncio.create_task(self._every(FORM_SWEEP_SECONDS, self._expire_forms)))
         self._tasks.append(asyncio.create_task(self._every(REQUEST_SWEEP_SECONDS, self.lifecycle.forget_requests)))
@@ -258,21 +270,9 @@ class Application:
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, status)
 
-    async def _probe_database(self) -> None:
-        """Report NOT_SERVING while PostgreSQL cannot answer, so balancers route around this worker. The probe
-        uses a connection of its own: a pool busy at peak hour must not read as an outage."""
-        serving = True
-        while True:
-            await asyncio.sleep(HEALTH_PROBE_SECONDS)
-            healthy = await database_answers(self._database_url, timeout=HEALTH_PROBE_SECONDS)
-            if healthy != serving:
-                serving = healthy
-                log.warning(
-                    "database %s; health is now %s",
-                    "back" if healthy else "unreachable",
-                    "SERVING" if healthy else "NOT_SERVING",
-                )
-                await self._set_health(SERVING if healthy else NOT_SERVING)
+    async def _database_health(self, reachable: bool) -> None:
+        """NOT_SERVING while PostgreSQL cannot answer, so balancers route around this worker."""
+        await self._set_health(SERVING if reachable else NOT_SERVING)
 
     async def _ensure_partitions(self) -> None:
         """Keep next months' verification-record partitions created while the worker runs for months (until they

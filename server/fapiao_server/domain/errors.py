@@ -43,6 +43,13 @@ class Unavailable(DomainError):
     reason = "STORAGE_UNAVAILABLE"
 
 
+class StatementTimeout(DomainError):
+    """The answer took longer than the register allows one statement (a report over too much data). Maps to
+    DEADLINE_EXCEEDED, which neither the SDK nor the balancer retries: repeated as is it would take as long."""
+
+    reason = "STATEMENT_TIMEOUT"
+
+
 class Violations:
     """Collects field violations so a request reports every bad field at once, not just the first."""
 

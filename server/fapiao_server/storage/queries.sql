@@ -84,7 +84,8 @@ COPY invoice_events (
 SELECT count(*) FROM invoices;
 
 -- name: ping
-SELECT 1;
+-- The health probe's question: an answer says PostgreSQL is up, a changed one that it restarted meanwhile.
+SELECT pg_postmaster_start_time();
 
 -- name: lock_migrations
 -- Held while migrating so that workers and nodes starting together migrate one at a time.

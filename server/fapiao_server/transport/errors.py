@@ -25,6 +25,7 @@ from ..domain.errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    StatementTimeout,
     Unauthenticated,
     Unavailable,
 )
@@ -42,6 +43,7 @@ _CODES = (
     (PermissionDenied, code_pb2.PERMISSION_DENIED),
     (AlreadyExists, code_pb2.ALREADY_EXISTS),
     (QuotaExceeded, code_pb2.RESOURCE_EXHAUSTED),
+    (StatementTimeout, code_pb2.DEADLINE_EXCEEDED),
 )
 _RETRY_UNAVAILABLE_AFTER = duration_pb2.Duration(seconds=1)
 _INT64_MAX = 2**63 - 1
