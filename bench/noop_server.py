@@ -44,7 +44,7 @@ async def _serve(address: str, response_bytes: bytes, ready: multiprocessing.Que
         ) -> pb.VerifyInvoiceResponse:
             return canned
 
-    server = grpc.aio.server(options=server_options(MAX_MESSAGE_BYTES))
+    server = grpc.aio.server(options=server_options(MAX_MESSAGE_BYTES, share_port=True))
     pb_grpc.add_VerificationServiceServicer_to_server(NoopVerification(), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     response_bytes = options.response.read_bytes()
     host, _, port_text = options.listen.rpartition(":")
 
-    # As fapiao_server.supervisor.reserve_port: bind (not listen) so port 0 becomes one port all workers share.
+    # As fapiao_server.supervisor.claim_port: bind (not listen) so port 0 becomes one port all workers share.
     reserved = socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET, socket.SOCK_STREAM)
     reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     reserved.bind((host.strip("[]"), int(port_text)))

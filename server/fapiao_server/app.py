@@ -202,6 +202,7 @@ class Application:
             self.health,
             gate=AccessGate(self.authenticator, self.rate_limiter, on_refusal=refusal_recorder(self.audit)),
             max_message_bytes=settings.max_message_bytes,
+            share_port=settings.workers > 1,
             interceptors=interceptors,
             audit_trail=AuditTrail(self.audit, AUDITED, refusals_of=REFUSALS_AUDITED),
         )

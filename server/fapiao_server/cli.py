@@ -221,11 +221,20 @@ def _serve(options: argparse.Namespace) -> int:
 
     from .demo import prepare_demo
     from .storage.migrations import pending_migrations
-    from .supervisor import Endpoint, Fleet, configure_logging, reserve_port, resolve_database, run_worker
+    from .supervisor import Endpoint, Fleet, PortTaken, claim_port, configure_logging, resolve_database, run_worker
 
     settings = _settings(options)
     configure_logging(settings.log_level)
     with ExitStack() as stack:
+        endpoint = Endpoint.parse(settings.listen)
+        try:
+            reserved = claim_port(endpoint, workers=settings.workers)
+        except PortTaken as error:
+            print(f"fapiao: {error}; is another `fapiao serve` running there?", file=sys.stderr)
+            return 2
+        if reserved is not None:
+            stack.callback(reserved.close)
+            endpoint = Endpoint(endpoint.host, reserved.getsockname()[1])
         url, database = resolve_database(settings, stack)
         if settings.migrate_on_start:
             _migrate_now(url)
@@ -242,11 +251,6 @@ def _serve(options: argparse.Namespace) -> int:
         key = _signing_key(settings)
         _publish_signing_key(url, key)
         demo = prepare_demo(url, keyring, key, settings.data_dir, _fapiao_command()) if options.demo else None
-        endpoint = Endpoint.parse(settings.listen)
-        if settings.workers > 1:
-            reserved = reserve_port(endpoint)
-            stack.callback(reserved.close)
-            endpoint = Endpoint(endpoint.host, reserved.getsockname()[1])
         cache = "a near cache per worker" + (", then Redis at FAPIAO_REDIS_URL" if settings.redis_url else "")
         cache = cache if settings.cache == "on" else "off (every lookup reads PostgreSQL)"
 

@@ -103,12 +103,36 @@ def _die_with_supervisor() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def reserve_port(endpoint: Endpoint) -> socket.socket:
-    """Bind (without listening) a SO_REUSEPORT socket so port 0 becomes one concrete port all workers share."""
+class PortTaken(Exception):
+    """Another process listens on the address `fapiao serve` was asked to use."""
+
+
+def _socket(endpoint: Endpoint) -> socket.socket:
     family = socket.AF_INET6 if ":" in endpoint.host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    return socket.socket(family, socket.SOCK_STREAM)
+
+
+def claim_port(endpoint: Endpoint, *, workers: int) -> socket.socket | None:
+    """Make sure no other process holds ``endpoint``, then, for several workers, reserve it for them: a bound (not
+    listening) SO_REUSEPORT socket kept until the fleet stops, so port 0 becomes one concrete port all workers
+    share and a restarted worker finds it again. Raises PortTaken.
+
+    SO_REUSEPORT would let a second register of the same user bind the port beside ours, silently, and take part
+    of its connections; this checks first with a socket that does not share (SO_REUSEADDR only, so connections
+    of an earlier run in TIME_WAIT do not count), which any listener on the port refuses."""
+    host = endpoint.host.strip("[]")
+    if endpoint.port:
+        with _socket(endpoint) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, endpoint.port))
+            except OSError as error:
+                raise PortTaken(f"{endpoint} is in use by another process ({error.strerror})") from error
+    if workers == 1:
+        return None  # the worker binds it alone, without SO_REUSEPORT
+    sock = _socket(endpoint)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((endpoint.host.strip("[]"), endpoint.port))
+    sock.bind((host, endpoint.port))
     return sock
 
 

@@ -25,7 +25,7 @@ from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
 from tests.conftest import Register
 from tests.support.access import authorized
-from tests.support.server import NO_QUOTAS, ServerProcess
+from tests.support.server import NO_QUOTAS, ServerProcess, fapiao_executable
 
 pytestmark = pytest.mark.slow
 
@@ -214,3 +214,26 @@ def test_sigterm_sends_watchers_elsewhere_at_once_with_their_cursor(
             assert time.monotonic() - started < 10  # well inside the 20 s grace period
     finally:
         fleet.stop()
+
+
+@pytest.mark.parametrize(("first", "second"), [("2", "2"), ("1", "2"), ("2", "1"), ("1", "1")])
+def test_a_second_register_cannot_take_a_port_one_holds(database_url: str, first: str, second: str) -> None:
+    """Workers of one `fapiao serve` share its port (SO_REUSEPORT); another register, even of the same user, must
+    not join them and answer part of the connections from its own database."""
+    holder = _fleet(database_url, "--workers", first)
+    try:
+        intruder = subprocess.run(
+            [str(fapiao_executable()), "serve", "--listen", holder.address, "--workers", second],
+            env={**holder.env, "FAPIAO_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/elsewhere"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert intruder.returncode == 2, intruder.stderr
+        assert f"{holder.address} is in use by another process" in intruder.stderr
+        assert "Traceback" not in intruder.stderr
+        with grpc.insecure_channel(holder.address) as channel:
+            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        holder.stop()

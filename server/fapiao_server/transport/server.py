@@ -77,12 +77,14 @@ def server_credentials(
     )
 
 
-def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+def server_options(max_message_bytes: int, *, share_port: bool = False) -> list[tuple[str, int]]:
+    """``share_port``: the workers of one `fapiao serve` share its port and the kernel spreads connections across
+    them. Only they may: with it, any process of the same user could bind the port too and take a share of the
+    connections (supervisor.claim_port keeps other registers out)."""
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
-        # Workers of one host share the port; the kernel spreads connections across them.
-        ("grpc.so_reuseport", 1),
+        ("grpc.so_reuseport", int(share_port)),
         # Recycle connections now and then so clients rebalance when the fleet grows or a worker restarts.
         ("grpc.max_connection_age_ms", 10 * 60 * 1000),
         ("grpc.max_connection_age_grace_ms", 30 * 1000),
@@ -99,6 +101,7 @@ def create_server(
     *,
     gate: AccessGate | None,
     max_message_bytes: int = 4 * 1024 * 1024,
+    share_port: bool = False,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     audit_trail: grpc.aio.ServerInterceptor | None = None,
 ) -> tuple[grpc.aio.Server, list[int]]:
@@ -106,7 +109,9 @@ def create_server(
     ports, in the listeners' order. ``audit_trail`` runs innermost, after the access gate has named the caller
     and the request is parsed, so it records who asked for what rather than bytes."""
     innermost = [AdmitCalls(gate), *([audit_trail] if audit_trail else [])]
-    server = grpc.aio.server(interceptors=[*interceptors, *innermost], options=server_options(max_message_bytes))
+    server = grpc.aio.server(
+        interceptors=[*interceptors, *innermost], options=server_options(max_message_bytes, share_port=share_port)
+    )
     verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(servicers.verification, server)
     invoice_service_pb2_grpc.add_InvoiceServiceServicer_to_server(servicers.invoices, server)
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicers.auth, server)
