@@ -115,7 +115,7 @@ def test_issuing_load_makes_every_call_without_unexpected_failures(
     server: ServerProcess, database_url: str, tmp_path: Path
 ) -> None:
     prefix, impossible = tmp_path / "issuing", tmp_path / "impossible.toml"
-    impossible.write_text("[default]\np95_ms = 0\n", encoding="utf-8")
+    impossible.write_text("[default]\np95_ms = 0\n", encoding="utf-8")  # IssueInvoice, at least, would breach it
     # The flag wins over the environment, and "none" reads no file at all.
     run = _locust(
         "issuing_user.py", server, database_url, prefix, "-u", "4", "-r", "4", "--run-time", "5s", "--slo", "none",

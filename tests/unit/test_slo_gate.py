@@ -20,7 +20,9 @@ from loadtests.slo_gate import (
 SHIPPED = Path(__file__).resolve().parents[2] / "loadtests" / "slo.toml"
 
 
-def result(name: str = "VerifyInvoice", calls: int = 1000, failures: int = 0, p95: float = 10, p99: float = 20):
+def result(
+    name: str = "VerifyInvoice", calls: int = 1000, failures: int = 0, p95: float = 10, p99: float = 20
+) -> CallResult:
     return CallResult(name, calls, failures, p95_ms=p95, p99_ms=p99)
 
 
