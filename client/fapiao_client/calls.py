@@ -36,7 +36,9 @@ class _Calls:
     ``token`` is an API key or access token, a :class:`TokenSource`, or None for the environment's credentials
     (FAPIAO_TOKEN, else the credentials file `fapiao login` writes). ``credentials`` are TLS channel credentials
     (``grpc.ssl_channel_credentials``; with a client certificate for mutual TLS); without them the channel is
-    plaintext, which the register accepts on loopback addresses only."""
+    plaintext, which the register accepts on loopback addresses only. ``retry_when_asked`` (default True) resends
+    a call the register refused with RESOURCE_EXHAUSTED after the delay its RetryInfo names (up to the call's
+    deadline and a few attempts); False raises the refusal at once, for callers that pace themselves."""
 
     _channels: Any = grpc
     _stub_class: Any = None
@@ -50,9 +52,10 @@ class _Calls:
         wait_for_ready: bool = True,
         credentials: grpc.ChannelCredentials | None = None,
         channel: grpc.Channel | grpc.aio.Channel | None = None,
+        retry_when_asked: bool = True,
     ) -> None:
         if channel is None:
-            options = channel_options()
+            options = channel_options(retry_when_asked=retry_when_asked)
             channel = (
                 self._channels.secure_channel(target, credentials, options)
                 if credentials

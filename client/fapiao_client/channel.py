@@ -36,30 +36,42 @@ def _methods(service: str, names: tuple[str, ...]) -> list[dict[str, str]]:
     return [{"service": service, "method": name} for name in names]
 
 
-# Verification and reads are safe to repeat (a retry is one more recorded verification, never a changed
-# invoice), so UNAVAILABLE is retried. Streams are not: a batch resumes by index, a watch by its cursor.
-# round_robin spreads the calls of a long-lived client over every address a DNS name resolves to.
-SERVICE_CONFIG = json.dumps(
-    {
-        "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [
-            {
-                "name": [
-                    *_methods(VERIFICATION_SERVICE, ("VerifyInvoice", "VerifyQrCode", "ListVerificationRecords")),
-                    *_methods(INVOICE_SERVICE, INVOICE_READS),
-                    *_methods(AUDIT_SERVICE, ("ListAuditEvents", "VerifyAuditChain")),
-                ],
-                "retryPolicy": _retry(3, ["UNAVAILABLE"]),
-            },
-            {"name": _methods(INVOICE_SERVICE, INVOICE_CHANGES), "retryPolicy": _retry(5, ["UNAVAILABLE", "ABORTED"])},
-        ],
-    }
-)
+def service_config(*, retry_when_asked: bool = True) -> str:
+    """Verification and reads are safe to repeat (a retry is one more recorded verification, never a changed
+    invoice), so UNAVAILABLE is retried. Streams are not: a batch resumes by index, a watch by its cursor.
+    round_robin spreads the calls of a long-lived client over every address a DNS name resolves to.
+
+    ``retry_when_asked``: RESOURCE_EXHAUSTED is retried too, after the delay the register asks for. It refuses so
+    (an overloaded worker, a caller over its rate) before doing anything, so any call is safe to resend; it sends
+    that delay as gRPC's retry pushback, which gRPC waits out instead of its own backoff, and a refusal that
+    lifts only much later (the daily verifications of one invoice) comes with "do not retry". Throttling stops
+    retrying altogether while most calls fail, so a fleet in trouble is not sent each call several times."""
+    busy = ["RESOURCE_EXHAUSTED"] if retry_when_asked else []
+    return json.dumps(
+        {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "methodConfig": [
+                {
+                    "name": [
+                        *_methods(VERIFICATION_SERVICE, ("VerifyInvoice", "VerifyQrCode", "ListVerificationRecords")),
+                        *_methods(INVOICE_SERVICE, INVOICE_READS),
+                        *_methods(AUDIT_SERVICE, ("ListAuditEvents", "VerifyAuditChain")),
+                    ],
+                    "retryPolicy": _retry(3, ["UNAVAILABLE", *busy]),
+                },
+                {
+                    "name": _methods(INVOICE_SERVICE, INVOICE_CHANGES),
+                    "retryPolicy": _retry(5, ["UNAVAILABLE", "ABORTED", *busy]),
+                },
+            ],
+            "retryThrottling": {"maxTokens": 100, "tokenRatio": 1.0},
+        }
+    )
 
 
-def channel_options() -> list[tuple[str, object]]:
+def channel_options(*, retry_when_asked: bool = True) -> list[tuple[str, object]]:
     return [
-        ("grpc.service_config", SERVICE_CONFIG),
+        ("grpc.service_config", service_config(retry_when_asked=retry_when_asked)),
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -54,6 +54,7 @@ from .transport.auth_servicer import AuthServicer
 from .transport.health import HealthServicer
 from .transport.invoice_servicer import InvoiceServicer
 from .transport.key_servicer import RegisterKeyServicer
+from .transport.overload import CallLimiter
 from .transport.policy import AUDITED, REFUSALS_AUDITED
 from .transport.report_servicer import ReportServicer
 from .transport.server import SERVICE_NAMES, Listener, Servicers, create_server, server_credentials
@@ -203,6 +204,11 @@ class Application:
             gate=AccessGate(self.authenticator, self.rate_limiter, on_refusal=refusal_recorder(self.audit)),
             max_message_bytes=settings.max_message_bytes,
             share_port=settings.workers > 1,
+            limiter=CallLimiter(
+                max_in_flight=settings.max_calls_in_flight,
+                max_queued=settings.max_calls_queued,
+                max_wait=settings.max_queue_wait_ms / 1000,
+            ),
             interceptors=interceptors,
             audit_trail=AuditTrail(self.audit, AUDITED, refusals_of=REFUSALS_AUDITED),
         )

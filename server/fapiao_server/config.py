@@ -10,6 +10,8 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .transport.overload import MAX_IN_FLIGHT, MAX_QUEUED, MAX_WAIT_MS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FAPIAO_", extra="ignore")
@@ -86,6 +88,12 @@ class Settings(BaseSettings):
     verifications_per_invoice_per_day: int = Field(default=5, ge=0)
 
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    # Admission control, per worker (transport/overload.py): calls worked on at once, calls waiting for a place
+    # and how long one may wait; past them a call is refused at once with RESOURCE_EXHAUSTED and a RetryInfo
+    # (reason SERVER_OVERLOADED), which the SDK and Envoy retry.
+    max_calls_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=1)
+    max_calls_queued: int = Field(default=MAX_QUEUED, ge=0)
+    max_queue_wait_ms: int = Field(default=MAX_WAIT_MS, ge=0)
     # On SIGTERM: report NOT_SERVING, wait drain_delay for balancers to notice, then let in-flight calls
     # finish for up to shutdown_grace.
     shutdown_drain_delay_seconds: float = Field(default=0.0, ge=0)

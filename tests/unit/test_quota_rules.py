@@ -13,7 +13,7 @@ from fapiao_server.domain.errors import QuotaExceeded
 from fapiao_server.domain.invoice import InvoiceKey
 from fapiao_server.domain.quotas import INVOICE_VERIFICATIONS_PER_DAY, RATE_LIMIT, DailyVerificationLimit, rate_limited
 from fapiao_server.quotas.bucket import TokenBucket
-from fapiao_server.transport.errors import status_for
+from fapiao_server.transport.errors import PUSHBACK, grpc_status_for, status_for
 
 KEY = InvoiceKey("011001605111", "80100798")
 
@@ -98,3 +98,10 @@ def test_a_refusal_never_says_retry_at_once() -> None:
 def test_an_absurd_rate_still_makes_a_status() -> None:
     error = FapiaoError.from_status(status_for(rate_limited("robot", 1e30, 0.5)))
     assert error.limit == 1e30 and error.quota == RATE_LIMIT
+
+
+def test_gRPC_clients_are_told_when_to_retry_a_refusal_and_not_to_when_it_lifts_only_tomorrow() -> None:
+    soon = QuotaExceeded("over the rate", quota="RATE_LIMIT", limit=20, retry_after=0.05)
+    tomorrow = QuotaExceeded("verified too often", quota="INVOICE_VERIFICATIONS_PER_DAY", limit=5, retry_after=5 * 3600)
+    assert dict(grpc_status_for(soon).trailing_metadata)[PUSHBACK] == "50"
+    assert dict(grpc_status_for(tomorrow).trailing_metadata)[PUSHBACK] == "-1"

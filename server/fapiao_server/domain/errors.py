@@ -43,6 +43,17 @@ class Unavailable(DomainError):
     reason = "STORAGE_UNAVAILABLE"
 
 
+class Overloaded(DomainError):
+    """The worker is at capacity and the call could not wait its turn; nothing was done. Maps to
+    RESOURCE_EXHAUSTED with a RetryInfo of ``retry_after`` seconds: send it again then, here or to another node."""
+
+    reason = "SERVER_OVERLOADED"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("the server is at capacity; send the call again shortly")
+        self.retry_after = retry_after
+
+
 class StatementTimeout(DomainError):
     """The answer took longer than the register allows one statement (a report over too much data). Maps to
     DEADLINE_EXCEEDED, which neither the SDK nor the balancer retries: repeated as is it would take as long."""

@@ -12,18 +12,19 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
-from grpc_status import rpc_status
 
 from ..domain.errors import DomainError, FieldViolation, InvalidArgument
 from .access_gate import AccessGate
-from .errors import status_for
+from .errors import grpc_status_for
+from .overload import CallLimiter
 
+HEALTH = "/grpc.health.v1.Health/"
 Parse = Callable[[bytes], Any]
 Admit = Callable[[grpc.aio.ServicerContext], Awaitable[object]]
 
 
 async def _refuse(context: grpc.aio.ServicerContext, error: DomainError) -> None:
-    await context.abort_with_status(rpc_status.to_status(status_for(error)))
+    await context.abort_with_status(grpc_status_for(error))
 
 
 async def _parse(parse: Parse, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
@@ -43,7 +44,16 @@ async def _admitted(admit: Admit | None, context: grpc.aio.ServicerContext) -> N
         await _refuse(context, error)
 
 
-def _wrap(handler: grpc.RpcMethodHandler, parse: Parse, admit: Admit | None) -> grpc.RpcMethodHandler:
+async def _enter(limiter: CallLimiter, context: grpc.aio.ServicerContext) -> None:
+    if not await limiter.enter():
+        await context.abort_with_status(limiter.refusal())
+
+
+def _wrap(
+    handler: grpc.RpcMethodHandler, parse: Parse, admit: Admit | None, limiter: CallLimiter
+) -> grpc.RpcMethodHandler:
+    """The handler with its place taken (calls that may live long, response streams, take none), the gate passed
+    and the request parsed, in that order: a call refused for want of a place costs as little as can be."""
     serializer = handler.response_serializer
 
     async def parsed_stream(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -54,8 +64,12 @@ def _wrap(handler: grpc.RpcMethodHandler, parse: Parse, admit: Admit | None) -> 
         unary_unary: Callable[..., Awaitable[Any]] = handler.unary_unary
 
         async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-            await _admitted(admit, context)
-            return await unary_unary(await _parse(parse, raw, context), context)
+            await _enter(limiter, context)
+            try:
+                await _admitted(admit, context)
+                return await unary_unary(await _parse(parse, raw, context), context)
+            finally:
+                limiter.leave()
 
         return grpc.unary_unary_rpc_method_handler(unary, response_serializer=serializer)
     if handler.unary_stream:
@@ -78,32 +92,48 @@ def _wrap(handler: grpc.RpcMethodHandler, parse: Parse, admit: Admit | None) -> 
         stream_unary = handler.stream_unary
 
         async def client_stream(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
-            await _admitted(admit, context)
-            return await stream_unary(parsed_stream(raw, context), context)
+            await _enter(limiter, context)
+            try:
+                await _admitted(admit, context)
+                return await stream_unary(parsed_stream(raw, context), context)
+            finally:
+                limiter.leave()
 
         return grpc.stream_unary_rpc_method_handler(client_stream, response_serializer=serializer)
     stream_stream = handler.stream_stream
     if not inspect.isasyncgenfunction(stream_stream):  # it answers with context.write()
 
         async def writing_bidi(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
-            await _admitted(admit, context)
-            await stream_stream(parsed_stream(raw, context), context)
+            await _enter(limiter, context)
+            try:
+                await _admitted(admit, context)
+                await stream_stream(parsed_stream(raw, context), context)
+            finally:
+                limiter.leave()
 
         return grpc.stream_stream_rpc_method_handler(writing_bidi, response_serializer=serializer)
 
     async def bidi(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        await _admitted(admit, context)
-        async for response in stream_stream(parsed_stream(raw, context), context):
-            yield response
+        await _enter(limiter, context)
+        try:
+            await _admitted(admit, context)
+            async for response in stream_stream(parsed_stream(raw, context), context):
+                yield response
+        finally:
+            limiter.leave()
 
     return grpc.stream_stream_rpc_method_handler(bidi, response_serializer=serializer)
 
 
 class AdmitCalls(grpc.aio.ServerInterceptor):
-    """Runs the access gate (when given one) and parses requests for every method."""
+    """Takes each call's place (overload.py), runs the access gate (when given one) and parses requests for every
+    method."""
 
-    def __init__(self, gate: AccessGate | None) -> None:
+    def __init__(self, gate: AccessGate | None, limiter: CallLimiter) -> None:
         self._gate = gate
+        self._limiter = limiter
+        # Health checks never wait for a place: a worker busy with calls is not unhealthy.
+        self._unlimited = CallLimiter(max_in_flight=2**31, max_queued=0, max_wait=0)
 
     async def intercept_service(
         self,
@@ -121,4 +151,5 @@ class AdmitCalls(grpc.aio.ServerInterceptor):
             def admit(context: grpc.aio.ServicerContext) -> Awaitable[object]:
                 return gate.admit(method, metadata, context)
 
-        return _wrap(handler, handler.request_deserializer, admit)
+        limiter = self._unlimited if method.startswith(HEALTH) else self._limiter
+        return _wrap(handler, handler.request_deserializer, admit, limiter)

@@ -4,6 +4,7 @@ stable reason; bad input adds a BadRequest naming each field; UNAVAILABLE adds a
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import math
@@ -23,6 +24,7 @@ from ..domain.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    Overloaded,
     PermissionDenied,
     QuotaExceeded,
     StatementTimeout,
@@ -43,6 +45,7 @@ _CODES = (
     (PermissionDenied, code_pb2.PERMISSION_DENIED),
     (AlreadyExists, code_pb2.ALREADY_EXISTS),
     (QuotaExceeded, code_pb2.RESOURCE_EXHAUSTED),
+    (Overloaded, code_pb2.RESOURCE_EXHAUSTED),
     (StatementTimeout, code_pb2.DEADLINE_EXCEEDED),
 )
 _RETRY_UNAVAILABLE_AFTER = duration_pb2.Duration(seconds=1)
@@ -54,6 +57,10 @@ _INT64_MAX = 2**63 - 1
 MAX_VIOLATION_BYTES = 3072  # BadRequest, serialized (base64 on the wire: a third more)
 MAX_DESCRIPTION_CHARS = 200
 MAX_MESSAGE_BYTES = 1024  # grpc-message, percent-encoded: 3 bytes for every byte of non-ASCII UTF-8
+PUSHBACK = "grpc-retry-pushback-ms"
+# A refusal that lifts within this long is worth the client's waiting and retrying within its deadline (the SDK's
+# default is 10 s); one that lifts later is answered at once.
+MAX_PUSHBACK_SECONDS = 5.0
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -85,6 +92,8 @@ def status_for(error: DomainError) -> status_pb2.Status:
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_RETRY_UNAVAILABLE_AFTER)))
     if isinstance(error, QuotaExceeded):
         details += _quota_details(error)
+    if isinstance(error, Overloaded):
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_duration(error.retry_after))))
     return status_pb2.Status(code=code, message=_bounded_message(message), details=details)
 
 
@@ -123,10 +132,15 @@ def _bounded_message(message: str) -> str:
     return message
 
 
-def _quota_details(error: QuotaExceeded) -> list[any_pb2.Any]:
+def _duration(seconds: float) -> duration_pb2.Duration:
     delay = duration_pb2.Duration()
     # Never 0: a client that retries at once would only be refused again.
-    delay.FromNanoseconds(max(1_000_000, round(error.retry_after * 1e9)))
+    delay.FromNanoseconds(max(1_000_000, round(seconds * 1e9)))
+    return delay
+
+
+def _quota_details(error: QuotaExceeded) -> list[any_pb2.Any]:
+    delay = _duration(error.retry_after)
     violation = error_details_pb2.QuotaFailure.Violation(
         subject=error.subject,
         description=error.message,
@@ -139,6 +153,22 @@ def _quota_details(error: QuotaExceeded) -> list[any_pb2.Any]:
     ]
 
 
+class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
+    pass
+
+
+def grpc_status_for(error: DomainError) -> grpc.Status:
+    """The status to abort a call with: ``status_for``'s, and for a refusal worth retrying soon, gRPC's own retry
+    pushback (``grpc-retry-pushback-ms``), which the retry policy of any gRPC client (the SDK's included) honours
+    as the delay before its next attempt; "-1" tells it not to retry at all (a quota that refills only tomorrow)."""
+    status = rpc_status.to_status(status_for(error))
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is None:
+        return status
+    pushback = str(max(1, round(retry_after * 1000))) if retry_after <= MAX_PUSHBACK_SECONDS else "-1"
+    return _Status(status.code, status.details, (*status.trailing_metadata, (PUSHBACK, pushback)))
+
+
 def _internal_status() -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN)
     return status_pb2.Status(
@@ -148,7 +178,7 @@ def _internal_status() -> status_pb2.Status:
 
 async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
     if isinstance(error, DomainError):
-        await context.abort_with_status(rpc_status.to_status(status_for(error)))
+        await context.abort_with_status(grpc_status_for(error))
     log.exception("unexpected error in %s", type(error).__name__, exc_info=error)
     await context.abort_with_status(rpc_status.to_status(_internal_status()))
 

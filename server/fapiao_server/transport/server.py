@@ -34,9 +34,11 @@ from .audit_servicer import AuditServicer
 from .auth_servicer import AuthServicer
 from .invoice_servicer import InvoiceServicer
 from .key_servicer import RegisterKeyServicer
+from .overload import MAX_IN_FLIGHT, MAX_QUEUED, MAX_WAIT_MS, CallLimiter
 from .report_servicer import ReportServicer
 from .verification_servicer import VerificationServicer
 
+MAX_PENDING_IN_CORE = 100_000
 SERVICE_NAMES = (
     verification_service_pb2.DESCRIPTOR.services_by_name["VerificationService"].full_name,
     invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"].full_name,
@@ -85,6 +87,11 @@ def server_options(max_message_bytes: int, *, share_port: bool = False) -> list[
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.so_reuseport", int(share_port)),
+        # Calls gRPC core holds until the worker takes them. Past its default thousand it cancels calls, which the
+        # caller reads as CANCELLED (its own giving up) and does not retry. Here the worker's admission control
+        # (overload.py) answers every call instead, and a call that waits too long meets its own deadline.
+        ("grpc.server.max_pending_requests", MAX_PENDING_IN_CORE),
+        ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_IN_CORE),
         # Recycle connections now and then so clients rebalance when the fleet grows or a worker restarts.
         ("grpc.max_connection_age_ms", 10 * 60 * 1000),
         ("grpc.max_connection_age_grace_ms", 30 * 1000),
@@ -102,13 +109,16 @@ def create_server(
     gate: AccessGate | None,
     max_message_bytes: int = 4 * 1024 * 1024,
     share_port: bool = False,
+    limiter: CallLimiter | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     audit_trail: grpc.aio.ServerInterceptor | None = None,
 ) -> tuple[grpc.aio.Server, list[int]]:
     """A server bound to every listener (port 0 picks a free port) and not yet started; returns it and the bound
     ports, in the listeners' order. ``audit_trail`` runs innermost, after the access gate has named the caller
     and the request is parsed, so it records who asked for what rather than bytes."""
-    innermost = [AdmitCalls(gate), *([audit_trail] if audit_trail else [])]
+    if limiter is None:
+        limiter = CallLimiter(max_in_flight=MAX_IN_FLIGHT, max_queued=MAX_QUEUED, max_wait=MAX_WAIT_MS / 1000)
+    innermost = [AdmitCalls(gate, limiter), *([audit_trail] if audit_trail else [])]
     server = grpc.aio.server(
         interceptors=[*interceptors, *innermost], options=server_options(max_message_bytes, share_port=share_port)
     )
