@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -27,9 +28,11 @@ from fapiao.v1 import report_service_pb2 as pb_report
 from fapiao.v1 import report_service_pb2_grpc as pb_report_grpc
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao.v1 import verification_service_pb2_grpc as pb_verification_grpc
-from fapiao_client import VerificationClient, verify_request
+from fapiao_client import VerificationClient, batch_item, verify_request
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
+from fapiao_server.local_fleet.envoy import DRAIN_SCRIPT, envoy_command, local_config, wait_until_healthy
+from fapiao_server.supervisor import Endpoint
 from tests.conftest import Register
 from tests.support.access import authorized
 from tests.support.server import NO_QUOTAS, ServerProcess
@@ -62,35 +65,34 @@ def _node(database_url: str, redis_url: str, drain: str) -> ServerProcess:
     ).start()
 
 
+# drain.sh waits as long as Envoy's --drain-time-s at most (20 s as shipped); it ends sooner once no client is left.
+DRAIN_SECONDS = 15
+
+
 class Envoy:
+    """The shipped configuration with the nodes' local addresses, as `fapiao fleet` runs it."""
+
     def __init__(self, binary: str, nodes: list[ServerProcess], folder: Path) -> None:
         self.port, self.admin = free_port(), free_port()
-        config = (ROOT / "deploy" / "envoy" / "envoy.yaml").read_text()
-        for name, node in zip(("fapiao-1", "fapiao-2"), nodes, strict=True):
-            host, port = node.address.rsplit(":", 1)
-            config = config.replace(
-                f"{{ address: {name}, port_value: 50051 }}", f"{{ address: {host}, port_value: {port} }}"
-            )
-        config = config.replace(
-            "{ address: 0.0.0.0, port_value: 8080 }", f"{{ address: 127.0.0.1, port_value: {self.port} }}"
-        )
-        config = config.replace(
-            "{ address: 127.0.0.1, port_value: 9901 }", f"{{ address: 127.0.0.1, port_value: {self.admin} }}"
-        )
-        config = config.replace(
-            "{ address: 0.0.0.0, port_value: 9902 }", f"{{ address: 127.0.0.1, port_value: {free_port()} }}"
-        )
         path = folder / "envoy.yaml"
-        path.write_text(config)
+        path.write_text(
+            local_config(
+                [Endpoint.parse(node.address) for node in nodes],
+                listen=Endpoint("127.0.0.1", self.port),
+                admin=Endpoint("127.0.0.1", self.admin),
+                metrics=Endpoint("127.0.0.1", free_port()),
+            )
+        )
         self.process = subprocess.Popen(
-            [binary, "-c", str(path), "--base-id", str(self.admin), "--log-level", "warn"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            envoy_command(binary, path, DRAIN_SECONDS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
 
+    def admin_get(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}{path}", timeout=5) as answer:
+            return answer.read().decode()
+
     def host_stats(self) -> dict[str, dict[str, int | str]]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/clusters?format=json", timeout=5) as answer:
-            body = json.load(answer)
+        body = json.loads(self.admin_get("/clusters?format=json"))
         cluster = next(c for c in body["cluster_statuses"] if c["name"] == "fapiao")
         hosts = {}
         for host in cluster.get("host_statuses", []):
@@ -100,20 +102,13 @@ class Envoy:
             hosts[f"{address['address']}:{address['port_value']}"] = stats
         return hosts
 
-    def wait_until_all_healthy(self, count: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                hosts = self.host_stats()
-                if len(hosts) == count and all("FAILED" not in h["health"] for h in hosts.values()):
-                    return
-            except (OSError, StopIteration, KeyError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError("envoy never saw every node healthy")
+    def counter(self, name: str) -> int:
+        text = self.admin_get(f"/stats?filter=^{name}$")
+        return int(text.split(":")[1]) if text.strip() else 0
 
     def stop(self) -> None:
-        self.process.terminate()
+        if self.process.poll() is None:
+            self.process.terminate()
         self.process.wait(10)
 
 
@@ -123,7 +118,7 @@ def fleet(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[E
     nodes = [_node(database_url, redis_url, "6"), _node(database_url, redis_url, "6")]
     envoy = Envoy(binary, nodes, tmp_path)
     try:
-        envoy.wait_until_all_healthy(2)
+        wait_until_healthy(Endpoint("127.0.0.1", envoy.admin), 2, timeout=30)
         yield envoy, nodes
     finally:
         envoy.stop()
@@ -181,6 +176,46 @@ def test_a_node_killed_mid_call_fails_no_read_of_a_plain_client(fleet, register:
             thread.join(15)
     assert before > 50 and calls[0] - before > 50, (before, calls[0])
     assert [f.code() for f in failures] == [], failures[:3]
+
+
+def test_draining_envoy_moves_clients_off_and_lets_a_call_in_flight_finish(  # type: ignore[no-untyped-def]
+    fleet, register: Register, verifier_key: str
+) -> None:
+    """Envoy's SIGTERM would cut the stream below off. Under drain.sh the next answer on the connection carries
+    GOAWAY, the client takes its later calls to a new connection, the stream runs to its end, and once no client
+    is left drain.sh ends Envoy, before the drain time runs out."""
+    envoy, _nodes = fleet
+    requests = [verify_request(**s.request_fields()) for s in register.samples("state = 1", limit=2)]
+    outgoing: queue.Queue[pb.BatchVerifyInvoicesRequest | None] = queue.Queue()
+    with grpc.insecure_channel(f"127.0.0.1:{envoy.port}") as opened:
+        stub = pb_verification_grpc.VerificationServiceStub(authorized(opened, verifier_key))
+        answers = stub.BatchVerifyInvoices(iter(outgoing.get, None), timeout=30)
+        outgoing.put(pb.BatchVerifyInvoicesRequest(items=[batch_item(requests[0])]))
+        _wait_for(lambda: envoy.counter("http.grpc_ingress.downstream_rq_active") == 1)
+        started = time.monotonic()
+        command = ["bash", str(DRAIN_SCRIPT), f"127.0.0.1:{envoy.admin}", str(DRAIN_SECONDS)]
+        drainer = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert "is draining" in drainer.stdout.readline()  # type: ignore[union-attr]
+        assert stub.VerifyInvoice(requests[1], timeout=10).outcome == pb.VERIFICATION_OUTCOME_MATCH
+        assert envoy.counter("http.grpc_ingress.downstream_cx_drain_close") == 1  # that answer carried GOAWAY
+        assert stub.VerifyInvoice(requests[1], timeout=10).outcome == pb.VERIFICATION_OUTCOME_MATCH
+        assert envoy.counter("http.grpc_ingress.downstream_cx_total") == 2  # on a connection of its own
+        outgoing.put(pb.BatchVerifyInvoicesRequest(items=[batch_item(requests[1])]))
+        outgoing.put(None)
+        results = [result for answer in answers for result in answer.results]
+    assert [(r.index, r.verification.outcome) for r in results] == [
+        (0, pb.VERIFICATION_OUTCOME_MATCH), (1, pb.VERIFICATION_OUTCOME_MATCH)
+    ]  # fmt: skip
+    assert drainer.wait(DRAIN_SECONDS + 10) == 0
+    assert envoy.process.wait(10) == 0
+    assert time.monotonic() - started < DRAIN_SECONDS
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def test_lifecycle_goes_through_the_balancer_and_a_watch_outlives_unary_timeouts(fleet, new_key) -> None:  # type: ignore[no-untyped-def]

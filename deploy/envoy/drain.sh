@@ -1,0 +1,1 @@
+../../server/fapiao_server/local_fleet/drain.sh
