@@ -54,6 +54,10 @@ def add_commands(commands: Any) -> None:
 
     add_key_commands(commands)
 
+    from .local_fleet import add_command as add_fleet_command
+
+    add_fleet_command(commands)
+
 
 def _settings(options: argparse.Namespace) -> Any:
     """Settings from the environment and the flags; bad ones end the command with a list of what is wrong."""
