@@ -68,6 +68,9 @@ PARTITION_CHECK_SECONDS = 6 * 3600.0
 # How often each worker voids red-letter forms past their 72 hours (every worker may; each form is voided once).
 FORM_SWEEP_SECONDS = 30.0
 REQUEST_SWEEP_SECONDS = 3600.0
+# How soon audit events that changes wrote in their own transactions are chained when the worker that committed
+# them died before its writer ran (a live worker chains its own at once).
+AUDIT_OUTBOX_SECONDS = 2.0
 # A person retyping a code gets a second try at once; guessing gets two tries a second per username, fleet-wide.
 LOGIN_ATTEMPTS_PER_SECOND = 2.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -255,6 +258,7 @@ class Application:
         self._tasks.append(asyncio.create_task(self._every(PARTITION_CHECK_SECONDS, self._ensure_partitions)))
         self._tasks.append(asyncio.create_task(self._every(FORM_SWEEP_SECONDS, self._expire_forms)))
         self._tasks.append(asyncio.create_task(self._every(REQUEST_SWEEP_SECONDS, self.lifecycle.forget_requests)))
+        self._tasks.append(asyncio.create_task(self._every(AUDIT_OUTBOX_SECONDS, self.audit.collect_outbox)))
         return self.port
 
     async def _expire_forms(self) -> None:

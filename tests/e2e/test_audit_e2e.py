@@ -126,6 +126,37 @@ async def test_changes_on_every_worker_are_recorded_in_one_chain(
     assert check.intact and check.events_checked >= 6 and len(check.head_hash) == 32
 
 
+async def test_a_worker_killed_after_acknowledging_changes_loses_none_of_their_audit_events(
+    servers: list[ServerProcess], audit_database: str, redis_url: str, auditor: str
+) -> None:
+    """SIGKILL (or the OOM killer) right after the answers: the events were written with the changes, so another
+    worker chains them, though the killed one's queue is gone."""
+    seller, actor = fleet.new_tax_id(), "e2e-seller-killed"
+    as_seller = taxpayer(audit_database, actor, seller)
+    (doomed,) = fleet.start_servers(audit_database, redis_url, count=1)
+    try:
+        async with fleet.channel(doomed.address) as channel:
+            stub = pb_grpc.InvoiceServiceStub(channel)
+            issued = [
+                (
+                    await stub.IssueInvoice(fleet.issue_request(PAPER_GENERAL, seller), metadata=as_seller, timeout=10)
+                ).invoice
+                for _ in range(10)
+            ]
+            voided = pb.VoidInvoiceRequest(invoice=fleet.by_id(issued[0].id), request_id=new_request_id())
+            await stub.VoidInvoice(voided, metadata=as_seller, timeout=10)
+        assert doomed.process is not None
+        doomed.process.kill()  # before its writer's next round (it lingers 0.2 s)
+    finally:
+        doomed.process.wait() if doomed.process else None
+    events = await audited_events(servers[0].address, auditor, 11, actor=actor)
+    assert sorted((e.action.rsplit("/", 1)[-1], e.subject) for e in events) == sorted(
+        [("IssueInvoice", f"invoices/{i.id}") for i in issued] + [("VoidInvoice", f"invoices/{issued[0].id}")]
+    )
+    assert all(e.outcome == apb.AUDIT_OUTCOME_OK and e.details["request_id"] and e.actor_role for e in events)
+    assert (await verify(servers[0].address, auditor)).intact
+
+
 async def test_a_bad_listing_is_invalid_argument_naming_the_field(servers: list[ServerProcess], auditor: str) -> None:
     async with fleet.channel(servers[0].address, auditor) as channel:
         stub = apb_grpc.AuditServiceStub(channel)

@@ -54,16 +54,25 @@ def test_every_invoice_change_is_audited_and_no_read_is() -> None:
 class Store:
     """Appends into a list; each append takes a tick, or fails while ``failing``."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbox_batch: int = 2) -> None:
         self.batches: list[list[AuditEvent]] = []
         self.failing = 0
+        # What changes left in the outbox; each append chains at most outbox_batch of them first.
+        self.outbox: list[AuditEvent] = []
+        self.outbox_batch = outbox_batch
+        self.entered = asyncio.Event()  # an append has begun
 
-    async def append(self, events: Sequence[AuditEvent]) -> None:
+    async def append(self, events: Sequence[AuditEvent]) -> bool:
+        taken, self.outbox = self.outbox[: self.outbox_batch], self.outbox[self.outbox_batch :]
+        self.entered.set()
         await asyncio.sleep(0.001)
         if self.failing:
             self.failing -= 1
+            self.outbox[:0] = taken  # the transaction rolled back
             raise OSError("the database is away")
-        self.batches.append(list(events))
+        if taken or events:
+            self.batches.append([*taken, *events])
+        return len(taken) == self.outbox_batch
 
     @property
     def written(self) -> list[str]:
@@ -84,6 +93,36 @@ async def test_recording_returns_at_once_and_batches_follow_the_stores_pace() ->
     assert store.written == [str(n) for n in range(250)]
     assert [len(b) for b in store.batches] == [100, 100, 50]
     assert log.pending == 0
+
+
+async def test_a_wake_chains_the_outbox_before_what_is_queued_however_many_batches_it_takes() -> None:
+    store = Store(outbox_batch=2)
+    store.outbox = [event(n) for n in range(5)]
+    log = AuditLog(store, linger_seconds=0)  # type: ignore[arg-type]
+    log.record(event(5))
+    log.wake()
+    await asyncio.wait_for(log.flush(), 5)
+    assert store.written == ["0", "1", "5", "2", "3", "4"]
+    assert store.outbox == []
+
+
+async def test_a_wake_while_an_append_is_at_the_database_is_not_lost() -> None:
+    store = Store()
+    log = AuditLog(store, linger_seconds=0)  # type: ignore[arg-type]
+    log.record(event(0))
+    await store.entered.wait()  # the writer is inside append, past the empty outbox
+    store.outbox = [event(1)]  # a change committed meanwhile
+    log.wake()
+    await asyncio.wait_for(log.flush(), 5)
+    assert store.written == ["0", "1"]
+
+
+async def test_collecting_the_outbox_needs_no_recorded_event() -> None:
+    store = Store()
+    store.outbox = [event(7)]  # left by a worker that died before its writer ran
+    log = AuditLog(store)  # type: ignore[arg-type]
+    await asyncio.wait_for(log.collect_outbox(), 5)
+    assert store.written == ["7"]
 
 
 async def test_a_failed_batch_is_kept_and_retried_in_order() -> None:

@@ -29,6 +29,16 @@ class AuditOutcome(enum.Enum):
     FAILED = "FAILED"  # allowed, but refused or failed (bad input, a lifecycle rule, the database away)
 
 
+def invoice_subject(invoice_id: int | str) -> str:
+    """How the log names the invoice a change acted on."""
+    return f"invoices/{invoice_id}"
+
+
+def form_subject(form_id: int | str) -> str:
+    """How the log names the red-letter form a change acted on."""
+    return f"red-letter-forms/{form_id}"
+
+
 def audit_text(value: str, limit: int = MAX_TEXT) -> str:
     """``value`` as a row can hold it: PostgreSQL text has no NUL, and at most ``limit`` characters are kept."""
     return value.replace("\x00", _REPLACEMENT)[:limit]

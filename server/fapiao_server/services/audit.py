@@ -1,15 +1,16 @@
-"""The audit log's use cases: record events without holding up the calls they describe; list them; verify the
-chain."""
+"""The audit log's use cases: record events without holding up the calls they describe; have a change's own
+transaction record it; list them; verify the chain."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from ..domain.audit import AuditEvent, ChainCheck, ChainedEvent
 from ..domain.errors import FieldViolation, InvalidArgument
-from .lifecycle import Page
-from .paging import decode_values, encode_values, fingerprint, page_limit
+from .paging import Page, decode_values, encode_values, fingerprint, page_limit
 from .ports import AuditFilter, AuditStore
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,41 @@ LINGER_SECONDS = 0.2
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
+@dataclass
+class CallAudit:
+    """The audit event of the call under way (no subject yet), set by the transport for the call's task. A use case
+    that commits a change writes it, with the change's subject, in the change's own transaction (so a worker
+    killed after the commit cannot lose it), and marks it ``written``; the transport then records nothing more."""
+
+    event: AuditEvent
+    written: bool = False
+
+
+CALL_AUDIT: ContextVar[CallAudit | None] = ContextVar("call_audit", default=None)
+
+
+def call_audit() -> AuditEvent | None:
+    """The audit event of the call under way, for its change's transaction to write (with the change's subject and
+    time); None outside an audited call."""
+    call = CALL_AUDIT.get()
+    return None if call is None else call.event
+
+
+def change_audited() -> None:
+    """The change's transaction, which wrote ``call_audit``'s event, has committed."""
+    call = CALL_AUDIT.get()
+    if call is not None:
+        call.written = True
+
+
 class AuditLog:
     """One worker's writer into the audit log.
 
     ``record`` only queues the event: the RPC it describes never waits for a round trip. A single writer task
     lets events gather for ``linger_seconds``, then appends what has queued as one transaction (so one commit
     serves many events), and keeps retrying while the database is away. ``close`` writes what is queued before
-    the worker exits.
+    the worker exits. Each append also moves into the chain what changes wrote to the outbox (``call_audit``),
+    from this worker or any other, killed ones included; ``wake`` asks for such an append soon.
 
     Not ``coalescing.Coalescer``: that one hands every caller the result of its batch and fails a batch's callers
     together; here nobody waits for a result, and a failed batch must be kept and retried, not handed back.
@@ -53,6 +82,7 @@ class AuditLog:
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0  # ever, by this worker
         self._flushing = 0  # while someone waits for a flush the writer does not linger
+        self._outbox = False  # the outbox may hold events: the writer appends even with nothing queued
 
     def record(self, event: AuditEvent) -> None:
         """Queue ``event`` (cleaned, see ``AuditEvent.cleaned``) for the chain; returns at once."""
@@ -61,6 +91,19 @@ class AuditLog:
             excess = len(self._pending) - self._max_pending
             del self._pending[:excess]
             self._dropped += excess
+        self._start_writer()
+
+    def wake(self) -> None:
+        """A change wrote its event to the outbox: have it chained soon, with whatever else is queued."""
+        self._outbox = True
+        self._start_writer()
+
+    async def collect_outbox(self) -> None:
+        """Chain what the outbox holds now, left there by this worker or by one that died before its writer ran."""
+        self.wake()
+        await self.flush()
+
+    def _start_writer(self) -> None:
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write(), name="audit-writer")
 
@@ -90,13 +133,16 @@ class AuditLog:
     async def _write(self) -> None:
         failures = 0
         try:
-            while self._pending:
+            while self._pending or self._outbox:
                 if len(self._pending) < self._max_batch and not self._flushing:
                     await asyncio.sleep(self._linger)
                 batch, dropped_before = self._pending[: self._max_batch], self._dropped
+                self._outbox = False  # a wake() while this append runs sets it again
                 try:
-                    await self._store.append(batch)
+                    if await self._store.append(batch):
+                        self._outbox = True
                 except Exception as error:  # kept and retried: an audit event is not given up on a failure
+                    self._outbox = True
                     delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                     failures += 1
                     log.warning(

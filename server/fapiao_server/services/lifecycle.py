@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from ..domain.access import EVERYTHING, Principal, Scope, act_for, cover_region
+from ..domain.audit import form_subject, invoice_subject
 from ..domain.calendar import business_date, utc_now
 from ..domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Violations
 from ..domain.events import START, SYSTEM_ACTOR, EventPosition, EventType, InvoiceEvent, NewEvent
@@ -46,6 +47,7 @@ from ..domain.red_letter import (
     withdraw,
 )
 from ..domain.taxpayer import check_tax_id
+from .audit import call_audit, change_audited
 from .paging import Page, decode_token, decode_values, encode_token, encode_values, fingerprint, page_limit
 from .ports import (
     EventFilter,
@@ -266,17 +268,25 @@ class LifecycleService:
         actor: Principal,
         request_id: str,
         apply: Callable[[LifecycleTransaction, datetime], Awaitable[_Outcome]],
+        subject: Callable[[int], str] = invoice_subject,
     ) -> int:
+        """Apply a change once per request id, with its audit event (naming ``subject`` of the result) in its own
+        transaction; a repeated request id answers with the first result and changes nothing."""
         claim = request_claim(actor.id, request_id, method, request)
         now = self._clock()
+        audit = call_audit()
         async with self._store.transaction() as tx:
             if claim is not None:
                 used = await tx.claim([claim])
                 if used:
                     return _replay_id(used[(claim.caller, claim.request_id)], claim)
             outcome = await apply(tx, now)
+            if audit is not None:
+                await tx.audit([replace(audit, subject=subject(outcome.result_id), time=now)])
             if claim is not None:
                 await tx.finish([(claim, outcome.result_id)])
+        if audit is not None:
+            change_audited()
         await self._drop_cached(outcome.changed)
         return outcome.result_id
 
@@ -290,10 +300,13 @@ class LifecycleService:
         draft = check_issue_request(request)
         act_for(actor, draft.seller.tax_id, "seller")
         claim = request_claim(actor.id, request_id, "IssueInvoice", request)
-        result = await self._issuer.issue(PendingIssue(draft, actor.id, claim))
+        audit = call_audit()
+        result = await self._issuer.issue(PendingIssue(draft, actor.id, claim, audit))
         if isinstance(result, Replayed):
             assert claim is not None  # only claimed requests replay
             return await self._fresh(_replay_id(result.used, claim))
+        if audit is not None:
+            change_audited()
         await self._drop_cached([result.key])
         return result
 
@@ -424,6 +437,7 @@ class LifecycleService:
             actor=actor,
             request_id=request_id,
             apply=apply,
+            subject=form_subject,
         )
         return await self.get_form(form_id, EVERYTHING)
 
@@ -458,7 +472,9 @@ class LifecycleService:
             )
             return _Outcome(form.id, ())
 
-        await self._change(method, (form_id, party, reason), actor=actor, request_id=request_id, apply=apply)
+        await self._change(
+            method, (form_id, party, reason), actor=actor, request_id=request_id, apply=apply, subject=form_subject
+        )
         return await self.get_form(form_id, EVERYTHING)
 
     async def confirm_form(self, form_id: int, party: int, *, actor: Principal, request_id: str) -> RedLetterForm:

@@ -179,6 +179,8 @@ class PendingIssue:
     draft: InvoiceDraft
     actor: str
     claim: RequestClaim | None = None
+    # The call's audit event, written with the invoice (subject and time filled in) unless the request replays.
+    audit: AuditEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +236,10 @@ class LifecycleTransaction(Protocol):
         ...
 
     async def append(self, events: Sequence[NewEvent]) -> None: ...
+
+    async def audit(self, events: Sequence[AuditEvent]) -> None:
+        """Write the change's audit events in this transaction: they commit, or vanish, with the change."""
+        ...
 
 
 class LifecycleStore(Protocol):
@@ -387,8 +393,9 @@ class AuditFilter:
 
 
 class AuditStore(Protocol):
-    async def append(self, events: Sequence[AuditEvent]) -> None:
-        """Link the events to the end of the chain, in order, and store them in one transaction."""
+    async def append(self, events: Sequence[AuditEvent]) -> bool:
+        """Link the oldest events changes left in the outbox (a batch at most), then ``events``, to the end of the
+        chain, in order, and store them in one transaction; True when the outbox may hold more."""
         ...
 
     async def list(self, where: AuditFilter, *, limit: int, after_id: int | None) -> list[ChainedEvent]:

@@ -1,4 +1,6 @@
-"""The audit log in PostgreSQL: batches appended to one hash chain, listed by filters, verified a chunk at a time."""
+"""The audit log in PostgreSQL: batches appended to one hash chain, listed by filters, verified a chunk at a time;
+and the outbox that changes write their audit events to in their own transaction, moved into the chain by the
+next append of any worker."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ..domain.audit import GENESIS, AuditEvent, AuditOutcome, ChainCheck, ChainedEvent, ChainVerifier, chain
@@ -16,6 +19,17 @@ from .queries import query
 # Rows per round trip when verifying: large enough that round trips do not dominate, small enough that a chain of
 # millions never sits in memory.
 VERIFY_CHUNK = 5000
+# Outbox rows one append moves into the chain at most; the writer comes back for more while it finds a full batch.
+OUTBOX_BATCH = 1000
+
+
+async def record_with_change(conn: psycopg.AsyncConnection[Any], events: Sequence[AuditEvent]) -> None:
+    """Write ``events`` (cleaned) to the outbox on ``conn``, inside the transaction of the change they record: they
+    commit, or vanish, with it."""
+    if events:
+        columns = _columns([(event.cleaned(), b"", b"") for event in events])
+        del columns["prev_hashes"], columns["hashes"]
+        await conn.execute(query("insert_audit_outbox"), columns)
 
 
 class PostgresAuditLog:
@@ -23,17 +37,20 @@ class PostgresAuditLog:
         self._pool = pool
         self._verify_chunk = verify_chunk
 
-    async def append(self, events: Sequence[AuditEvent]) -> None:
-        """Link ``events`` to the chain's head and insert them, in one transaction that holds the chain's lock,
-        so appenders on any number of workers take turns and form one chain."""
-        if not events:
-            return
+    async def append(self, events: Sequence[AuditEvent]) -> bool:
+        """Link the outbox's oldest rows (up to OUTBOX_BATCH), then ``events``, to the chain's head and insert
+        them, in one transaction that holds the chain's lock, so appenders on any number of workers take turns and
+        form one chain. True when it moved a full batch from the outbox: there may be more."""
         with storage_errors():
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute(query("lock_audit_chain"))
-                row = await (await conn.execute(query("audit_chain_head"))).fetchone()
-                linked = chain(events, row[0] if row else GENESIS)
-                await conn.execute(query("insert_audit_events"), _columns(linked))
+                taken = await (await conn.execute(query("take_audit_outbox"), {"limit": OUTBOX_BATCH})).fetchall()
+                pending = [*(_event(row) for row in sorted(taken)), *events]
+                if pending:
+                    row = await (await conn.execute(query("audit_chain_head"))).fetchone()
+                    linked = chain(pending, row[0] if row else GENESIS)
+                    await conn.execute(query("insert_audit_events"), _columns(linked))
+        return len(taken) == OUTBOX_BATCH
 
     async def list(self, where: AuditFilter, *, limit: int, after_id: int | None) -> list[ChainedEvent]:
         params = {
@@ -80,18 +97,15 @@ def _columns(linked: list[tuple[AuditEvent, bytes, bytes]]) -> dict[str, list[An
     }
 
 
+def _event(row: tuple[Any, ...]) -> AuditEvent:
+    """The event of a row (id first, then the event's columns) of audit_events or audit_outbox."""
+    _, at, actor, role, action, outcome, subject, details = row[:8]
+    return AuditEvent(time=at, actor=actor, actor_role=role, action=action, outcome=AuditOutcome(outcome),
+                      subject=subject, details=_details(details))  # fmt: skip
+
+
 def _row(row: tuple[Any, ...]) -> ChainedEvent:
-    event_id, at, actor, role, action, outcome, subject, details, prev_hash, digest = row
-    event = AuditEvent(
-        time=at,
-        actor=actor,
-        actor_role=role,
-        action=action,
-        outcome=AuditOutcome(outcome),
-        subject=subject,
-        details=_details(details),
-    )
-    return ChainedEvent(event_id, event, bytes(prev_hash), bytes(digest))
+    return ChainedEvent(row[0], _event(row), bytes(row[8]), bytes(row[9]))
 
 
 def _details(stored: Any) -> dict[str, str]:

@@ -39,3 +39,19 @@ FROM audit_events
 WHERE id > %(after_id)s
 ORDER BY id
 LIMIT %(limit)s;
+
+-- name: insert_audit_outbox
+-- Audit events of a change, in the change's own transaction (the same arrays as insert_audit_events, unchained).
+INSERT INTO audit_outbox (occurred_at, actor, actor_role, action, outcome, subject, details)
+SELECT occurred_at, actor, actor_role, action, outcome, subject, details::jsonb
+FROM unnest(
+    %(occurred_at)b::timestamptz[], %(actors)b::text[], %(actor_roles)b::text[], %(actions)b::text[],
+    %(outcomes)b::text[], %(subjects)b::text[], %(details)b::text[]
+) AS e (occurred_at, actor, actor_role, action, outcome, subject, details);
+
+-- name: take_audit_outbox
+-- The oldest committed outbox rows, removed to be chained in the same transaction (under the chain's lock, so
+-- one writer takes them; a row of a transaction still open is not seen and waits for the next round).
+DELETE FROM audit_outbox
+WHERE id IN (SELECT id FROM audit_outbox ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING id, occurred_at, actor, actor_role, action, outcome, subject, details;

@@ -6,17 +6,20 @@ them, so a failed batch gives them back and the sequence has no gaps."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
 from ..coalescing import Coalescer
+from ..domain.audit import invoice_subject
 from ..domain.calendar import utc_now
 from ..domain.errors import Aborted, DomainError, FailedPrecondition
 from ..domain.events import EventType, NewEvent
 from ..domain.invoice import Invoice, InvoiceState
 from ..domain.signing import Signer
 from ..services.ports import PendingIssue, Replayed, UsedRequest
+from .audit import record_with_change
 from .database import storage_errors
 from .encryption import Keyring
 from .lifecycle import append_events, change_errors, claim_requests, finish_requests, insert_invoices
@@ -121,6 +124,14 @@ class PostgresIssuer:
                             state_after=InvoiceState.ISSUED,
                         )
                         for index, invoice in zip(fresh, invoices, strict=True)
+                    ],
+                )
+                await record_with_change(
+                    conn,
+                    [
+                        replace(audit, subject=invoice_subject(invoice.id), time=now)
+                        for index, invoice in zip(fresh, invoices, strict=True)
+                        if (audit := items[index].audit) is not None
                     ],
                 )
                 await finish_requests(

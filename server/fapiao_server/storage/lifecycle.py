@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from ..domain.access import EVERYTHING, Scope
+from ..domain.audit import AuditEvent
 from ..domain.calendar import business_date
 from ..domain.errors import Aborted, FailedPrecondition
 from ..domain.events import START, EventPosition, EventType, InvoiceEvent, NewEvent
@@ -26,6 +27,7 @@ from ..domain.lifecycle import InvoiceFacts, period_of
 from ..domain.red_letter import FormState, RedLetterForm, RedLetterReason, TradeParty
 from ..domain.signing import Signer, signed
 from ..services.ports import EventFilter, FormFilter, InvoiceFilter, InvoiceRef, RequestClaim, UsedRequest
+from .audit import record_with_change
 from .data_keys import follow_primary
 from .database import storage_errors
 from .encryption import Keyring
@@ -421,6 +423,9 @@ class PostgresLifecycleTransaction:
 
     async def append(self, events: Sequence[NewEvent]) -> None:
         await append_events(self._conn, events)
+
+    async def audit(self, events: Sequence[AuditEvent]) -> None:
+        await record_with_change(self._conn, events)
 
 
 class PostgresLifecycle:

@@ -18,10 +18,10 @@ import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
-from ..domain.audit import AuditEvent, AuditOutcome
+from ..domain.audit import AuditEvent, AuditOutcome, form_subject, invoice_subject
 from ..domain.calendar import utc_now
 from ..domain.errors import PermissionDenied, QuotaExceeded, Unauthenticated
-from ..services.audit import AuditLog
+from ..services.audit import CALL_AUDIT, AuditLog, CallAudit
 from .access_gate import Refusal
 from .caller import principal_of
 
@@ -83,13 +83,13 @@ def subject_of(request: Any, response: Any | None) -> str:
         if _has(message, "invoice"):
             invoice = message.invoice
             if getattr(invoice, "id", ""):
-                return f"invoices/{invoice.id}"
+                return invoice_subject(invoice.id)
             if getattr(invoice, "invoice_number", ""):
-                return f"invoices/{invoice.invoice_code}:{invoice.invoice_number}"
+                return invoice_subject(f"{invoice.invoice_code}:{invoice.invoice_number}")
         if _has(message, "form") and message.form.id:
-            return f"red-letter-forms/{message.form.id}"
+            return form_subject(message.form.id)
         if getattr(message, "form_id", ""):
-            return f"red-letter-forms/{message.form_id}"
+            return form_subject(message.form_id)
         if getattr(message, "tax_id", "") and hasattr(message, "month"):
             return f"tax-periods/{message.tax_id}/{message.year:04d}-{message.month:02d}"
         if _has(message, "principal") and message.principal.id:
@@ -191,16 +191,48 @@ class AuditTrail(grpc.aio.ServerInterceptor):
         return call
 
     def _audited(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """A change's use case writes the call's event in the change's own transaction (services.audit.CALL_AUDIT),
+        so that it is as durable as the change; everything else (refusals, failures, replays of a request id, calls
+        that change nothing of the register's invoices) is queued here."""
+
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            audit = CallAudit(self._event(method, request, None, context, AuditOutcome.OK, {}))
+            token = CALL_AUDIT.set(audit)
             try:
                 response = await behaviour(request, context)
             except BaseException:  # refused, failed or cancelled: recorded, then raised on unchanged
                 self._record(method, request, None, context)
                 raise
-            self._record(method, request, response, context)
+            finally:
+                CALL_AUDIT.reset(token)
+            if audit.written:
+                self._log.wake()
+            else:
+                self._record(method, request, response, context)
             return response
 
         return call
+
+    def _event(
+        self,
+        method: str,
+        request: Any,
+        response: Any | None,
+        context: grpc.aio.ServicerContext,
+        outcome: AuditOutcome,
+        details: dict[str, str],
+    ) -> AuditEvent:
+        actor, role = self._actor(context)
+        request_id = getattr(request, "request_id", "")
+        return AuditEvent(
+            time=utc_now(),
+            actor=actor,
+            actor_role=role,
+            action=method,
+            outcome=outcome,
+            subject=subject_of(request, response),
+            details={**details, **({"request_id": request_id} if request_id else {})},
+        )
 
     def _record(self, method: str, request: Any, response: Any | None, context: grpc.aio.ServicerContext) -> None:
         """Record the call: OK with its ``response``, else how the context says it ended."""
@@ -214,17 +246,6 @@ class AuditTrail(grpc.aio.ServerInterceptor):
                 details = {"code": code.name, **({"reason": reason} if reason else {})}
             if method in self._refusals_only and outcome not in (AuditOutcome.DENIED, AuditOutcome.UNAUTHENTICATED):
                 return
-            actor, role = self._actor(context)
-            request_id = getattr(request, "request_id", "")
-            event = AuditEvent(
-                time=utc_now(),
-                actor=actor,
-                actor_role=role,
-                action=method,
-                outcome=outcome,
-                subject=subject_of(request, response),
-                details={**details, **({"request_id": request_id} if request_id else {})},
-            )
-            self._log.record(event)
+            self._log.record(self._event(method, request, response, context, outcome, details))
         except Exception:  # a bug here must not turn the call's own answer into an error
             log.exception("could not record %s in the audit log", method)
