@@ -15,6 +15,7 @@ from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 from fapiao_server.domain.audit import AuditEvent, AuditOutcome
 from fapiao_server.transport.admission import AdmitCalls
 from fapiao_server.transport.audit_trail import ANONYMOUS, AuditTrail
+from fapiao_server.transport.overload import CallLimiter
 from fapiao_server.transport.policy import AUDITED
 from tests.support import fleet
 
@@ -43,7 +44,12 @@ class Recorded:
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[str, Recorded]]:
     log = Recorded()
-    server = grpc.aio.server(interceptors=[AdmitCalls(None), AuditTrail(log, AUDITED)])  # type: ignore[arg-type]
+    server = grpc.aio.server(
+        interceptors=[
+            AdmitCalls(None, CallLimiter(max_in_flight=8, max_queued=0, max_wait=0)),
+            AuditTrail(log, AUDITED),
+        ]
+    )  # type: ignore[arg-type]
     pb_grpc.add_InvoiceServiceServicer_to_server(Refusing(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
