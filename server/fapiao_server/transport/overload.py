@@ -31,8 +31,9 @@ _VARIANTS = 8
 
 
 class CallLimiter:
-    """One worker's places for calls. ``enter`` takes one (waiting in line if need be) or raises Overloaded;
-    ``leave`` gives it back, to the longest-waiting call first."""
+    """One worker's places for calls. ``enter`` takes one (waiting in line if need be) or says there is none;
+    ``leave`` gives it back, to the longest-waiting call first. A client stream (BatchVerifyInvoices) holds its
+    place for as long as it lasts."""
 
     def __init__(self, *, max_in_flight: int, max_queued: int, max_wait: float) -> None:
         self.max_in_flight = max_in_flight
