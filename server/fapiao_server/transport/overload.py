@@ -23,7 +23,7 @@ from ..domain.errors import Overloaded
 from .errors import grpc_status_for
 
 # The defaults of FAPIAO_MAX_CALLS_IN_FLIGHT, FAPIAO_MAX_CALLS_QUEUED and FAPIAO_MAX_QUEUE_WAIT_MS.
-MAX_IN_FLIGHT, MAX_QUEUED, MAX_WAIT_MS = 64, 256, 100
+MAX_IN_FLIGHT, MAX_QUEUED, MAX_WAIT_MS = 256, 1024, 1000
 # Refusals carry one of a few retry delays, spread over this range, so the callers refused together do not all
 # come back at the same instant.
 RETRY_AFTER_SECONDS = (0.05, 0.25)
