@@ -112,6 +112,32 @@ async def test_a_restart_between_probes_fails_at_most_the_call_that_found_it(pos
         assert watched.health == []  # it never stopped answering for long enough to be called away
 
 
+async def test_one_broken_connection_costs_checkouts_a_round_trip_only_until_the_sweep(
+    postgres: PostgresProcess,
+) -> None:
+    """A backend ended on its own (an administrator, an idle timeout) breaks one connection, not the database: the
+    probe sweeps the pool and checkouts go back to costing nothing extra."""
+    async with Watched(postgres.url()) as watched:
+        async with watched.pool.connection() as conn:
+            pid = conn.info.backend_pid
+        async with watched.pool.connection() as other:
+            await other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        failed = 0
+        for _ in range(2 * POOL_SIZE):  # one of these finds the ended connection, and puts the pool on its guard
+            try:
+                await watched.ask()
+            except Unavailable:
+                failed += 1
+        assert failed == 1
+        for _ in range(100):  # the broken connection woke the probe, which sweeps the pool
+            if not watched.pool.suspect:
+                break
+            await asyncio.sleep(0.05)
+        assert not watched.pool.suspect, "checkouts would pay a round trip each for good"
+        assert await watched.use_every_connection() == [1] * POOL_SIZE
+        assert watched.health == []
+
+
 async def test_a_statement_past_its_time_is_not_unavailable(postgres: PostgresProcess) -> None:
     pool: RegisterPool = create_pool(postgres.url(), min_size=1, max_size=1, acquire_timeout=5,
                                      statement_timeout_ms=100)  # fmt: skip

@@ -64,6 +64,11 @@ class RegisterPool(AsyncConnectionPool):
         self._suspect = True
         self.reachable = False
 
+    @property
+    def suspect(self) -> bool:
+        """Checkouts are being checked: a connection broke, or the database was away, since the last sweep."""
+        return self._suspect
+
 
 def create_pool(
     url: str,
@@ -153,6 +158,8 @@ async def watch_database(
             await pool.recover()
             if not was_reachable:
                 await on_change(True)
+        elif pool.suspect:  # one connection broke (a backend ended, a network blip): sweep, then trust again
+            await pool.recover()
         if answer is not None:
             started = answer
         pool.trouble.clear()
