@@ -27,9 +27,7 @@ async def record_with_change(conn: psycopg.AsyncConnection[Any], events: Sequenc
     """Write ``events`` (cleaned) to the outbox on ``conn``, inside the transaction of the change they record: they
     commit, or vanish, with it."""
     if events:
-        columns = _columns([(event.cleaned(), b"", b"") for event in events])
-        del columns["prev_hashes"], columns["hashes"]
-        await conn.execute(query("insert_audit_outbox"), columns)
+        await conn.execute(query("insert_audit_outbox"), _event_columns([event.cleaned() for event in events]))
 
 
 class PostgresAuditLog:
@@ -83,15 +81,22 @@ class PostgresAuditLog:
                     after = rows[-1].id
 
 
+def _event_columns(events: Sequence[AuditEvent]) -> dict[str, list[Any]]:
+    """One array per column of the events, as insert_audit_outbox and insert_audit_events take them."""
+    return {
+        "occurred_at": [e.time for e in events],
+        "actors": [e.actor for e in events],
+        "actor_roles": [e.actor_role for e in events],
+        "actions": [e.action for e in events],
+        "outcomes": [e.outcome.value for e in events],
+        "subjects": [e.subject for e in events],
+        "details": [json.dumps(dict(e.details), ensure_ascii=False) for e in events],
+    }
+
+
 def _columns(linked: list[tuple[AuditEvent, bytes, bytes]]) -> dict[str, list[Any]]:
     return {
-        "occurred_at": [e.time for e, _, _ in linked],
-        "actors": [e.actor for e, _, _ in linked],
-        "actor_roles": [e.actor_role for e, _, _ in linked],
-        "actions": [e.action for e, _, _ in linked],
-        "outcomes": [e.outcome.value for e, _, _ in linked],
-        "subjects": [e.subject for e, _, _ in linked],
-        "details": [json.dumps(dict(e.details), ensure_ascii=False) for e, _, _ in linked],
+        **_event_columns([event for event, _, _ in linked]),
         "prev_hashes": [prev for _, prev, _ in linked],
         "hashes": [digest for _, _, digest in linked],
     }
