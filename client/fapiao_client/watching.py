@@ -167,6 +167,11 @@ class AsyncInvoiceWatch(_Watch):
                     state.move_to(response.cursor)  # the caller is done with it
             except grpc.RpcError as failure:
                 error = failure
+            except asyncio.CancelledError:
+                # grpc.aio reports a call cancelled by close() as a cancelled task; only the caller's own
+                # cancellation is one.
+                if not state.closed:
+                    raise
             finally:
                 self._call.cancel()
             if not state.over():

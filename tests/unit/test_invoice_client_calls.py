@@ -3,6 +3,7 @@ with the same request id, refusals are not resent, and a watch resumes from the 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -200,3 +201,19 @@ async def test_the_async_watch_resumes_after_the_last_cursor(register: tuple[Fak
                 break
         watch.close()
     assert seen == ["c1", "c2"] and [request.cursor for request in fake.watch_requests] == ["", "c1"]
+
+
+async def test_close_ends_an_async_watch_quietly_from_another_task(register: tuple[FakeRegister, str]) -> None:
+    """Closing cancels the call under way; the task iterating the watch must see the end, not a CancelledError."""
+    fake, address = register
+    fake.watch_script = [([_answer("c0")], None)]
+    async with AsyncInvoiceClient(address) as client:
+        watch = client.watch_invoices(tax_id="91110108MA01ABCD0B")
+
+        async def follow() -> list[str]:
+            return [answer.cursor async for answer in watch.responses()]
+
+        following = asyncio.create_task(follow())
+        await asyncio.sleep(0.3)
+        watch.close()
+        assert await asyncio.wait_for(following, 5) == ["c0"]
