@@ -28,13 +28,14 @@ from fapiao.v1 import report_service_pb2 as pb_report
 from fapiao.v1 import report_service_pb2_grpc as pb_report_grpc
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao.v1 import verification_service_pb2_grpc as pb_verification_grpc
-from fapiao_client import VerificationClient, batch_item, verify_request
+from fapiao_client import FapiaoError, InvoiceClient, VerificationClient, batch_item, verify_request
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
 from fapiao_server.local_fleet.envoy import DRAIN_SCRIPT, envoy_command, local_config, wait_until_healthy
 from fapiao_server.supervisor import Endpoint
 from tests.conftest import Register
 from tests.support.access import authorized
+from tests.support.fleet import issue_request, new_tax_id, pool_key
 from tests.support.server import NO_QUOTAS, ServerProcess
 from tests.support.services import free_port
 
@@ -280,3 +281,46 @@ def test_lifecycle_goes_through_the_balancer_and_a_watch_outlives_unary_timeouts
     assert [(g.state, g.invoice_count, g.total_fen) for g in report.groups] == [
         (pb_invoice.INVOICE_STATE_VOIDED, 1, invoice.total_fen)
     ]
+
+
+def test_a_tenants_file_of_bad_lines_ejects_no_node(fleet, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A file of hundreds of bad lines once made trailers too large for Envoy: it reset the upstream stream, the
+    caller saw UNAVAILABLE, the SDK sent the call 5 times, and 6 such calls got a healthy node ejected (outlier
+    detection counts a reset as a gateway failure). Now each call is INVALID_ARGUMENT at once, listing the first
+    violations and how many more there are; nothing is retried, nothing ejected, and every node goes on serving."""
+    envoy, nodes = fleet
+    seller, buyer = new_tax_id(), new_tax_id("330106")
+    ejected = "cluster.fapiao.outlier_detection.ejections_enforced_total"
+    refusals: list[tuple[FapiaoError, float]] = []
+    with InvoiceClient(f"127.0.0.1:{envoy.port}", token=pool_key(database_url)) as client:
+        for _ in range(10):
+            # 250 lines, each with a negative amount and a rate not in use: 500 violations, some 50 KB unbounded.
+            bad = issue_request(pb_invoice.INVOICE_TYPE_VAT_SPECIAL, seller, buyer, amounts=[-1] * 250, rate=1700)
+            started = time.monotonic()
+            with pytest.raises(FapiaoError) as caught:
+                client.issue_invoice(bad)
+            refusals.append((caught.value, time.monotonic() - started))
+        seen = ", ".join(f"{error.code.name} in {took:.2f} s" for error, took in refusals)
+        seen += f"; nodes ejected: {envoy.counter(ejected)}"
+        assert [error.code for error, _ in refusals] == [grpc.StatusCode.INVALID_ARGUMENT] * 10, seen
+        for error, took in refusals:
+            violations = error.field_violations
+            assert 10 < len(violations) < 500 and violations[0].field == "lines[0].tax_rate_basis_points"
+            assert violations[-1].field == "request" and "more invalid fields" in violations[-1].description
+            assert took < 2, seen
+        # Each call reached a node once: neither Envoy nor the SDK retried it.
+        assert envoy.counter("cluster.fapiao.grpc.fapiao.v1.InvoiceService.IssueInvoice.total") == 10
+        assert envoy.counter(ejected) == 0
+        assert "failed_outlier_check" not in envoy.admin_get("/clusters")
+        # Good calls still work, and on every node: issue until each one has served one.
+        served = {address: stats["rq_total"] for address, stats in envoy.host_stats().items()}
+        assert sorted(served) == sorted(node.address for node in nodes)
+        for _ in range(30):
+            good = issue_request(pb_invoice.INVOICE_TYPE_VAT_SPECIAL, seller, buyer)
+            assert client.issue_invoice(good).total_fen == 11_300
+            now = {address: stats["rq_total"] for address, stats in envoy.host_stats().items()}
+            if all(now[address] > served[address] for address in served):
+                break
+        else:
+            raise AssertionError(f"a node served no good call: {served} -> {now}")
+    assert envoy.counter(ejected) == 0
