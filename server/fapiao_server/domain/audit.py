@@ -39,6 +39,21 @@ def form_subject(form_id: int | str) -> str:
     return f"red-letter-forms/{form_id}"
 
 
+def tax_period_subject(tax_id: str, year: int, month: int) -> str:
+    """How the log names the tax period a report acted on."""
+    return f"tax-periods/{tax_id}/{year:04d}-{month:02d}"
+
+
+def principal_subject(principal_id: str) -> str:
+    """How the log names the principal an administration or login acted on."""
+    return f"principals/{principal_id}"
+
+
+def api_key_subject(key_id: str) -> str:
+    """How the log names the API key a change acted on."""
+    return f"api-keys/{key_id}"
+
+
 def audit_text(value: str, limit: int = MAX_TEXT) -> str:
     """``value`` as a row can hold it: PostgreSQL text has no NUL, and at most ``limit`` characters are kept."""
     return value.replace("\x00", _REPLACEMENT)[:limit]

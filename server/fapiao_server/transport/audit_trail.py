@@ -18,7 +18,15 @@ import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
-from ..domain.audit import AuditEvent, AuditOutcome, form_subject, invoice_subject
+from ..domain.audit import (
+    AuditEvent,
+    AuditOutcome,
+    api_key_subject,
+    form_subject,
+    invoice_subject,
+    principal_subject,
+    tax_period_subject,
+)
 from ..domain.calendar import utc_now
 from ..domain.errors import PermissionDenied, QuotaExceeded, Unauthenticated
 from ..services.audit import CALL_AUDIT, AuditLog, CallAudit
@@ -91,13 +99,13 @@ def subject_of(request: Any, response: Any | None) -> str:
         if getattr(message, "form_id", ""):
             return form_subject(message.form_id)
         if getattr(message, "tax_id", "") and hasattr(message, "month"):
-            return f"tax-periods/{message.tax_id}/{message.year:04d}-{message.month:02d}"
+            return tax_period_subject(message.tax_id, message.year, message.month)
         if _has(message, "principal") and message.principal.id:
-            return f"principals/{message.principal.id}"
+            return principal_subject(message.principal.id)
         if getattr(message, "principal_id", ""):
-            return f"principals/{message.principal_id}"
+            return principal_subject(message.principal_id)
         if getattr(message, "key_id", ""):
-            return f"api-keys/{message.key_id}"
+            return api_key_subject(message.key_id)
         if getattr(message, "username", ""):
             return f"users/{message.username}"
         if _has(message, "seller"):  # an invoice that was not issued: whose it would have been
