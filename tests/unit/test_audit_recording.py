@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from fapiao.v1 import invoice_pb2
 from fapiao.v1 import invoice_service_pb2 as pb
 from fapiao_server.domain.audit import AuditEvent, AuditOutcome
-from fapiao_server.services.audit import AuditLog
+from fapiao_server.services.audit import CALL_AUDIT, AuditLog, CallAudit, audit_of_change, change_audited
 from fapiao_server.transport.audit_trail import subject_of
 from fapiao_server.transport.policy import AUDITED
 
@@ -81,6 +82,21 @@ class Store:
 
 def event(n: int) -> AuditEvent:
     return AuditEvent(time=datetime.now(UTC), actor="a", action=VOID, outcome=AuditOutcome.OK, subject=str(n))
+
+
+def test_a_change_writes_the_calls_event_at_its_own_time_naming_what_it_changed() -> None:
+    at = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    assert audit_of_change(at, "principals/p") == ()  # outside an audited call there is nothing to write
+    call = CallAudit(event(1))
+    token = CALL_AUDIT.set(call)
+    try:
+        assert audit_of_change(at, "principals/p") == (replace(call.event, time=at, subject="principals/p"),)
+        assert audit_of_change(at)[0].subject == "1"  # by default what the request named
+        assert not call.written  # until the change's transaction has committed
+        change_audited()
+        assert call.written
+    finally:
+        CALL_AUDIT.reset(token)
 
 
 async def test_recording_returns_at_once_and_batches_follow_the_stores_pace() -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from ..domain.audit import AuditEvent, ChainCheck, ChainedEvent
 from ..domain.errors import FieldViolation, InvalidArgument
@@ -44,6 +45,16 @@ def call_audit() -> AuditEvent | None:
     time); None outside an audited call."""
     call = CALL_AUDIT.get()
     return None if call is None else call.event
+
+
+def audit_of_change(now: datetime, subject: str | None = None) -> tuple[AuditEvent, ...]:
+    """What a change's transaction writes to the outbox: the call's audit event at ``now``, naming ``subject`` (by
+    default what the request named), or nothing outside an audited call. Only a transaction that will commit the
+    change writes it; the use case then calls ``change_audited``."""
+    event = call_audit()
+    if event is None:
+        return ()
+    return (replace(event, time=now, subject=event.subject if subject is None else subject),)
 
 
 def change_audited() -> None:

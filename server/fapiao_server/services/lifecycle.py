@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from ..domain.access import EVERYTHING, Principal, Scope, act_for, cover_region
-from ..domain.audit import form_subject, invoice_subject
+from ..domain.audit import form_subject, invoice_subject, tax_period_subject
 from ..domain.calendar import business_date, utc_now
 from ..domain.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Violations
 from ..domain.events import START, SYSTEM_ACTOR, EventPosition, EventType, InvoiceEvent, NewEvent
@@ -47,7 +47,7 @@ from ..domain.red_letter import (
     withdraw,
 )
 from ..domain.taxpayer import check_tax_id
-from .audit import call_audit, change_audited
+from .audit import audit_of_change, call_audit, change_audited
 from .paging import Page, decode_token, decode_values, encode_token, encode_values, fingerprint, page_limit
 from .ports import (
     EventFilter,
@@ -352,7 +352,8 @@ class LifecycleService:
         self, tax_id: str, year: int, month: int, *, actor: Principal, request_id: str = ""
     ) -> datetime:
         """Record that the seller reported the period. Idempotent by nature (the first report's time stands), so the
-        request id is only checked for its form."""
+        request id is only checked for its form. Every report writes the call's audit event in its own transaction, a
+        repeated one too: it is answered as the first was, so it is recorded as the first was."""
         request_claim(actor.id, request_id, "ReportTaxPeriod", (tax_id, year, month))
         problems = Violations()
         try:
@@ -364,13 +365,17 @@ class LifecycleService:
             period = date(year, month, 1)
         except ValueError:
             problems.add("month" if 1 <= year <= 9999 else "year", f"{year:04d}-{month:02d} is not a month")
-        today = business_date(self._clock())
+        now = self._clock()
+        today = business_date(now)
         if period is not None and period > period_of(today):
             problems.add("month", f"{period:%Y-%m} has not begun (Asia/Shanghai); a future period cannot be reported")
         problems.raise_if_any("INVALID_TAX_PERIOD")
         assert period is not None
         act_for(actor, tax_id, "taxpayer")
-        return await self._store.report_period(tax_id, period, actor.id)
+        audit = audit_of_change(now, tax_period_subject(tax_id, period.year, period.month))
+        reported = await self._store.report_period(tax_id, period, actor.id, audit=audit)
+        change_audited()
+        return reported
 
     async def create_form(
         self,

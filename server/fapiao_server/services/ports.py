@@ -267,7 +267,11 @@ class LifecycleStore(Protocol):
 
     async def expired_forms(self, now: datetime, *, limit: int) -> list[int]: ...
 
-    async def report_period(self, tax_id: str, period: date, actor: str) -> datetime: ...
+    async def report_period(
+        self, tax_id: str, period: date, actor: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> datetime:
+        """Record the report (the first one's time stands, and is returned) with ``audit`` in one transaction."""
+        ...
 
     async def invoice_events(self, invoice_id: int, *, after: EventPosition, limit: int) -> list[InvoiceEvent]:
         """An invoice's committed events in the register's order."""

@@ -523,14 +523,19 @@ class PostgresLifecycle:
             rows = await (await conn.execute(query("expired_forms"), {"now": now, "limit": limit})).fetchall()
         return [row[0] for row in rows]
 
-    async def report_period(self, tax_id: str, period: date, actor: str) -> datetime:
+    async def report_period(
+        self, tax_id: str, period: date, actor: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> datetime:
         params = {"tax_id": tax_id, "period": period, "actor": actor}
-        async with self._read() as conn:
-            row = await (await conn.execute(query("report_period"), params)).fetchone()
-            if row is None:
-                # A concurrent report of the same period committed while this statement ran: ON CONFLICT waited
-                # for it and skipped, but the statement's snapshot predates it. A new statement sees it.
+        with storage_errors():
+            async with self._pool.connection() as conn, conn.transaction():
                 row = await (await conn.execute(query("report_period"), params)).fetchone()
+                if row is None:
+                    # A concurrent report of the same period committed while this statement ran: ON CONFLICT
+                    # waited for it and skipped, but the statement's snapshot predates it. A new statement sees it
+                    # (READ COMMITTED: each statement of the transaction takes a snapshot of its own).
+                    row = await (await conn.execute(query("report_period"), params)).fetchone()
+                await record_with_change(conn, audit)
         assert row is not None  # inserted or already there, committed before this second statement began
         return row[0]
 
