@@ -1,5 +1,6 @@
 """Managing principals, their logins and API keys (AdminService). Each change is announced by PostgreSQL, so
-every worker's Authenticator forgets what it knew and the change holds at once everywhere."""
+every worker's Authenticator forgets what it knew and the change holds at once everywhere. Each writes the call's
+audit event in its own transaction (services.audit), so a worker killed once it has committed cannot lose it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..domain.access import USERNAME, PrincipalAccount, Role, check_principal
+from ..domain.audit import AuditEvent, api_key_subject, principal_subject
 from ..domain.calendar import utc_now
 from ..domain.errors import FieldViolation, InvalidArgument, NotFound
 from ..security import one_time_codes, tokens
 from ..security.passwords import MIN_LENGTH, hash_password
+from .audit import audit_of_change, change_audited
 from .paging import Page, decode_text, encode_text, fingerprint, page_limit
 from .ports import AccessStore, ApiKeyInfo
 
@@ -34,6 +37,10 @@ class Administration:
         self._changed = changed
         self._clock = clock
 
+    def _audit(self, subject: str) -> tuple[AuditEvent, ...]:
+        """The call's audit event, for the transaction of its change to write (nothing outside an audited call)."""
+        return audit_of_change(self._clock(), subject)
+
     async def get(self, principal_id: str) -> PrincipalAccount:
         account = (await self._store.accounts([principal_id])).get(principal_id)
         if account is None:
@@ -42,7 +49,11 @@ class Administration:
 
     async def create(self, account: PrincipalAccount) -> PrincipalAccount:
         checked = check_principal(account.principal, account.certificate_name, field_prefix="principal")
-        await self._store.create_principal(replace(account, principal=checked, disabled=False, username=None))
+        await self._store.create_principal(
+            replace(account, principal=checked, disabled=False, username=None),
+            audit=self._audit(principal_subject(checked.id)),
+        )
+        change_audited()
         return await self.get(checked.id)
 
     async def list(self, role: Role | None, *, page_size: int, page_token: str) -> Page[PrincipalAccount]:
@@ -74,8 +85,9 @@ class Administration:
         checked = check_principal(principal, certificate, field_prefix="principal")
         disabled = changed.disabled if "disabled" in mask else current.disabled
         updated = replace(current, principal=checked, certificate_name=certificate, disabled=disabled)
-        if not await self._store.update_principal(updated):
+        if not await self._store.update_principal(updated, audit=self._audit(principal_subject(principal.id))):
             raise _no_principal(principal.id)
+        change_audited()
         if disabled and not current.disabled:
             await self._store.revoke_sessions_of(principal.id)
         self._changed()
@@ -92,7 +104,14 @@ class Administration:
             raise InvalidArgument(problems, reason="INVALID_LOGIN")
         await self.get(principal_id)
         secret = one_time_codes.new_secret()
-        await self._store.set_login(principal_id, username, await hash_password(password), secret)
+        await self._store.set_login(
+            principal_id,
+            username,
+            await hash_password(password),
+            secret,
+            audit=self._audit(principal_subject(principal_id)),
+        )
+        change_audited()
         self._changed()
         return secret, one_time_codes.provisioning_uri(secret, username)
 
@@ -109,8 +128,10 @@ class Administration:
         await self.get(principal_id)
         key_id, secret = tokens.new_api_key()
         info = await self._store.create_api_key(
-            key_id, principal_id, tokens.secret_hash(secret), description, expires_at
-        )
+            key_id, principal_id, tokens.secret_hash(secret), description, expires_at,
+            audit=self._audit(principal_subject(principal_id)),  # whose key, as a refused CreateApiKey names it
+        )  # fmt: skip
+        change_audited()
         return info, secret
 
     async def api_keys(self, principal_id: str) -> Sequence[ApiKeyInfo]:
@@ -118,14 +139,16 @@ class Administration:
         return await self._store.api_keys_of(principal_id)
 
     async def revoke_api_key(self, key_id: str) -> ApiKeyInfo:
-        info = await self._store.revoke_api_key(key_id)
+        info = await self._store.revoke_api_key(key_id, audit=self._audit(api_key_subject(key_id)))
         if info is None:
             raise NotFound(f"no API key {key_id!r}", reason="API_KEY_NOT_FOUND")
+        change_audited()
         self._changed()
         return info
 
     async def revoke_sessions(self, principal_id: str) -> int:
         await self.get(principal_id)
-        revoked = await self._store.revoke_sessions_of(principal_id)
+        revoked = await self._store.revoke_sessions_of(principal_id, audit=self._audit(principal_subject(principal_id)))
+        change_audited()
         self._changed()
         return revoked

@@ -1,5 +1,6 @@
 """Who is calling: credentials -> principal, fast; and the login session use cases (Login, RefreshToken,
-Logout).
+Logout), each of which writes the call's audit event in the transaction that opens, moves or ends the session
+(services.audit).
 
 Every worker remembers the credentials it has checked, so a warm call costs a dictionary lookup and no round
 trip. It forgets all of them whenever PostgreSQL announces a change to principals, sessions or keys
@@ -17,11 +18,13 @@ from datetime import datetime
 from cachetools import LRUCache
 
 from ..domain.access import Principal, PrincipalAccount
+from ..domain.audit import principal_subject
 from ..domain.calendar import utc_now
 from ..domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unauthenticated
 from ..security import one_time_codes, tokens
 from ..security.passwords import password_matches
 from ..security.tokens import ExpiredToken, InvalidToken, TokenSigner
+from .audit import audit_of_change, change_audited
 from .ports import AccessStore
 
 MISSING = Unauthenticated(
@@ -190,7 +193,12 @@ class Sessions:
         refresh = tokens.new_refresh_token(session_id)
         now = self._clock()
         refresh_expires = datetime.fromtimestamp(now.timestamp() + self._refresh_lifetime, now.tzinfo)
-        await self._store.create_session(session_id, secret.principal_id, tokens.secret_hash(refresh), refresh_expires)
+        # Named by the principal that logged in, as the answer names it (the request names only the username).
+        audit = audit_of_change(now, principal_subject(secret.principal_id))
+        await self._store.create_session(
+            session_id, secret.principal_id, tokens.secret_hash(refresh), refresh_expires, audit=audit
+        )
+        change_audited()
         access, access_expires = self._signer.issue(secret.principal_id, session_id, now=now)
         return SessionTokens(access, min(access_expires, refresh_expires), refresh, refresh_expires), account
 
@@ -200,17 +208,20 @@ class Sessions:
             raise _invalid("refresh token")
         renewed = tokens.new_refresh_token(session_id)
         session = await self._store.rotate_refresh_token(
-            session_id, tokens.secret_hash(refresh_token), tokens.secret_hash(renewed)
-        )
+            session_id, tokens.secret_hash(refresh_token), tokens.secret_hash(renewed),
+            audit=audit_of_change(self._clock()),
+        )  # fmt: skip
         if session is None:
             state = await self._store.session_state(session_id)
             if state is not None and state.revoked_at is None and state.expires_at > self._clock():
                 # A refresh token that was good once but is not the current one: it was copied, and either the
-                # thief or the owner used it first. End the session for both (OAuth 2.0 BCP, section 4.14).
+                # thief or the owner used it first. End the session for both (OAuth 2.0 BCP, section 4.14). The
+                # call is refused, so its event is the transport's to record, not this transaction's.
                 await self._store.revoke_session(session_id)
                 self._changed()
                 raise _revoked("refresh token")
             raise _invalid("refresh token")
+        change_audited()
         access, access_expires = self._signer.issue(session.principal_id, session_id, now=self._clock())
         return SessionTokens(access, min(access_expires, session.expires_at), renewed, session.expires_at)
 
@@ -223,5 +234,6 @@ class Sessions:
                 "only a login session can be logged out; revoke an API key with AdminService.RevokeApiKey",
                 reason="NOT_A_SESSION",
             ) from None
-        await self._store.revoke_session(claims.session_id)
+        await self._store.revoke_session(claims.session_id, audit=audit_of_change(self._clock()))
+        change_audited()
         self._changed()

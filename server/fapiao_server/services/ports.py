@@ -329,17 +329,20 @@ class ReportStore(Protocol):
 
 
 class AccessStore(Protocol):
+    """Each change writes the ``audit`` events it is given in its own transaction, and only when it commits a
+    change (not when what it would change does not exist)."""
+
     async def accounts(self, ids: Sequence[str]) -> dict[str, PrincipalAccount]: ...
 
     async def principal_for_certificate(self, name: str) -> str | None: ...
 
     async def principal_ids(self, *, role: Role | None, after: str, limit: int) -> list[str]: ...
 
-    async def create_principal(self, account: PrincipalAccount) -> None:
+    async def create_principal(self, account: PrincipalAccount, *, audit: Sequence[AuditEvent] = ()) -> None:
         """AlreadyExists when the id (or certificate name) is taken."""
         ...
 
-    async def update_principal(self, account: PrincipalAccount) -> bool:
+    async def update_principal(self, account: PrincipalAccount, *, audit: Sequence[AuditEvent] = ()) -> bool:
         """False when there is no such principal."""
         ...
 
@@ -351,35 +354,56 @@ class AccessStore(Protocol):
         """Record the step as used; False if it (or a later one) was used already."""
         ...
 
-    async def set_login(self, principal_id: str, username: str, password_hash: str, totp_secret: str) -> None:
+    async def set_login(
+        self,
+        principal_id: str,
+        username: str,
+        password_hash: str,
+        totp_secret: str,
+        *,
+        audit: Sequence[AuditEvent] = (),
+    ) -> None:
         """Give the principal this login and end its sessions; AlreadyExists when the username is taken."""
         ...
 
     async def create_session(
-        self, session_id: uuid.UUID, principal_id: str, refresh_hash: bytes, expires_at: datetime
+        self,
+        session_id: uuid.UUID,
+        principal_id: str,
+        refresh_hash: bytes,
+        expires_at: datetime,
+        *,
+        audit: Sequence[AuditEvent] = (),
     ) -> None: ...
 
     async def session_state(self, session_id: uuid.UUID) -> SessionState | None: ...
 
     async def rotate_refresh_token(
-        self, session_id: uuid.UUID, old_hash: bytes, new_hash: bytes
+        self, session_id: uuid.UUID, old_hash: bytes, new_hash: bytes, *, audit: Sequence[AuditEvent] = ()
     ) -> SessionState | None:
         """The session, if ``old_hash`` was its live refresh token (now replaced by ``new_hash``)."""
         ...
 
-    async def revoke_session(self, session_id: uuid.UUID) -> None: ...
+    async def revoke_session(self, session_id: uuid.UUID, *, audit: Sequence[AuditEvent] = ()) -> None: ...
 
-    async def revoke_sessions_of(self, principal_id: str) -> int: ...
+    async def revoke_sessions_of(self, principal_id: str, *, audit: Sequence[AuditEvent] = ()) -> int: ...
 
     async def create_api_key(
-        self, key_id: str, principal_id: str, secret_hash: bytes, description: str, expires_at: datetime | None
+        self,
+        key_id: str,
+        principal_id: str,
+        secret_hash: bytes,
+        description: str,
+        expires_at: datetime | None,
+        *,
+        audit: Sequence[AuditEvent] = (),
     ) -> ApiKeyInfo: ...
 
     async def api_key_secret(self, key_id: str) -> ApiKeySecret | None: ...
 
     async def api_keys_of(self, principal_id: str) -> Sequence[ApiKeyInfo]: ...
 
-    async def revoke_api_key(self, key_id: str) -> ApiKeyInfo | None: ...
+    async def revoke_api_key(self, key_id: str, *, audit: Sequence[AuditEvent] = ()) -> ApiKeyInfo | None: ...
 
 
 # --- the audit log -----------------------------------------------------------------------------------------
