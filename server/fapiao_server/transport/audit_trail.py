@@ -201,7 +201,7 @@ class AuditTrail(grpc.aio.ServerInterceptor):
     def _audited(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         """A change's use case writes the call's event in the change's own transaction (services.audit.CALL_AUDIT),
         so that it is as durable as the change; everything else (refusals, failures, replays of a request id, calls
-        that change nothing of the register's invoices) is queued here."""
+        that commit nothing, such as AdminService's reads) is queued here."""
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             audit = CallAudit(self._event(method, request, None, context, AuditOutcome.OK, {}))
