@@ -17,8 +17,10 @@ from fapiao.v1 import lifecycle_pb2
 
 from .errors import FapiaoError
 
-# Only a broken connection is worth another try; anything else (a bad cursor, no such invoice) would fail again.
-RECONNECT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
+# Only a broken stream is worth another try; anything else (a bad cursor, no such invoice) would fail again. A
+# balancer whose node dies mid-stream resets the caller's stream (RST_STREAM INTERNAL_ERROR, which gRPC reports
+# as INTERNAL): Envoy does so. Resuming is a read from the cursor, so a real INTERNAL costs a few bounded retries.
+RECONNECT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL})
 FIRST_DELAY_SECONDS = 0.2
 MAX_DELAY_SECONDS = 5.0
 
@@ -93,9 +95,9 @@ class InvoiceWatch(_Watch):
 
     Iterate it for InvoiceEvent messages (or :meth:`responses` for the raw answers, heartbeats included).
     ``cursor`` is the position after the last event (or answer) handed to you: store it once you have handled
-    that event, and pass it as ``cursor`` to a later watch to go on from there. A broken stream (UNAVAILABLE) is
-    resumed from that cursor, up to ``reconnect_attempts`` times in a row without an answer; other failures raise
-    FapiaoError. With a ``timeout`` the iteration ends once that many seconds have passed (raising the last
+    that event, and pass it as ``cursor`` to a later watch to go on from there. A broken stream (UNAVAILABLE, or
+    INTERNAL from a stream a proxy reset) is resumed from that cursor, up to ``reconnect_attempts`` times in a row
+    without an answer; other failures raise FapiaoError. With a ``timeout`` the iteration ends once that many seconds have passed (raising the last
     error instead if the register was not answering). :meth:`close` ends it from another thread or task.
     """
 

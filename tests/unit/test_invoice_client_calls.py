@@ -217,3 +217,22 @@ async def test_close_ends_an_async_watch_quietly_from_another_task(register: tup
         await asyncio.sleep(0.3)
         watch.close()
         assert await asyncio.wait_for(following, 5) == ["c0"]
+
+
+def test_a_watch_reset_by_a_proxy_resumes_after_the_last_cursor(register: tuple[FakeRegister, str]) -> None:
+    """A balancer whose upstream dies mid-stream resets the caller's stream (RST_STREAM INTERNAL_ERROR), which gRPC
+    reports as INTERNAL; the watch is a read resumed from its cursor, so it goes on as after UNAVAILABLE."""
+    fake, address = register
+    fake.watch_script = [
+        ([_answer("c0"), _answer("c1", "c1")], grpc.StatusCode.INTERNAL),
+        ([_answer("c2", "c2")], None),
+    ]
+    with InvoiceClient(address) as client:
+        watch = client.watch_invoices(tax_id="91110108MA01ABCD0B", timeout=20)
+        seen = []
+        for event in watch:
+            seen.append(event.id)
+            if len(seen) == 2:
+                break
+        watch.close()
+    assert seen == ["c1", "c2"] and [request.cursor for request in fake.watch_requests] == ["", "c1"]
