@@ -34,10 +34,16 @@ class PostgresProcess:
     def _run(self, tool: str, *args: str) -> None:
         from pgserver._commands import POSTGRES_BIN_PATH
 
+        command = [str(POSTGRES_BIN_PATH / tool), *args]
+        user = self._user
+        if user is not None and (runuser := shutil.which("runuser")):
+            # runuser rather than subprocess's user=, which makes Python fork() instead of vfork(): a fork in a
+            # process with gRPC threads running (a test's clients) can crash the child in gRPC's fork handlers.
+            command, user = [runuser, "-u", user, "--", *command], None
         subprocess.run(
-            [str(POSTGRES_BIN_PATH / tool), *args],
+            command,
             check=True,
-            user=self._user,
+            user=user,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             timeout=120,
