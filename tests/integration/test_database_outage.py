@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import suppress
 
 import pytest
 
@@ -66,6 +67,12 @@ class Watched:
         """As many calls at once as the pool holds, so each pooled connection is handed out."""
         return await asyncio.gather(*(self._held() for _ in range(POOL_SIZE)), return_exceptions=True)
 
+    async def hold(self, seconds: float) -> None:
+        """Keep a connection busy for ``seconds`` (ends early, failing, if the server goes away)."""
+        with suppress(Unavailable), storage_errors():
+            async with self.pool.connection() as conn:
+                await conn.execute("SELECT pg_sleep(%s)", [seconds])
+
     async def _held(self) -> int:
         with storage_errors():
             async with self.pool.connection() as conn:
@@ -92,6 +99,36 @@ async def test_an_outage_is_refused_at_once_and_the_return_costs_no_call(postgre
         assert time.monotonic() - back < 2.0
         for _ in range(5):  # every pooled connection died with the old server: none may fail a call now
             assert await watched.use_every_connection() == [1] * POOL_SIZE
+
+
+async def test_calls_already_waiting_for_a_connection_are_refused_when_the_database_goes(
+    postgres: PostgresProcess,
+) -> None:
+    """At peak the pool has a queue: when PostgreSQL goes, the calls queued for a connection (none can be made any
+    more) are refused as soon as the probe finds it away, not after the acquire timeout."""
+    async with Watched(postgres.url()) as watched:
+        holders = [asyncio.create_task(watched.hold(1.0)) for _ in range(POOL_SIZE)]
+        await asyncio.sleep(0.2)  # every connection is taken: the next calls queue
+        queued = [asyncio.create_task(_timed(watched.ask())) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        postgres.stop()
+        try:
+            answers = await asyncio.gather(*queued)
+        finally:
+            await asyncio.gather(*holders, return_exceptions=True)
+            postgres.start()
+            await watched.until_health(True, timeout=10)
+    assert all(isinstance(error, Unavailable) for error, _ in answers), answers
+    assert max(seconds for _, seconds in answers) < 2.0, answers  # the acquire timeout is 5 s
+
+
+async def _timed(call: Awaitable[object]) -> tuple[object, float]:
+    started = time.monotonic()
+    try:
+        result: object = await call
+    except Unavailable as error:
+        result = error
+    return result, time.monotonic() - started
 
 
 async def test_a_restart_between_probes_fails_at_most_the_call_that_found_it(postgres: PostgresProcess) -> None:

@@ -60,9 +60,21 @@ class RegisterPool(AsyncConnectionPool):
         self._suspect = False
         self.reachable = True
 
-    def lost(self) -> None:
+    async def lost(self) -> None:
+        """PostgreSQL stopped answering: refuse checkouts, including those already queued for a connection, which
+        no one can make any more and which would otherwise wait out the acquire timeout (at peak, a queue's worth
+        of calls stalling for seconds)."""
         self._suspect = True
         self.reachable = False
+        # psycopg_pool fails its queue only on close(), and as close() does: take the waiting clients out under the
+        # pool's lock, then fail each (tests/integration/test_database_outage.py holds this to the installed pool).
+        async with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for client in waiting:
+            await client.fail(
+                DatabaseUnreachable("PostgreSQL stopped answering while the call waited for a connection")
+            )
 
     @property
     def suspect(self) -> bool:
@@ -149,7 +161,7 @@ async def watch_database(
         if not answered:
             if pool.reachable:
                 log.warning("database unreachable; calls are refused until it answers again")
-                pool.lost()
+                await pool.lost()
                 await on_change(False)
         elif not pool.reachable or (None not in (started, answer) and answer != started):
             log.warning("database %s; dropping connections that did not survive", "back" if not pool.reachable
