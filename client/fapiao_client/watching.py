@@ -97,8 +97,9 @@ class InvoiceWatch(_Watch):
     ``cursor`` is the position after the last event (or answer) handed to you: store it once you have handled
     that event, and pass it as ``cursor`` to a later watch to go on from there. A broken stream (UNAVAILABLE, or
     INTERNAL from a stream a proxy reset) is resumed from that cursor, up to ``reconnect_attempts`` times in a row
-    without an answer; other failures raise FapiaoError. With a ``timeout`` the iteration ends once that many seconds have passed (raising the last
-    error instead if the register was not answering). :meth:`close` ends it from another thread or task.
+    without an answer; other failures raise FapiaoError. With a ``timeout`` the iteration ends once that many
+    seconds have passed (raising the last error instead if the register was not answering). :meth:`close` ends it
+    from another thread or task.
     """
 
     def responses(self) -> Iterator[pb.WatchInvoicesResponse]:
