@@ -11,12 +11,10 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.local_fleet.envoy import host_health, wait_until_healthy
@@ -25,7 +23,7 @@ from fapiao_server.supervisor import Endpoint
 from tests.support.access import server_env
 from tests.support.keys import master_key_env
 from tests.support.postgres_process import PostgresProcess
-from tests.support.server import NO_QUOTAS, fapiao_executable
+from tests.support.server import NO_QUOTAS, alive, fapiao_executable, serving
 from tests.support.services import RedisProcess
 from tests.support.signing import fleet_key_file
 
@@ -36,23 +34,6 @@ NODE_SETTINGS = {
     "FAPIAO_SHUTDOWN_DRAIN_DELAY_SECONDS": "6",
     "FAPIAO_SHUTDOWN_GRACE_SECONDS": "20",
 }
-
-
-def serving(address: str, timeout: float = 2.0) -> bool:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-    except grpc.RpcError:
-        return False
-    return answer.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @dataclass
@@ -177,8 +158,6 @@ class ChaosFleet:
         return host_health(self.admin)
 
     def envoy_stats(self, prefix: str) -> dict[str, int]:
-        import urllib.request
-
         with urllib.request.urlopen(f"http://{self.admin}/stats?filter={prefix}", timeout=5) as answer:
             lines = answer.read().decode().splitlines()
         stats = {}

@@ -81,7 +81,7 @@ class Load:
     ) -> None:
         self.target = target
         self._taxpayer_key = taxpayer_key
-        self._verifier_key = verifier_key
+        self.verifier_key = verifier_key
         self.sellers = sellers
         self._counts = (issuers, verifiers, voiders)
         self._rng = random.Random(seed)
@@ -147,7 +147,7 @@ class Load:
         issuers, verifiers, voiders = self._counts
         async with (
             AsyncInvoiceClient(self.target, token=self._taxpayer_key) as invoices,
-            AsyncVerificationClient(self.target, token=self._verifier_key) as verification,
+            AsyncVerificationClient(self.target, token=self.verifier_key) as verification,
         ):
             handles: list[object] = []
             watchers = [asyncio.create_task(self._watch(invoices, w, handles)) for w in self.watches.values()]

@@ -200,7 +200,7 @@ def test_postgres_restarted_then_stopped_fails_fast_and_recovers(fleet: ChaosFle
     run.steady()
     invoice = run.load.acknowledged()[0].acknowledged
     assert invoice is not None
-    with Probe(fleet.target, run.load._verifier_key, invoice) as probe:
+    with Probe(fleet.target, run.load.verifier_key, invoice) as probe:
         before = time.monotonic()
         run.steady()
         stopping = time.monotonic()

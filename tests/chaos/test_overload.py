@@ -17,9 +17,10 @@ from fapiao_client.requests import verify_request
 from fapiao_server.domain.access import Role
 from tests.support.access import principal_key
 from tests.support.invoices import tax_id
+from tests.support.server import serving
 
 from . import checker
-from .fleet import ChaosFleet, serving
+from .fleet import ChaosFleet
 from .load import RETRYABLE, Load, verify_fields
 from .overload import VERIFY, grpc_statuses, h2load, h2load_binary
 from .report import report

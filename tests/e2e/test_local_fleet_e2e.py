@@ -13,9 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import VerificationClient
@@ -24,28 +22,11 @@ from fapiao_server.supervisor import Endpoint
 from tests.conftest import Register
 from tests.support.access import server_env
 from tests.support.keys import master_key_env
-from tests.support.server import NO_QUOTAS, fapiao_executable
+from tests.support.server import NO_QUOTAS, alive, fapiao_executable, serving
 from tests.support.signing import fleet_key_file
 
 pytestmark = pytest.mark.slow
 NODE = re.compile(r"node (\d+): (\S+) \(pid (\d+)\)")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _serving(address: str) -> bool:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
-    except grpc.RpcError:
-        return False
-    return answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
 class Fleet:
@@ -99,7 +80,7 @@ def test_a_fleet_serves_through_envoy_restarts_nothing_itself_and_stops_everythi
         banner = fleet.banner(timeout=60)
         target = re.search(r"target: (\S+)", banner)[1]  # type: ignore[index]
         nodes = {int(k): (address, int(pid)) for k, address, pid in NODE.findall(banner)}
-        assert sorted(nodes) == [1, 2] and all(_alive(pid) for _, pid in nodes.values())
+        assert sorted(nodes) == [1, 2] and all(alive(pid) for _, pid in nodes.values())
         state = json.loads(state_file.read_text())
         assert state["target"] == target
         assert {n["index"]: (n["address"], n["pid"]) for n in state["nodes"]} == nodes
@@ -111,12 +92,12 @@ def test_a_fleet_serves_through_envoy_restarts_nothing_itself_and_stops_everythi
         node = state["nodes"][0]
         os.kill(node["pid"], signal.SIGKILL)
         time.sleep(1.5)
-        assert not _alive(node["pid"]) and not _serving(node["address"]) and fleet.process.poll() is None
+        assert not alive(node["pid"]) and not serving(node["address"]) and fleet.process.poll() is None
         restarted = subprocess.Popen(
             node["command"], env={**os.environ, **node["env"]}, stdout=subprocess.DEVNULL, start_new_session=True
         )
         deadline = time.monotonic() + 60
-        while not _serving(node["address"]):
+        while not serving(node["address"]):
             assert restarted.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         wait_until_healthy(Endpoint.parse(state["admin"]), 2, timeout=30)
@@ -125,8 +106,8 @@ def test_a_fleet_serves_through_envoy_restarts_nothing_itself_and_stops_everythi
 
         fleet.process.send_signal(signal.SIGINT)
         assert fleet.process.wait(30) == 0
-        assert not any(_alive(pid) for _, pid in nodes.values()), nodes
-        assert not _alive(state["envoy_pid"])
+        assert not any(alive(pid) for _, pid in nodes.values()), nodes
+        assert not alive(state["envoy_pid"])
     finally:
         if fleet.process.poll() is None:
             fleet.process.kill()

@@ -11,9 +11,30 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from .access import server_env
 from .keys import master_key_env
 from .signing import fleet_key_file
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def serving(address: str, timeout: float = 2.0) -> bool:
+    """Whether the server at ``address`` answers its health check with SERVING."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+    except grpc.RpcError:
+        return False
+    return answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def fapiao_executable() -> Path:
