@@ -64,6 +64,14 @@ class Breach:
 
 
 @dataclass(frozen=True, slots=True)
+class NoCalls:
+    """A run that made no call at all (callers that could not start, a wrong target): nothing met the objectives."""
+
+    def __str__(self) -> str:
+        return "SLO breach: the run made no calls, so none met the objectives"
+
+
+@dataclass(frozen=True, slots=True)
 class Unjudged:
     call: str
     measure: str
@@ -76,7 +84,7 @@ class Unjudged:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    breaches: list[Breach]
+    breaches: list[Breach | NoCalls]
     unjudged: list[Unjudged]
 
 
@@ -87,9 +95,12 @@ PERCENTILES = (("p95", "p95_ms", 40), ("p99", "p99_ms", 200))
 
 def judge(thresholds: Thresholds, results: Iterable[CallResult]) -> Verdict:
     """Every limit each call exceeds, and the percentiles it made too few calls to judge. A call the run never made
-    is not judged at all."""
-    breaches: list[Breach] = []
+    is not judged at all; a run that made no call breaches."""
+    breaches: list[Breach | NoCalls] = []
     unjudged: list[Unjudged] = []
+    results = list(results)
+    if not any(result.calls for result in results):
+        return Verdict([NoCalls()], [])
     for result in results:
         if not result.calls:
             continue

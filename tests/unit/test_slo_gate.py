@@ -91,9 +91,19 @@ def test_p95_is_judged_from_40_calls_and_p99_from_200() -> None:
 
 
 def test_a_call_never_made_is_not_judged() -> None:
-    verdict = judge(Thresholds(Limits(max_failure_ratio=0, p95_ms=1)), [result(calls=0, p95=0, p99=0)])
+    verdict = judge(
+        Thresholds(Limits(max_failure_ratio=0, p95_ms=100)), [result(calls=0, p95=0, p99=0), result("GetInvoice")]
+    )
 
     assert (verdict.breaches, verdict.unjudged) == ([], [])
+
+
+@pytest.mark.parametrize("results", [[], [result(calls=0, p95=0, p99=0)]])
+def test_a_run_that_made_no_call_breaches(results: list[CallResult]) -> None:
+    """Users that could not start (a wrong target, a missing key) make no calls: that meets no objective."""
+    assert lines(Thresholds(Limits(max_failure_ratio=0)), *results) == [
+        "SLO breach: the run made no calls, so none met the objectives"
+    ]
 
 
 def test_the_file_has_a_default_and_calls_by_their_reported_names() -> None:
