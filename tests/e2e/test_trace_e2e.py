@@ -131,6 +131,7 @@ class TracedFleet:
     env: dict[str, str]  # a traced `fapiao` command's environment: OTLP to the receiver, the taxpayer's key
     secrets: list[str]  # the API key and every personal detail sent: none may appear in any span
     invoice_file: Path  # an invoice to issue, with those details
+    node: str  # the node's own address, behind Envoy
 
     def fapiao(self, *args: str) -> Any:
         result = subprocess.run(
@@ -185,7 +186,7 @@ def fleet(
             **_otlp(port),
             "FAPIAO_TOKEN": key,
         }
-        fleet = TracedFleet(spans, f"127.0.0.1:{listen}", env, [key, *private], tmp_path / "invoice.json")
+        fleet = TracedFleet(spans, f"127.0.0.1:{listen}", env, [key, *private], tmp_path / "invoice.json", node.address)
         invoice = {
             "invoice_type": "01",
             "seller": {"tax_id": seller, "name": private[0], "address": private[2], "phone": private[3],
@@ -371,3 +372,43 @@ def test_an_asyncio_client_of_a_traced_application_carries_its_trace_into_the_fl
     (server,) = _children(spans, upstream, VERIFY, service="fapiao")
     assert server.trace_id == root.trace_id and server.attributes["fapiao.verification.outcome"] == "MATCH"
     _check_private(fleet)
+
+
+def test_traced_streams_still_work_and_a_batch_is_traced_to_the_node(fleet: TracedFleet, tmp_path: Path) -> None:
+    issued = fleet.fapiao("issue", "--file", str(fleet.invoice_file))
+    date = "{year:04d}-{month:02d}-{day:02d}".format(**issued["issue_date"])
+    rows = tmp_path / "batch.csv"
+    rows.write_text(f"code,number,date,amount\n{issued['invoice_code']},{issued['invoice_number']},{date},1000.00\n")
+    batch = subprocess.run(
+        [str(fapiao_executable()), "verify-batch", str(rows), "--target", fleet.target],
+        capture_output=True, text=True, timeout=60, env=fleet.env,
+    )  # fmt: skip
+    assert batch.returncode == 0 and "MATCH" in batch.stdout, batch.stderr
+    # A blocking watch has no client span (its stream must keep cancel()), but runs and ends as without tracing.
+    # (At the node itself: through Envoy, a watch cut by its own deadline may end INTERNAL, traced or not.)
+    watch = subprocess.run(
+        [str(fapiao_executable()), "watch", "--tax-id", issued["seller"]["tax_id"], "--count", "1", "--timeout", "1",
+         "--target", fleet.node],
+        capture_output=True, text=True, timeout=60, env=fleet.env,
+    )  # fmt: skip
+    assert watch.returncode == 124, watch.stderr
+
+    def arrived(spans: list[Span]) -> bool:
+        return any(s.service == "envoy" for s in spans if s.trace_id in _batch_traces(spans)) and any(
+            s.service == "fapiao" and s.name == BATCH for s in spans
+        )
+
+    spans = fleet.receiver.wait_for(arrived)
+    (trace_id,) = _batch_traces(spans)
+    server = _through_envoy([s for s in spans if s.trace_id == trace_id], "verify-batch", BATCH)
+    assert server.attributes["rpc.grpc.status_code"] == 0
+    (lookup,) = _children(spans, server, "fapiao.cache.lookup_many")
+    assert lookup.attributes["fapiao.cache.keys"] == 1
+    _check_private(fleet)
+
+
+BATCH = "/fapiao.v1.VerificationService/BatchVerifyInvoices"
+
+
+def _batch_traces(spans: list[Span]) -> set[str]:
+    return {s.trace_id for s in spans if s.service == "fapiao-cli" and s.name == "fapiao verify-batch"}
