@@ -223,3 +223,16 @@ def test_nodes_are_given_time_to_drain_before_they_are_killed() -> None:
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > _shutdown_seconds(environment)
     for name, service in _compose_nodes().items():
         assert _seconds(service["stop_grace_period"]) > _shutdown_seconds(service["environment"]), name
+
+
+def test_collector_config_wires_what_it_defines_and_receives_where_envoy_sends() -> None:
+    # No collector binary here to load it: check what the collector checks first, that every pipeline names
+    # components the file defines, and that it listens for OTLP/gRPC on the port Envoy's cluster sends to.
+    config = yaml.safe_load((DEPLOY / "otel" / "collector.yaml").read_text())
+    traces = config["service"]["pipelines"]["traces"]
+    for kind in ("receivers", "processors", "exporters"):
+        assert traces[kind] and set(traces[kind]) <= set(config[kind]), kind
+    assert set(config["service"]["extensions"]) <= set(config["extensions"])
+    assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
+    envoy = (DEPLOY / "envoy" / "envoy.yaml").read_text()
+    assert "cluster_name: opentelemetry_collector" in envoy and "port_value: 4317 }" in envoy

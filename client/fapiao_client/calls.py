@@ -13,6 +13,7 @@ from fapiao.v1 import auth_service_pb2, auth_service_pb2_grpc
 from .channel import DEFAULT_TARGET, channel_options
 from .credentials import TokenSource
 from .errors import FapiaoError
+from .tracing import asyncio_interceptors, trace_blocking
 
 
 def _renewer(target: str, credentials: grpc.ChannelCredentials | None) -> Any:
@@ -30,8 +31,8 @@ def _renewer(target: str, credentials: grpc.ChannelCredentials | None) -> Any:
 
 
 class _Calls:
-    """One channel per client. ``_channels`` is the module that opens it (grpc, or grpc.aio); ``_stub_class`` the
-    generated stub the client calls through.
+    """One channel per client, opened by ``_open`` (grpc, or grpc.aio); ``_stub_class`` the generated stub the
+    client calls through.
 
     ``token`` is an API key or access token, a :class:`TokenSource`, or None for the environment's credentials
     (FAPIAO_TOKEN, else the credentials file `fapiao login` writes). ``credentials`` are TLS channel credentials
@@ -40,7 +41,6 @@ class _Calls:
     a call the register refused with RESOURCE_EXHAUSTED after the delay its RetryInfo names (up to the call's
     deadline and a few attempts); False raises the refusal at once, for callers that pace themselves."""
 
-    _channels: Any = grpc
     _stub_class: Any = None
 
     def __init__(
@@ -55,12 +55,7 @@ class _Calls:
         retry_when_asked: bool = True,
     ) -> None:
         if channel is None:
-            options = channel_options(retry_when_asked=retry_when_asked)
-            channel = (
-                self._channels.secure_channel(target, credentials, options)
-                if credentials
-                else self._channels.insecure_channel(target, options)
-            )
+            channel = self._open(target, credentials, channel_options(retry_when_asked=retry_when_asked))
         self._channel: Any = channel
         self._tokens = TokenSource.of(token)
         self._renew = _renewer(target, credentials)
@@ -71,6 +66,10 @@ class _Calls:
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return self._tokens.metadata(self._renew)
 
+    @staticmethod
+    def _open(target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]) -> Any:
+        raise NotImplementedError
+
 
 class BlockingCalls(_Calls):
     """The base of the blocking clients.
@@ -78,6 +77,13 @@ class BlockingCalls(_Calls):
     With ``wait_for_ready`` (the default) a call waits, up to its ``timeout``, for a connection instead of failing
     at once, which rides out a restarting worker or a rolling deploy; pass False to fail fast.
     """
+
+    @staticmethod
+    def _open(target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]) -> Any:
+        channel = (
+            grpc.secure_channel(target, credentials, options) if credentials else grpc.insecure_channel(target, options)
+        )
+        return trace_blocking(channel)  # client spans when the application traces (tracing.py)
 
     def _call(self, method: Any, request: Any, *, timeout: float | None = None) -> Any:
         """One call, with the client's deadline unless ``timeout`` gives a longer one for a long call."""
@@ -110,7 +116,12 @@ class BlockingCalls(_Calls):
 class AsyncCalls(_Calls):
     """The base of the asyncio clients; the same conventions as :class:`BlockingCalls`."""
 
-    _channels = grpc.aio
+    @staticmethod
+    def _open(target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]) -> Any:
+        interceptors = asyncio_interceptors() or None  # client spans when the application traces (tracing.py)
+        if credentials:
+            return grpc.aio.secure_channel(target, credentials, options, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target, options, interceptors=interceptors)
 
     async def _call(self, method: Any, request: Any) -> Any:
         try:

@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from .telemetry import spans
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -19,24 +21,36 @@ class Coalescer(Generic[T, R]):
     ``linger``: when items kept arriving while a batch was being processed, wait this many seconds before taking
     the next batch, so that more join it, unless a whole batch is already waiting. A batch that starts from idle
     never waits, so light load pays nothing (like PostgreSQL's commit_delay, which applies only while other
-    transactions are active)."""
+    transactions are active).
+
+    ``traced_as``: with tracing on, each call's wait and each batch are spans named after it (``<name>.wait``,
+    ``<name>.batch``; telemetry/spans.py says how they connect). Without a name a batch's work still goes in
+    the trace of the call its first item came from."""
 
     def __init__(
-        self, process: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int, linger: float = 0.0
+        self,
+        process: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        max_batch: int,
+        linger: float = 0.0,
+        traced_as: str | None = None,
     ) -> None:
         self._process = process
         self._max_batch = max_batch
         self._linger = linger
-        self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
+        self._traced_as = traced_as
+        self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]], spans.Joined | None]] = []
         self._runner: asyncio.Task[None] | None = None
 
     async def submit(self, items: Sequence[T]) -> list[R]:
         """The results for ``items``, once the batch they joined is done (or what ``process`` raised)."""
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
-        self._pending.append((items, future))
+        joined = spans.join(self._traced_as)
+        self._pending.append((items, future, joined))
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="coalescer")
-        return await future
+        with spans.waiting(joined):
+            return await future
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is processed."""
@@ -45,11 +59,11 @@ class Coalescer(Generic[T, R]):
 
     def _full(self) -> bool:
         """Whether a whole batch is already waiting (then lingering would only delay it)."""
-        return sum(len(items) for items, _ in self._pending) >= self._max_batch
+        return sum(len(items) for items, _, _ in self._pending) >= self._max_batch
 
-    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]]]]:
+    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]], spans.Joined | None]]:
         taken, size = 0, 0
-        for items, _ in self._pending:
+        for items, _, _ in self._pending:
             if taken and size + len(items) > self._max_batch:
                 break
             taken, size = taken + 1, size + len(items)
@@ -64,15 +78,17 @@ class Coalescer(Generic[T, R]):
                     await asyncio.sleep(self._linger)
                 following = True
                 batch = self._take()
+                taken = [item for items, _, _ in batch for item in items]
                 try:
-                    results = await self._process([item for items, _ in batch for item in items])
+                    with spans.batch(self._traced_as, [joined for _, _, joined in batch], len(taken)):
+                        results = await self._process(taken)
                 except Exception as error:  # every caller of this batch gets the error; later batches go on
-                    for _, future in batch:
+                    for _, future, _ in batch:
                         if not future.done():
                             future.set_exception(error)
                     continue
                 start = 0
-                for items, future in batch:
+                for items, future, _ in batch:
                     if not future.done():
                         future.set_result(results[start : start + len(items)])
                     start += len(items)

@@ -26,6 +26,7 @@ from .audit import add_commands as add_audit_commands
 from .lifecycle import add_commands as add_lifecycle_commands
 from .signing import add_commands as add_signing_commands
 from .stats import add_commands as add_stats_commands
+from .tracing import traced
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(options.handler(options))
+        if not options.handler.__module__.startswith("fapiao_client."):
+            return int(options.handler(options))  # the server's commands trace themselves (FAPIAO_OTEL_EXPORTER)
+        with traced(sys.argv[1] if argv is None else argv[0]):
+            return int(options.handler(options))
     except ImportError as error:
         print(f"fapiao: {error.name or error} is missing; install 'fapiao[cli]' or 'fapiao[server]'", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ..domain.invoice import Invoice, InvoiceKey
 from ..services.ports import InvoiceChanges, InvoiceSource
+from ..telemetry import spans
 from .backend import CacheBackend, CacheUnavailable
 from .codec import CorruptEntry, decode, encode
 from .near import NearCache
@@ -49,6 +50,12 @@ class CachePolicy:
 
 def cache_key(key: InvoiceKey) -> str:
     return f"{key.invoice_code}:{key.invoice_number}"
+
+
+def _answered_by(tier: str) -> None:
+    """Which tier answered a lookup: on its span, and on the call's so calls can be searched by it."""
+    spans.note("fapiao.cache.tier", tier)
+    spans.annotate_call("fapiao.cache.tier", tier)
 
 
 class CachedInvoices:
@@ -81,15 +88,22 @@ class CachedInvoices:
 
     async def get(self, key: InvoiceKey) -> Invoice | None:
         """The invoice with this key, or None if the register has none."""
+        with spans.span("fapiao.cache.lookup"):
+            return await self._get(key)
+
+    async def _get(self, key: InvoiceKey) -> Invoice | None:
         if self._near is not None:
             found, invoice = self._near.get(key)
             if found:
                 self.stats.near_hits += 1
+                _answered_by("near")
                 return invoice
         shared = self._inflight.get(key)
         if shared is not None:
             try:
-                return await asyncio.shield(shared)
+                invoice = await asyncio.shield(shared)
+                _answered_by("in_flight")  # another call's lookup in this worker, of whichever tier
+                return invoice
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if not shared.cancelled() or (task is not None and task.cancelling()):
@@ -126,13 +140,16 @@ class CachedInvoices:
             (cached,) = await self._shared.get_many([name])
             if cached is not None:
                 with contextlib.suppress(CorruptEntry):
-                    return self._hit(cached)
+                    invoice = self._hit(cached)
+                    _answered_by("redis")
+                    return invoice
                 log.warning("unreadable cache entry for %s; reloading it", name)
             self.stats.misses += 1
             token = self._token()
             (granted,) = await self._shared.lease([name], token, self._policy.lease_ms)
         except CacheUnavailable:
             self.stats.unavailable += 1
+            spans.note("fapiao.cache.redis_unavailable", True)
             return await self._load_one(key)
         if not granted:
             return await self._wait_for_fill(key, name)
@@ -160,14 +177,18 @@ class CachedInvoices:
                 break
             if cached is not None:
                 try:
-                    return self._hit(cached)
+                    invoice = self._hit(cached)
                 except CorruptEntry:
                     break
+                _answered_by("redis")  # filled by the worker that held the lease
+                return invoice
         return await self._load_one(key)
 
     async def _load_one(self, key: InvoiceKey) -> Invoice | None:
         self.stats.loads += 1
-        return await self._source.get(key)
+        invoice = await self._source.get(key)
+        _answered_by("postgresql")
+        return invoice
 
     async def _load(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
         self.stats.loads += len(keys)
@@ -182,6 +203,14 @@ class CachedInvoices:
     async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
         """The invoices that exist among ``keys`` (duplicates allowed). Shared-cache misses load in one query;
         a batch does not wait on other processes' leases, it just loads what it misses."""
+        with spans.span("fapiao.cache.lookup_many"):
+            loads = self.stats.loads
+            found = await self._get_many(keys)
+            spans.note("fapiao.cache.keys", len(keys))
+            spans.note("fapiao.cache.postgresql_keys", self.stats.loads - loads)
+            return found
+
+    async def _get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
         found: dict[InvoiceKey, Invoice] = {}
         wanted: list[InvoiceKey] = []
         for key in dict.fromkeys(keys):

@@ -24,6 +24,10 @@ _NODES = re.compile(
 _LISTENER = "{ address: 0.0.0.0, port_value: 8080 }"
 _ADMIN = "{ address: 127.0.0.1, port_value: 9901 }"  # the admin API, and the cluster the metrics listener reads it by
 _METRICS = "{ address: 0.0.0.0, port_value: 9902 }"
+_COLLECTOR = "{ address: otel-collector, port_value: 4317 }"  # where Envoy sends its spans (OTLP/gRPC)
+# Where a local Envoy sends its spans unless told otherwise: a collector on this machine, if one runs; if none
+# does, the spans are dropped and nothing else is affected.
+LOCAL_COLLECTOR = Endpoint("127.0.0.1", 4317)
 
 
 def envoy_binary() -> str | None:
@@ -32,9 +36,16 @@ def envoy_binary() -> str | None:
     return str(beside) if beside.exists() else shutil.which("envoy")
 
 
-def local_config(nodes: Sequence[Endpoint], listen: Endpoint, admin: Endpoint, metrics: Endpoint) -> str:
+def local_config(
+    nodes: Sequence[Endpoint],
+    listen: Endpoint,
+    admin: Endpoint,
+    metrics: Endpoint,
+    collector: Endpoint = LOCAL_COLLECTOR,
+) -> str:
     """The shipped configuration balancing over ``nodes``, listening on ``listen``, its admin API and metrics
-    listener moved to the given addresses. Fails if the shipped file no longer has the addresses it replaces."""
+    listener moved to the given addresses, its spans sent to the OTLP/gRPC ``collector``. Fails if the shipped
+    file no longer has the addresses it replaces."""
     text = SHIPPED_CONFIG.read_text()
     found = list(_NODES.finditer(text))
     if not found or text[found[0].start() : found[-1].end()] != "".join(m[0] for m in found):
@@ -46,7 +57,8 @@ def local_config(nodes: Sequence[Endpoint], listen: Endpoint, admin: Endpoint, m
         for node in nodes
     )
     text = text[: found[0].start()] + endpoints + text[found[-1].end() :]
-    for shipped, local, count in ((_LISTENER, listen, 1), (_ADMIN, admin, 2), (_METRICS, metrics, 1)):
+    replaced = ((_LISTENER, listen, 1), (_ADMIN, admin, 2), (_METRICS, metrics, 1), (_COLLECTOR, collector, 1))
+    for shipped, local, count in replaced:
         if text.count(shipped) != count:
             raise ValueError(f"{SHIPPED_CONFIG}: expected {shipped} {count} time(s)")
         text = text.replace(shipped, f"{{ address: {local.host}, port_value: {local.port} }}")

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ..domain.audit import AuditEvent, ChainCheck, ChainedEvent
 from ..domain.errors import FieldViolation, InvalidArgument
+from ..telemetry import spans
 from .paging import Page, decode_values, encode_values, fingerprint, page_limit
 from .ports import AuditFilter, AuditStore
 
@@ -116,7 +117,9 @@ class AuditLog:
 
     def _start_writer(self) -> None:
         if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write(), name="audit-writer")
+            # It serves every call of the next moments, and may outlive this one: not part of its trace.
+            with spans.detached():
+                self._writer = asyncio.get_running_loop().create_task(self._write(), name="audit-writer")
 
     @property
     def pending(self) -> int:

@@ -27,6 +27,7 @@ from ..domain.verification import (
     judge,
     query_from_qr,
 )
+from ..telemetry import spans
 from .paging import decode_token, encode_token, fingerprint, page_limit
 from .ports import AttemptCounter, InvoiceLookup, RecordAppender, RecordFilter, RecordReader
 
@@ -121,14 +122,15 @@ class VerificationService:
     ) -> Verification:
         if self._signer is None:
             raise FailedPrecondition("this register signs no receipts (no signing key)", reason="RECEIPTS_UNAVAILABLE")
-        signed = receipt(
-            verification.record,
-            request,
-            verification.invoice,
-            self._signer,
-            receipt_id=str(uuid.uuid4()),
-            qr_payload=qr_payload,
-        )
+        with spans.span("fapiao.sign", {"fapiao.sign.kind": "receipt", "fapiao.sign.key_id": self._signer.key_id}):
+            signed = receipt(
+                verification.record,
+                request,
+                verification.invoice,
+                self._signer,
+                receipt_id=str(uuid.uuid4()),
+                qr_payload=qr_payload,
+            )
         return replace(verification, receipt=signed)
 
     async def _answer(

@@ -21,6 +21,7 @@ from ..domain.invoice import (
     VehicleDetails,
 )
 from ..domain.invoice_types import InvoiceType
+from ..telemetry import spans
 from .data_keys import keep_keys_for
 from .database import storage_errors
 from .encryption import Keyring, UndecryptableValue
@@ -37,7 +38,9 @@ class PostgresInvoices:
         self._pool = pool
         self._keyring = keyring
         # Single lookups arriving together share one query (identical keys share one row).
-        self._lookups: Coalescer[InvoiceKey, _Lookup] = Coalescer(self._lookup_batch, max_batch=max_batch)
+        self._lookups: Coalescer[InvoiceKey, _Lookup] = Coalescer(
+            self._lookup_batch, max_batch=max_batch, traced_as="fapiao.lookup"
+        )
 
     async def get(self, key: InvoiceKey) -> Invoice | None:
         (invoice,) = await self._lookups.submit([key])
@@ -81,7 +84,8 @@ async def read_invoices(
         await cur.execute(statement, params)
         rows = await cur.fetchall()
     await keep_keys_for(conn, keyring, rows)
-    return [invoice_from_row(keyring.open_invoice(row)) for row in rows]
+    with spans.span("fapiao.open", {"fapiao.open.invoices": len(rows)}):
+        return [invoice_from_row(keyring.open_invoice(row)) for row in rows]
 
 
 def _party(row: dict[str, Any], prefix: str) -> Party:

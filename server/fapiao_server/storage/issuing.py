@@ -52,7 +52,7 @@ class PostgresIssuer:
         self._signer = signer
         self._clock = clock
         self._batches: Coalescer[PendingIssue, IssueResult] = Coalescer(
-            self._issue_batch, max_batch=max_batch, linger=linger
+            self._issue_batch, max_batch=max_batch, linger=linger, traced_as="fapiao.issue"
         )
 
     async def issue(self, item: PendingIssue) -> Invoice | Replayed:

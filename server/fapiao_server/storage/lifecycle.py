@@ -27,6 +27,7 @@ from ..domain.lifecycle import InvoiceFacts, period_of
 from ..domain.red_letter import FormState, RedLetterForm, RedLetterReason, TradeParty
 from ..domain.signing import Signer, signed
 from ..services.ports import EventFilter, FormFilter, InvoiceFilter, InvoiceRef, RequestClaim, UsedRequest
+from ..telemetry import spans
 from .audit import record_with_change
 from .data_keys import follow_primary
 from .database import storage_errors
@@ -215,8 +216,15 @@ async def insert_invoices(
     for draft, prefix, invoice_id in zip(drafts, prefixes, ids, strict=True):
         code, number = identifiers(draft.invoice_type, prefix, following[prefix])
         following[prefix] += 1
-        invoice = finish(draft, invoice_id=invoice_id, code=code, number=number, now=now)
-        invoices.append(invoice if signer is None else signed(invoice, signer))
+        invoices.append(finish(draft, invoice_id=invoice_id, code=code, number=number, now=now))
+    if signer is not None:
+        counted = {
+            "fapiao.sign.kind": "invoice",
+            "fapiao.sign.count": len(invoices),
+            "fapiao.sign.key_id": signer.key_id,
+        }
+        with spans.span("fapiao.sign", counted):
+            invoices = [signed(invoice, signer) for invoice in invoices]
     await conn.execute(query("insert_invoices"), _invoice_params(invoices, drafts, keyring))
     lines = [(inv.id, line, rev) for inv, d in zip(invoices, drafts, strict=True) for line, rev in _with_reversal(d)]
     params = _lines_params([line for _, line, _ in lines])
@@ -235,7 +243,8 @@ def _invoice_params(invoices: Sequence[Invoice], drafts: Sequence[InvoiceDraft],
     def column(get: Any) -> list[Any]:
         return [get(inv) for inv in invoices]
 
-    sealed = [keyring.seal_invoice(inv.id, inv) for inv in invoices]
+    with spans.span("fapiao.seal", {"fapiao.seal.invoices": len(invoices), "fapiao.seal.key_id": keyring.primary_id}):
+        sealed = [keyring.seal_invoice(inv.id, inv) for inv in invoices]
 
     def secret(name: str) -> list[bytes]:
         return [values[name] for values in sealed]

@@ -125,7 +125,9 @@ class GroupCommitRecorder:
 
     def __init__(self, store: PostgresVerificationRecords, *, max_batch: int = 5000) -> None:
         self._store = store
-        self._batches: Coalescer[VerificationRecord, None] = Coalescer(store.insert, max_batch=max_batch)
+        self._batches: Coalescer[VerificationRecord, None] = Coalescer(
+            store.insert, max_batch=max_batch, traced_as="fapiao.record"
+        )
 
     async def reserve_ids(self, count: int) -> list[int]:
         return await self._store.reserve_ids(count)

@@ -16,6 +16,7 @@ from ..domain.access import Principal
 from ..domain.errors import DomainError, PermissionDenied, QuotaExceeded, Unauthenticated
 from ..quotas.rate_limiter import FleetRateLimiter
 from ..services.authentication import Authenticator
+from ..telemetry import spans
 from .caller import bind_principal
 from .policy import OPEN, allowed_roles
 
@@ -83,6 +84,9 @@ class AccessGate:
             principal = await self._authenticator.authenticate(
                 bearer, None if bearer is not None else certificate_name_of(context)
             )
+            # The id only (what the audit log records as the actor), never the display name or a credential.
+            spans.annotate_call("fapiao.principal.id", principal.id)
+            spans.annotate_call("fapiao.principal.role", principal.role.value)
             if principal.role not in roles:
                 raise PermissionDenied(
                     f"a {principal.role.value} may not call {method.rsplit('/', 1)[-1]}", reason="ROLE_NOT_ALLOWED"

@@ -14,6 +14,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from ..domain.errors import DomainError, FieldViolation, InvalidArgument
+from ..telemetry import spans
 from .access_gate import AccessGate
 from .errors import grpc_status_for
 from .overload import CallLimiter
@@ -24,6 +25,7 @@ Admit = Callable[[grpc.aio.ServicerContext], Awaitable[object]]
 
 
 async def _refuse(context: grpc.aio.ServicerContext, error: DomainError) -> None:
+    spans.annotate_call("fapiao.error.reason", error.reason)
     await context.abort_with_status(grpc_status_for(error))
 
 

@@ -31,6 +31,7 @@ from ..domain.errors import (
     Unauthenticated,
     Unavailable,
 )
+from ..telemetry import spans
 
 ERROR_DOMAIN = "fapiao.gov.cn"
 log = logging.getLogger(__name__)
@@ -178,7 +179,9 @@ def _internal_status() -> status_pb2.Status:
 
 async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
     if isinstance(error, DomainError):
+        spans.annotate_call("fapiao.error.reason", error.reason)
         await context.abort_with_status(grpc_status_for(error))
+    spans.annotate_call("fapiao.error.reason", "INTERNAL")
     log.exception("unexpected error in %s", type(error).__name__, exc_info=error)
     await context.abort_with_status(rpc_status.to_status(_internal_status()))
 

@@ -13,6 +13,7 @@ from fapiao.v1 import invoice_service_pb2_grpc as pb_grpc
 from ..domain.events import InvoiceEvent
 from ..services.lifecycle import LifecycleService
 from ..services.watching import encode_cursor
+from ..telemetry import spans
 from . import lifecycle_converters as convert
 from .caller import principal_of
 from .converters import BASIC, FULL, invoice_message
@@ -35,6 +36,8 @@ class InvoiceServicer(pb_grpc.InvoiceServiceServicer):
         invoice = await self._service.issue(
             convert.issue_request(request), actor=principal_of(context), request_id=request.request_id
         )
+        if spans.active():
+            spans.annotate_call("fapiao.invoice.type", invoice.invoice_type.code)
         return pb.IssueInvoiceResponse(invoice=invoice_message(invoice))
 
     @unary_errors

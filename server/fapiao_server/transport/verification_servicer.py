@@ -11,11 +11,23 @@ from fapiao.v1 import verification_service_pb2 as pb
 from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
 
 from ..domain.errors import DomainError
-from ..domain.verification import QrRequest, VerificationRequest
+from ..domain.verification import QrRequest, Verification, VerificationRequest
 from ..services.verification import VerificationService
+from ..telemetry import spans
 from . import converters
 from .caller import caller_of
 from .errors import status_for, stream_errors, unary_errors
+
+
+def _traced(verification: Verification) -> Verification:
+    """What the call's span says of a verification: its outcome and the invoice type asked about."""
+    if not spans.active():
+        return verification
+    record = verification.record
+    spans.annotate_call("fapiao.verification.outcome", record.outcome.name)
+    if record.invoice_type is not None:
+        spans.annotate_call("fapiao.invoice.type", record.invoice_type.code)
+    return verification
 
 
 class VerificationServicer(pb_grpc.VerificationServiceServicer):
@@ -30,7 +42,7 @@ class VerificationServicer(pb_grpc.VerificationServiceServicer):
         verification = await self._service.verify(
             converters.verification_request(request), caller=caller_of(context), with_receipt=request.with_receipt
         )
-        return self._messages.verify_response(verification)
+        return self._messages.verify_response(_traced(verification))
 
     @unary_errors
     async def VerifyQrCode(
@@ -41,7 +53,7 @@ class VerificationServicer(pb_grpc.VerificationServiceServicer):
         )
         return pb.VerifyQrCodeResponse(
             decoded_request=converters.verification_request_message(decoded),
-            verification=self._messages.verify_response(verification),
+            verification=self._messages.verify_response(_traced(verification)),
         )
 
     @stream_errors
