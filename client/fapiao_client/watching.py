@@ -34,6 +34,7 @@ class _Resumption:
         self.attempts = reconnect_attempts
         self.failures = 0
         self.closed = False
+        self.answering = False  # the current connection has answered at least once
 
     def next_request(self) -> pb.WatchInvoicesRequest:
         request = pb.WatchInvoicesRequest()
@@ -50,10 +51,22 @@ class _Resumption:
         if cursor:
             self.request.cursor = cursor
 
+    def connecting(self) -> None:
+        self.answering = False
+
+    def answered(self) -> None:
+        self.failures = 0
+        self.answering = True
+
     def finish(self, error: grpc.RpcError | None) -> None:
-        """The watch is over: quietly if it was closed or its time is up, with the error if it was failing."""
-        if error is not None and not self.closed and error.code() is not grpc.StatusCode.DEADLINE_EXCEEDED:
-            raise FapiaoError.from_rpc_error(error)
+        """The watch is over: quietly if it was closed or its time is up, with the error if it was failing. A
+        stream that was answering when its time ran out ended with its deadline, whatever the code: a proxy that
+        enforces the deadline may reset the stream instead (Envoy's reset arrives as INTERNAL)."""
+        if error is None or self.closed or error.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
+            return
+        if error.code() in RECONNECT_CODES and self.answering and self.remaining() == 0.0:
+            return
+        raise FapiaoError.from_rpc_error(error)
 
     def delay(self, error: grpc.RpcError | None) -> float:
         """Seconds to wait before reconnecting after ``error`` (None: the stream ended without one), or raise."""
@@ -124,9 +137,10 @@ class InvoiceWatch(_Watch):
                 wait_for_ready=self._wait_for_ready,
             )
             error = None
+            state.connecting()
             try:
                 for response in self._call:
-                    state.failures = 0
+                    state.answered()
                     yield response
                     state.move_to(response.cursor)  # the caller is done with it
             except grpc.RpcError as failure:
@@ -163,9 +177,10 @@ class AsyncInvoiceWatch(_Watch):
                 wait_for_ready=self._wait_for_ready,
             )
             error = None
+            state.connecting()
             try:
                 async for response in self._call:
-                    state.failures = 0
+                    state.answered()
                     yield response
                     state.move_to(response.cursor)  # the caller is done with it
             except grpc.RpcError as failure:

@@ -236,3 +236,40 @@ def test_a_watch_reset_by_a_proxy_resumes_after_the_last_cursor(register: tuple[
                 break
         watch.close()
     assert seen == ["c1", "c2"] and [request.cursor for request in fake.watch_requests] == ["", "c1"]
+
+
+class _Ended(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return "stream ended"
+
+    def trailing_metadata(self) -> tuple[()]:
+        return ()
+
+
+def test_a_stream_cut_at_its_deadline_by_a_proxy_ends_the_watch_quietly() -> None:
+    """Envoy enforces the call's deadline by resetting the stream (INTERNAL), racing the client's own
+    DEADLINE_EXCEEDED: a watch that was answering until its time ran out ended as planned. One that never answered
+    was failing, and says so."""
+    from fapiao_client.watching import _Resumption
+
+    state = _Resumption(pb.WatchInvoicesRequest(), timeout=0.01, reconnect_attempts=5)
+    state.connecting()
+    state.answered()
+    time.sleep(0.02)
+    state.finish(_Ended(grpc.StatusCode.INTERNAL))  # quietly
+
+    state.connecting()  # a new connection that never answered before the time ran out
+    with pytest.raises(FapiaoError) as failing:
+        state.finish(_Ended(grpc.StatusCode.UNAVAILABLE))
+    assert failing.value.code == grpc.StatusCode.UNAVAILABLE
+
+    with pytest.raises(FapiaoError):  # time left: a cut stream is not the end of the watch
+        _Resumption(pb.WatchInvoicesRequest(), timeout=60, reconnect_attempts=5).finish(
+            _Ended(grpc.StatusCode.INTERNAL)
+        )
