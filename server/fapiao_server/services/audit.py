@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -116,7 +116,11 @@ class AuditLog:
 
     def _start_writer(self) -> None:
         if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write(), name="audit-writer")
+            # A context of its own: it writes many calls' events, so its log lines must not carry the trace,
+            # method and principal of the call that happened to start it.
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write(), name="audit-writer", context=Context()
+            )
 
     @property
     def pending(self) -> int:
