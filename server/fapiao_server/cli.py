@@ -71,9 +71,14 @@ def _settings(options: argparse.Namespace) -> Any:
     try:
         return Settings(**overrides)
     except ValidationError as error:
+        from .telemetry.logs import redact_text
+
         for problem in error.errors():
             name = "FAPIAO_" + "_".join(str(part) for part in problem["loc"]).upper()
-            print(f"fapiao: {name}: {problem['msg']} (got {problem.get('input')!r})", file=sys.stderr)
+            # A setting's own value, with any password in it masked; not the whole configuration a check of
+            # several settings is given (it holds the database URL and the keys).
+            got = f" (got {redact_text(repr(problem.get('input')))})" if problem["loc"] else ""
+            print(f"fapiao: {name}: {problem['msg']}{got}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
