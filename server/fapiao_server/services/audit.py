@@ -118,9 +118,7 @@ class AuditLog:
         if self._writer is None:
             # A context of its own: it writes many calls' events, so its log lines must not carry the trace,
             # method and principal of the call that happened to start it.
-            self._writer = asyncio.get_running_loop().create_task(
-                self._write(), name="audit-writer", context=Context()
-            )
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="audit-writer", context=Context())
 
     @property
     def pending(self) -> int:
