@@ -71,9 +71,14 @@ def _settings(options: argparse.Namespace) -> Any:
     try:
         return Settings(**overrides)
     except ValidationError as error:
+        from .telemetry.logs import redact_text
+
         for problem in error.errors():
             name = "FAPIAO_" + "_".join(str(part) for part in problem["loc"]).upper()
-            print(f"fapiao: {name}: {problem['msg']} (got {problem.get('input')!r})", file=sys.stderr)
+            # A setting's own value, with any password in it masked; not the whole configuration a check of
+            # several settings is given (it holds the database URL and the keys).
+            got = f" (got {redact_text(repr(problem.get('input')))})" if problem["loc"] else ""
+            print(f"fapiao: {name}: {problem['msg']}{got}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -116,10 +121,12 @@ def _today() -> date:
 
 
 def _migrate_now(url: str) -> None:
+    import logging
+
     from .storage.migrations import migrate
 
     for migration in migrate(url, today=_today()):
-        print(f"applied migration {migration.version:04d}_{migration.name}", file=sys.stderr)
+        logging.getLogger("fapiao.migrations").info("applied migration %04d_%s", migration.version, migration.name)
 
 
 def _keyring(settings: Any, url: str) -> Any:
@@ -143,7 +150,7 @@ def open_register(options: argparse.Namespace, stack: ExitStack) -> tuple[str, A
     from .supervisor import configure_logging, resolve_database
 
     settings = _settings(options)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     url, _ = resolve_database(settings, stack)
     _migrate_now(url)
     return url, _keyring(settings, url)
@@ -153,7 +160,7 @@ def _migrate(options: argparse.Namespace) -> int:
     from .supervisor import configure_logging, resolve_database
 
     settings = _settings(options)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
         url, _ = resolve_database(settings, stack)
         _migrate_now(url)
@@ -228,7 +235,7 @@ def _serve(options: argparse.Namespace) -> int:
     from .supervisor import Endpoint, Fleet, PortTaken, claim_port, configure_logging, resolve_database, run_worker
 
     settings = _settings(options)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
         endpoint = Endpoint.parse(settings.listen)
         try:

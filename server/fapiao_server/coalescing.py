@@ -5,6 +5,7 @@ round trip and the driver's fixed cost are paid per batch instead of per call.""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -48,7 +49,10 @@ class Coalescer(Generic[T, R]):
         joined = spans.join(self._traced_as)
         self._pending.append((items, future, joined))
         if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name="coalescer")
+            # A context of its own: the batch serves many calls, so its log lines and spans must not carry the
+            # trace, method and principal of the call that happened to start it (its span is joined to the calls'
+            # explicitly).
+            self._runner = asyncio.create_task(self._run(), name="coalescer", context=contextvars.Context())
         with spans.waiting(joined):
             return await future
 

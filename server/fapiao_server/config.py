@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     log_level: str = "INFO"
+    # json: one JSON object per line; console: aligned lines for a person; auto: console when stderr is a terminal,
+    # json otherwise (docs/observability.md).
+    log_format: Literal["auto", "json", "console"] = "auto"
     # Tracing export: none, console (stderr), or otlp (OTEL_EXPORTER_OTLP_* variables configure it).
     otel_exporter: Literal["none", "console", "otlp"] = "none"
 

@@ -24,12 +24,11 @@ READY_TIMEOUT_SECONDS = 60.0
 MAX_CRASHES, CRASH_WINDOW_SECONDS = 5, 60.0
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-    )
+def configure_logging(level: str, log_format: str = "auto") -> None:
+    """This process's logs on stderr: JSON lines or readable ones (telemetry/logs.py)."""
+    from .telemetry.logs import configure_logging as configure
+
+    configure(level, log_format)  # type: ignore[arg-type]  # Settings checked it is one of the formats
 
 
 @dataclass(frozen=True)
@@ -86,11 +85,16 @@ async def run_worker(settings: Settings, database_url: str, on_ready: Callable[[
 
 def _worker_process(settings_data: dict[str, object], database_url: str, ready: multiprocessing.Queue) -> None:
     settings = Settings(**settings_data)  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # SIGINT goes to the whole process group on Ctrl-C; the supervisor decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_supervisor()
-    asyncio.run(run_worker(settings, database_url, lambda port: ready.put((os.getpid(), port))))
+    try:
+        asyncio.run(run_worker(settings, database_url, lambda port: ready.put((os.getpid(), port))))
+    except Exception:
+        # One log line with the traceback, not multiprocessing's own print of it (many lines, no level, no pid).
+        log.critical("worker failed", exc_info=True)
+        raise SystemExit(1) from None
 
 
 def _die_with_supervisor() -> None:

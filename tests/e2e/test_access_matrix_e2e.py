@@ -50,7 +50,7 @@ from tests.support import fleet
 from tests.support.access import bearer, principal_key
 from tests.support.invoices import issue_request, new_request_id, tax_id
 from tests.support.keys import shared_keyring
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, logged_errors
 from tests.support.services import fresh_database
 from tests.support.signing import fleet_signing_key
 
@@ -257,7 +257,7 @@ def client(matrix_database: str, redis_url: str) -> Iterator[Client]:
         opened.close()
         for server in servers:
             server.stop()
-        errors = [line for server in servers for line in server.stderr if " ERROR " in line]
+        errors = [line for server in servers for line in logged_errors(server.stderr)]
         unknown = [line for line in errors if not any(known in line for known in KNOWN_SERVER_ERRORS)]
         assert not unknown, "".join(unknown)
 

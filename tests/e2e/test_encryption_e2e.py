@@ -38,7 +38,7 @@ from tests.support.access import principal_key
 from tests.support.fleet import by_id, channel, new_tax_id, pool_key, start_servers, stop_servers
 from tests.support.invoices import LINES, new_request_id
 from tests.support.keys import master_key_env, shared_keyring
-from tests.support.server import ServerProcess, fapiao_executable
+from tests.support.server import ServerProcess, fapiao_executable, logged_errors
 from tests.support.services import fresh_database
 from tests.support.signing import fleet_signing_key
 
@@ -174,13 +174,13 @@ def test_totp_secrets_are_sealed_refused_when_copied_and_kept_across_a_rotation(
             with pytest.raises(FapiaoError) as refused:
                 auth.login(alice, PASSWORD, pyotp.TOTP(secrets[bob]).at(time.time() + 30))
             assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, "LOGIN_FAILED")
-            logged = "".join(line for line in b.stderr if " ERROR " in line)
+            logged = "".join(logged_errors(b.stderr))
             assert f"logins.totp_secret of row {alice}" in logged, b.stderr[-20:]
         finally:
             with psycopg.connect(own_database, autocommit=True) as conn:
                 conn.execute("UPDATE logins SET totp_secret = %s WHERE principal_id = %s", (stored[alice][0], alice))
             # The error was this test's doing: stop_servers must not count it against the fleet.
-            b.stderr[:] = [line for line in b.stderr if " ERROR " not in line]
+            b.stderr[:] = [line for line in b.stderr if not logged_errors([line])]
 
     rotated = keys_command(own_database, "rotate")
     assert rotated.returncode == 0, rotated.stderr
@@ -210,7 +210,7 @@ async def test_a_tampered_value_is_a_logged_server_error_and_the_server_keeps_se
             await get(address, victim.id, key)
         assert refused.value.code() is grpc.StatusCode.INTERNAL
         assert (await get(address, donor.id, key)).buyer.name == BUYER_NAME  # still serving
-        logged = [line for line in servers[0].stderr if " ERROR " in line]
+        logged = logged_errors(servers[0].stderr)
         assert any("UndecryptableValue" in line for line in logged), servers[0].stderr[-20:]
         details = "".join(servers[0].stderr)
         assert f"invoices.buyer_name of row {victim.id}" in details
@@ -218,7 +218,7 @@ async def test_a_tampered_value_is_a_logged_server_error_and_the_server_keeps_se
         with psycopg.connect(own_database, autocommit=True) as conn:
             conn.execute("UPDATE invoices SET buyer_name = %s WHERE id = %s", (kept, int(victim.id)))
         # The error was this test's doing: stop_servers must not count it against the fleet.
-        servers[0].stderr[:] = [line for line in servers[0].stderr if " ERROR " not in line]
+        servers[0].stderr[:] = [line for line in servers[0].stderr if not logged_errors([line])]
     assert (await get(address, victim.id, key)).buyer.name == BUYER_NAME
 
 

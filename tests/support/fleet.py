@@ -16,7 +16,7 @@ from fapiao_server.domain.access import Role
 
 from .access import aio_interceptors, principal_key
 from .invoices import new_request_id, tax_id
-from .server import NO_QUOTAS, ServerProcess
+from .server import NO_QUOTAS, ServerProcess, logged_errors
 
 OK = "OK"
 
@@ -98,7 +98,7 @@ def stop_servers(servers: Sequence[ServerProcess]) -> None:
     """Stop the servers; none may have logged an error (an unexpected exception is logged as one)."""
     for server in servers:
         server.stop()
-    errors = [line for server in servers for line in server.stderr if " ERROR " in line]
+    errors = [line for server in servers for line in logged_errors(server.stderr)]
     assert not errors, "".join(errors)
 
 

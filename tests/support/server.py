@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -35,6 +38,25 @@ def serving(address: str, timeout: float = 2.0) -> bool:
     except grpc.RpcError:
         return False
     return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def log_records(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The JSON log lines among a server's stderr lines, parsed (a server whose stderr is not a terminal logs one
+    JSON object per line); lines that are not JSON objects are left out."""
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def logged_errors(lines: Iterable[str]) -> list[str]:
+    """The stderr lines logged at ERROR or CRITICAL (an unexpected exception is logged as one), as written."""
+    return [line for line in lines if any(r.get("level") in ("error", "critical") for r in log_records([line]))]
 
 
 def fapiao_executable() -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from ..config import Settings
 from ..supervisor import Endpoint, configure_logging, resolve_database
 from .envoy import drain, envoy_binary, envoy_command, local_config, wait_until_healthy
 
+log = logging.getLogger("fapiao.fleet")
 BANNER = re.compile(r"fapiao: serving on (\S+) with")
 NODE_START_SECONDS = 90.0
 # Nodes drain themselves on SIGTERM (their drain delay and grace); past this they are killed.
@@ -61,7 +63,7 @@ def run(options: argparse.Namespace) -> int:
     except (ValidationError, ValueError) as error:
         print(f"fapiao: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
@@ -248,14 +250,11 @@ def _watch(nodes: list[Node], envoy: subprocess.Popen[bytes], stopping: threadin
         for node in nodes:
             if node.index not in reported and node.process.poll() is not None:
                 reported.add(node.index)
-                print(
-                    f"fapiao fleet: node {node.index} ({node.address}) exited with {node.process.returncode};"
-                    " not restarted",
-                    file=sys.stderr,
-                    flush=True,
+                log.error(
+                    "node %d (%s) exited with %s; not restarted", node.index, node.address, node.process.returncode
                 )
         if envoy.poll() is not None:
-            print(f"fapiao fleet: envoy exited with {envoy.returncode}; stopping", file=sys.stderr, flush=True)
+            log.error("envoy exited with %s; stopping", envoy.returncode)
             return 1
     return 0
 
@@ -265,7 +264,7 @@ def _stop_envoy(envoy: subprocess.Popen[bytes], admin: Endpoint) -> None:
         try:
             drain(admin, DRAIN_SECONDS)
         except (subprocess.CalledProcessError, OSError) as error:
-            print(f"fapiao fleet: draining Envoy failed ({error}); stopping it", file=sys.stderr)
+            log.warning("draining Envoy failed (%s); stopping it", error)
     _stop_process(envoy, 10.0)
 
 

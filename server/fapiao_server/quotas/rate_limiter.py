@@ -28,6 +28,7 @@ whole rate, so the fleet admits up to W times it until Redis is back. Calls neve
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import time
 from collections.abc import Callable
@@ -91,7 +92,8 @@ class FleetRateLimiter:
                     raise rate_limited(principal, rate, lease.until - now)
             refill = self._refills.get(principal)
             if refill is None:
-                refill = asyncio.create_task(self._refill(principal, rate))
+                # A context of its own: every waiting call shares the refill, not only the one that started it.
+                refill = asyncio.create_task(self._refill(principal, rate), context=contextvars.Context())
                 self._refills[principal] = refill
                 refill.add_done_callback(lambda _, p=principal: self._refills.pop(p, None))
             # Shielded: one caller giving up (its deadline) must not cancel the slice the others wait for. Bounded:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..domain.audit import AuditEvent, ChainCheck, ChainedEvent
 from ..domain.errors import FieldViolation, InvalidArgument
-from ..telemetry import spans
 from .paging import Page, decode_values, encode_values, fingerprint, page_limit
 from .ports import AuditFilter, AuditStore
 
@@ -117,9 +116,9 @@ class AuditLog:
 
     def _start_writer(self) -> None:
         if self._writer is None:
-            # It serves every call of the next moments, and may outlive this one: not part of its trace.
-            with spans.detached():
-                self._writer = asyncio.get_running_loop().create_task(self._write(), name="audit-writer")
+            # A context of its own: it writes many calls' events and may outlive this one, so its log lines and
+            # spans must not carry the trace, method and principal of the call that happened to start it.
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="audit-writer", context=Context())
 
     @property
     def pending(self) -> int:

@@ -152,8 +152,9 @@ class PostgresAccess:
             secret = self._keyring.open_totp_secret(row["principal_id"], row["totp_secret"])
         except UndecryptableValue as error:
             # Altered, or copied from another login: no code can be right, so the login fails as a wrong code
-            # would. Logged: the row needs repair from a backup, or a new SetLogin.
-            log.error("the login %r is refused: %s", username, error)
+            # would. Logged, by principal id (a username may be a person's name): the row needs repair from a
+            # backup, or a new SetLogin.
+            log.error("the login of principal %s is refused: %s", row["principal_id"], error)
             return None
         return LoginSecret(row["principal_id"], row["password_hash"], secret, row["totp_last_step"])
 

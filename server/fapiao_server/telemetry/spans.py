@@ -77,21 +77,6 @@ def current_ids() -> tuple[str, str] | None:
     return format(found.trace_id, "032x"), format(found.span_id, "016x")
 
 
-@contextlib.contextmanager
-def detached() -> Iterator[None]:
-    """Run the block (and the tasks it creates) outside the current trace: for work started by a call that
-    outlives it and serves many (the audit writer), which would otherwise be drawn into that one call's trace
-    after it ended. Work with no trace of its own is not traced at all (tracing.CallsOnly)."""
-    if _tracer is None:
-        yield
-        return
-    token = otel_context.attach(otel_context.Context())
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
-
-
 class Joined:
     """One call's place in a coalesced batch (coalescing.Coalescer): the trace context it was submitted from,
     and for a traced batch its wait span, which lasts until the call has its result."""

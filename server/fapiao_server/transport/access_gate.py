@@ -7,19 +7,23 @@ reported to ``on_refusal`` (the audit log)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
+from google.rpc import code_pb2
 
 from ..domain.access import Principal
 from ..domain.errors import DomainError, PermissionDenied, QuotaExceeded, Unauthenticated
 from ..quotas.rate_limiter import FleetRateLimiter
 from ..services.authentication import Authenticator
-from ..telemetry import spans
+from ..telemetry import logs, spans
 from .caller import bind_principal
+from .errors import status_for
 from .policy import OPEN, allowed_roles
 
+log = logging.getLogger(__name__)
 AUTHORIZATION = "authorization"
 _BEARER = "bearer "
 
@@ -87,14 +91,27 @@ class AccessGate:
             # The id only (what the audit log records as the actor), never the display name or a credential.
             spans.annotate_call("fapiao.principal.id", principal.id)
             spans.annotate_call("fapiao.principal.role", principal.role.value)
+            logs.bind_principal(principal.id)  # from here on, this call's log lines say who made it
             if principal.role not in roles:
                 raise PermissionDenied(
                     f"a {principal.role.value} may not call {method.rsplit('/', 1)[-1]}", reason="ROLE_NOT_ALLOWED"
                 )
             await self._rate_limiter.admit(principal.id, principal.rate_limit)
         except (Unauthenticated, PermissionDenied, QuotaExceeded) as error:
+            log_refusal(error)
             if self._on_refusal is not None:
                 self._on_refusal(Refusal(method, error, principal, context.peer()))
             raise
         bind_principal(principal)
         return principal
+
+
+def log_refusal(error: DomainError) -> None:
+    """One line for a call the gate turned away, with its status and reason (the principal, method and trace come
+    from the call's context), never the credential it came with nor the caller's address. INFO for credentials
+    and roles, what an operator looks for when a client reports being refused; DEBUG for rate limits, which a
+    busy client meets many times a second and is told when to retry (the audit log records every refusal)."""
+    level = logging.DEBUG if isinstance(error, QuotaExceeded) else logging.INFO
+    if log.isEnabledFor(level):
+        status = code_pb2.Code.Name(status_for(error).code)
+        log.log(level, "call refused", extra={"grpc_status": status, "reason": error.reason})

@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from ..domain.errors import DomainError, FieldViolation, InvalidArgument
 from ..telemetry import spans
+from ..telemetry.logs import bind_call
 from .access_gate import AccessGate
 from .errors import grpc_status_for
 from .overload import CallLimiter
@@ -142,6 +143,8 @@ class AdmitCalls(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
+        # This runs in the call's own task, as its handler will: every line the call logs names its method.
+        bind_call(handler_call_details.method)
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
             return handler
