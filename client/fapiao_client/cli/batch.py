@@ -136,6 +136,10 @@ def _results(
             raise RuntimeError(f"result {result.index} arrived where {position} was expected")
         position += 1
         yield row, result
+    # Read the stream to its end: its final status reaches us (a failure after the last result is raised), and the
+    # register sees the call finish instead of cancelled when the channel closes.
+    for extra in answers:
+        raise RuntimeError(f"result {extra.index} arrived after the last item")
 
 
 def run(options: argparse.Namespace) -> int:
