@@ -5,6 +5,7 @@ started. A node that dies stays dead: chaos tests kill nodes on purpose and rest
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ NODE_START_SECONDS = 90.0
 NODE_STOP_SECONDS = 60.0
 # On one machine no other Envoy takes the clients: draining only lets the calls in flight finish.
 DRAIN_SECONDS = 5
+ENVOY_START_ATTEMPTS = 3
 
 
 @dataclass
@@ -83,8 +85,6 @@ def run(options: argparse.Namespace) -> int:
             **({"FAPIAO_REDIS_URL": redis_url} if redis_url else {}),
         }
         subprocess.run([fapiao, "migrate"], env={**os.environ, **env}, stdout=subprocess.DEVNULL, check=True)
-        listen = Endpoint(listen.host, listen.port or _free_port(listen.host))
-        admin, metrics = Endpoint("127.0.0.1", _free_port("127.0.0.1")), Endpoint("127.0.0.1", _free_port("127.0.0.1"))
         nodes = [_start_node(k, fapiao, options.workers, env) for k in range(1, options.nodes + 1)]
         stack.callback(_stop_nodes, nodes)
         try:
@@ -92,22 +92,36 @@ def run(options: argparse.Namespace) -> int:
         except RuntimeError as error:
             print(f"fapiao: {error}", file=sys.stderr)
             return 1
-        config = folder / "envoy.yaml"
-        config.write_text(local_config([Endpoint.parse(n.address) for n in nodes], listen, admin, metrics))
         log = folder / "envoy.log"
-        with log.open("w") as output:
-            envoy = subprocess.Popen(
-                envoy_command(binary, config, DRAIN_SECONDS),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C's SIGINT would end Envoy at once, undrained
+        for attempt in range(1, ENVOY_START_ATTEMPTS + 1):
+            # Ports the fleet picks are free when picked, but another process may take one before Envoy binds it:
+            # then Envoy exits at once, and the fleet tries again with others (never with a port the user named).
+            at = Endpoint(listen.host, listen.port or _free_port(listen.host))
+            admin, metrics = (
+                Endpoint("127.0.0.1", _free_port("127.0.0.1")),
+                Endpoint("127.0.0.1", _free_port("127.0.0.1")),
             )
+            config = folder / "envoy.yaml"
+            config.write_text(local_config([Endpoint.parse(n.address) for n in nodes], at, admin, metrics))
+            with log.open("w") as output:
+                envoy = subprocess.Popen(
+                    envoy_command(binary, config, DRAIN_SECONDS),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C's SIGINT would end Envoy at once, undrained
+                )
+            try:
+                wait_until_healthy(admin, len(nodes), timeout=30, running=functools.partial(_running, envoy))
+            except RuntimeError as error:
+                taken = "Address already in use" in log.read_text()
+                if envoy.poll() is not None and taken and attempt < ENVOY_START_ATTEMPTS:
+                    continue
+                _stop_process(envoy, 10.0)
+                print(f"fapiao: {error}; its log:\n{log.read_text()}", file=sys.stderr)
+                return 1
+            listen = at
+            break
         stack.callback(_stop_envoy, envoy, admin)
-        try:
-            wait_until_healthy(admin, len(nodes), timeout=30)
-        except RuntimeError as error:
-            print(f"fapiao: {error}; its log:\n{log.read_text()}", file=sys.stderr)
-            return 1
         if options.state:
             _write_state(options.state, listen, admin, envoy, nodes, fapiao, options.workers, env)
         print(f"fapiao fleet: {len(nodes)} node(s) behind Envoy", flush=True)
@@ -120,6 +134,10 @@ def run(options: argparse.Namespace) -> int:
             print(f"  state: {options.state}", flush=True)
         print("Ctrl-C stops everything (Envoy drains first).", flush=True)
         return _watch(nodes, envoy, stopping)
+
+
+def _running(process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is None
 
 
 def _fapiao_executable() -> str:

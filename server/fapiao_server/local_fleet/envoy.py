@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..supervisor import Endpoint
@@ -96,9 +96,13 @@ def host_health(admin: Endpoint) -> dict[str, bool]:
     return hosts
 
 
-def wait_until_healthy(admin: Endpoint, count: int, timeout: float) -> None:
+def wait_until_healthy(admin: Endpoint, count: int, timeout: float, running: Callable[[], bool] = lambda: True) -> None:
+    """Until Envoy sees ``count`` healthy nodes; RuntimeError after ``timeout``, or at once when ``running`` says
+    Envoy is gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if not running():
+            raise RuntimeError("Envoy exited")
         try:
             hosts = host_health(admin)
             if len(hosts) == count and all(hosts.values()):
