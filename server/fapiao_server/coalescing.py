@@ -5,11 +5,14 @@ round trip and the driver's fixed cost are paid per batch instead of per call.""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+# Told of each batch: its items, how long its oldest call waited for it to start, how long processing took (s).
+BatchObserver = Callable[[int, float, float], None]
 
 
 class Coalescer(Generic[T, R]):
@@ -19,21 +22,30 @@ class Coalescer(Generic[T, R]):
     ``linger``: when items kept arriving while a batch was being processed, wait this many seconds before taking
     the next batch, so that more join it, unless a whole batch is already waiting. A batch that starts from idle
     never waits, so light load pays nothing (like PostgreSQL's commit_delay, which applies only while other
-    transactions are active)."""
+    transactions are active).
+
+    ``on_batch`` (the metrics) is told of every batch processed, failed ones included."""
 
     def __init__(
-        self, process: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int, linger: float = 0.0
+        self,
+        process: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        max_batch: int,
+        linger: float = 0.0,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self._process = process
         self._max_batch = max_batch
         self._linger = linger
-        self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
+        self._on_batch = on_batch
+        # Each submission: its items, its caller's future, and when it arrived (time.monotonic()).
+        self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]], float]] = []
         self._runner: asyncio.Task[None] | None = None
 
     async def submit(self, items: Sequence[T]) -> list[R]:
         """The results for ``items``, once the batch they joined is done (or what ``process`` raised)."""
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
-        self._pending.append((items, future))
+        self._pending.append((items, future, time.monotonic()))
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="coalescer")
         return await future
@@ -45,11 +57,11 @@ class Coalescer(Generic[T, R]):
 
     def _full(self) -> bool:
         """Whether a whole batch is already waiting (then lingering would only delay it)."""
-        return sum(len(items) for items, _ in self._pending) >= self._max_batch
+        return sum(len(items) for items, _, _ in self._pending) >= self._max_batch
 
-    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]]]]:
+    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]], float]]:
         taken, size = 0, 0
-        for items, _ in self._pending:
+        for items, _, _ in self._pending:
             if taken and size + len(items) > self._max_batch:
                 break
             taken, size = taken + 1, size + len(items)
@@ -64,15 +76,20 @@ class Coalescer(Generic[T, R]):
                     await asyncio.sleep(self._linger)
                 following = True
                 batch = self._take()
+                flat = [item for items, _, _ in batch for item in items]
+                started = time.monotonic()
                 try:
-                    results = await self._process([item for items, _ in batch for item in items])
+                    results = await self._process(flat)
                 except Exception as error:  # every caller of this batch gets the error; later batches go on
-                    for _, future in batch:
+                    for _, future, _ in batch:
                         if not future.done():
                             future.set_exception(error)
                     continue
+                finally:
+                    if self._on_batch is not None:
+                        self._on_batch(len(flat), started - batch[0][2], time.monotonic() - started)
                 start = 0
-                for items, future in batch:
+                for items, future, _ in batch:
                     if not future.done():
                         future.set_result(results[start : start + len(items)])
                     start += len(items)
