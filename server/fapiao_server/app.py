@@ -159,7 +159,9 @@ class Application:
         # Every worker loads the fleet's key; `fapiao serve` has created and published it before workers start.
         self.signing_key = signing_key(settings.signing_key_file, settings.data_dir)
         records = PostgresVerificationRecords(self.pool)
-        self.recorder = GroupCommitRecorder(records, on_batch=self.metrics.group_commit("verification_records"))
+        self.recorder = GroupCommitRecorder(
+            self.metrics.counting_records(records), on_batch=self.metrics.group_commit("verification_records")
+        )
         self.quota_store = create_quota_store(settings)
         self.rate_limiter = FleetRateLimiter(
             self.quota_store,
@@ -168,7 +170,7 @@ class Application:
         )
         self.verification = VerificationService(
             self.invoices,
-            self.metrics.counting_records(self.recorder),
+            self.recorder,
             records,
             policy=VerificationPolicy(window_years=settings.verification_window_years),
             attempts=VerificationAttempts(self.quota_store),

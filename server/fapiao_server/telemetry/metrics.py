@@ -159,7 +159,8 @@ class WorkerMetrics:
             "fapiao.verifications",
             [self.verifications.observe],
             unit="{verification}",
-            description="Verifications answered (their record stored), by outcome, asked invoice type and channel",
+            description="Verifications recorded (each is answered once its record is), by outcome, asked invoice "
+            "type and channel",
         )
         self.issued = Counts(lambda key: {"invoice_type": _type_code(key[0]), "colour": key[1]})
         meter.create_observable_counter(
@@ -213,9 +214,9 @@ class WorkerMetrics:
 
         return observe
 
-    def counting_records(self, recorder: Any) -> Any:
-        """The verification services' RecordAppender, counting what it stores."""
-        return _CountedRecords(recorder, self.verifications)
+    def counting_records(self, records: Any) -> Any:
+        """The verification records' store (PostgresVerificationRecords), counting what it commits."""
+        return _CountedRecords(records, self.verifications)
 
     def counting_lifecycle(self, store: Any, issuer: Any) -> tuple[Any, Any]:
         """The lifecycle service's store and issuer, counting what their transactions commit."""
@@ -440,8 +441,8 @@ class NoMetrics:
     def group_commit(self, batcher: str) -> BatchObserver | None:
         return None
 
-    def counting_records(self, recorder: Any) -> Any:
-        return recorder
+    def counting_records(self, records: Any) -> Any:
+        return records
 
     def counting_lifecycle(self, store: Any, issuer: Any) -> tuple[Any, Any]:
         return store, issuer
@@ -523,6 +524,20 @@ def _status(context: grpc.aio.ServicerContext, error: BaseException | None) -> g
 def _timed(handler: grpc.RpcMethodHandler, method: str, rpc: RpcMetrics) -> grpc.RpcMethodHandler:
     """``handler`` with its call timed from start to its last message, whatever its kind."""
     done = rpc.done
+    if handler.unary_unary:  # nearly every call: the least built per call
+        behaviour = handler.unary_unary
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                answer = await behaviour(request, context)
+            except BaseException as error:
+                done(method, started, context, error)
+                raise
+            done(method, started, context, None)
+            return answer
+
+        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
     kinds = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -557,8 +572,6 @@ def _timed(handler: grpc.RpcMethodHandler, method: str, rpc: RpcMetrics) -> grpc
     def wrap(behaviour: Callable[..., Any]) -> Callable[..., Any]:
         return generator(behaviour) if inspect.isasyncgenfunction(behaviour) else coroutine(behaviour)
 
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary), **kinds)
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), **kinds)
     if handler.stream_unary:
@@ -570,20 +583,23 @@ def _timed(handler: grpc.RpcMethodHandler, method: str, rpc: RpcMetrics) -> grpc
 
 
 class _CountedRecords:
-    """services.ports.RecordAppender: counts each verification once its record is stored (then it is answered)."""
+    """The verification records' store under the group commits: counts each record once its batch committed, so
+    the counts are the history's (a call cancelled while its batch was being written is counted too: its record
+    stands)."""
 
     def __init__(self, inner: Any, counts: Counts) -> None:
         self._inner = inner
         self._add = counts.add
 
-    async def reserve_ids(self, count: int) -> list[int]:
-        return await self._inner.reserve_ids(count)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
-    async def append(self, records: Sequence[VerificationRecord]) -> None:
-        await self._inner.append(records)
+    async def insert(self, records: Sequence[VerificationRecord]) -> list[None]:
+        done = await self._inner.insert(records)
         add = self._add
         for record in records:
             add((record.outcome, record.invoice_type, record.channel))
+        return done
 
 
 class _CountedIssuer:
