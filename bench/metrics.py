@@ -7,7 +7,8 @@
 Two `fapiao serve` nodes with the same worker count, database and Redis differ in one setting:
 FAPIAO_METRICS_LISTEN=127.0.0.1:0 (on: the RPC interceptor, the SDK, the counters, the node's /metrics) against
 FAPIAO_METRICS_LISTEN="" (off: no instrument at all). While the node with metrics is measured, its /metrics is
-scraped every second (a Prometheus at 15 s scrapes fifteen times less), so what the scrapes cost is counted in.
+scraped every second by default (a Prometheus at 15 s scrapes fifteen times less; --scrape-seconds), so what the
+scrapes cost is counted in.
 
 h2load drives VerifyInvoice of one seeded invoice (MATCH, so the cache stays warm) in a closed loop at saturation.
 The two take turns in alternating order, round after round, so drift and neighbours hit both alike; the ratio
@@ -219,7 +220,8 @@ def markdown(report: dict[str, Any]) -> str:
         "| metrics | req/s (median) | server CPU us/call (median) |",
         "|---|---:|---:|",
         f"| off | {s['rps_off']:,.0f} | {s['cpu_us_per_call_off']:.0f} |",
-        f"| on (scraped every second) | {s['rps_on']:,.0f} | {s['cpu_us_per_call_on']:.0f} |",
+        f"| on (scraped every {report['options']['scrape_seconds']:g} s) | {s['rps_on']:,.0f} "
+        f"| {s['cpu_us_per_call_on']:.0f} |",
         "",
         f"Throughput on / off: **{s['throughput_ratio_on_to_off']:.3f}** (median of rounds {s['round_ratios']}); "
         f"CPU per call on / off: {s['cpu_per_call_ratio_on_to_off']:.3f}",

@@ -149,7 +149,7 @@ def test_a_node_page_merges_its_workers_and_counts_those_that_answered() -> None
         for index, worker in enumerate(workers):
             node.worker_at(index, worker.serve())
             for _ in range(index + 1):
-                worker.rpc_duration.record(0.002, {"rpc.method": "fapiao.v1.VerificationService/VerifyInvoice"})
+                worker.rpc_duration.labels(str(index), "grpc", "test.Probe/Ok", "OK", "").observe(0.002)
         node.worker_at(2, free_port())  # a worker that is restarting: nothing listens there
         node.worker_restarted()
         text = _get(f"http://127.0.0.1:{node.port}/metrics")
