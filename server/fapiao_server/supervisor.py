@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import queue
 import signal
 import socket
 import sys
@@ -202,7 +203,7 @@ class Fleet:
         while True:
             try:
                 self._heard(self._ready.get_nowait())
-            except Exception:  # queue.Empty
+            except queue.Empty:
                 return
 
     def start(self, count: int) -> None:

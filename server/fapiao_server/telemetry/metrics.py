@@ -205,7 +205,6 @@ class WorkerMetrics:
             unit="{call}",
             description="Calls the access gate refused for their credentials or role, by ErrorInfo reason",
         )
-        self._observed: dict[str, Any] = {}
 
     # -- hooks for the composition root --------------------------------------------------------------------------
 
@@ -261,7 +260,6 @@ class WorkerMetrics:
     ) -> None:
         """Report these parts' own counts and sizes, read at each scrape."""
         meter = self._meter
-        self._observed.update(pool=pool, limiter=limiter, verification=verification, audit=audit, feed=feed)
         pool_name = {"db.client.connection.pool.name": "fapiao"}
         used, idle = (
             {**pool_name, "db.client.connection.state": "used"},
