@@ -46,6 +46,7 @@ from .storage.reporting import PostgresReports
 from .storage.signing_keys import PostgresSigningKeys
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
+from .telemetry.metrics import worker_metrics
 from .transport.access_gate import AccessGate
 from .transport.admin_servicer import AdminServicer
 from .transport.audit_servicer import AuditServicer
@@ -137,11 +138,14 @@ def create_quota_store(settings: Settings) -> RedisQuotaStore | None:
 
 
 class Application:
-    """Everything one worker runs. ``start()`` returns the bound port; ``stop()`` drains and closes."""
+    """Everything one worker runs. ``start()`` returns the bound port; ``stop()`` drains and closes. ``worker`` is
+    its index within its node (a label of its metrics)."""
 
-    def __init__(self, settings: Settings, database_url: str) -> None:
+    def __init__(self, settings: Settings, database_url: str, *, worker: int = 0) -> None:
         self.settings = settings
         self._database_url = database_url
+        # Off (FAPIAO_METRICS_LISTEN=""), each hook below hands back what it is given.
+        self.metrics = worker_metrics(settings.metrics_listen, worker)
         self.pool = create_pool(
             database_url,
             min_size=settings.db_pool_min,
@@ -155,7 +159,9 @@ class Application:
         # Every worker loads the fleet's key; `fapiao serve` has created and published it before workers start.
         self.signing_key = signing_key(settings.signing_key_file, settings.data_dir)
         records = PostgresVerificationRecords(self.pool)
-        self.recorder = GroupCommitRecorder(records)
+        self.recorder = GroupCommitRecorder(
+            self.metrics.counting_records(records), on_batch=self.metrics.group_commit("verification_records")
+        )
         self.quota_store = create_quota_store(settings)
         self.rate_limiter = FleetRateLimiter(
             self.quota_store,
@@ -172,8 +178,12 @@ class Application:
             signer=self.signing_key,
         )
         self.lifecycle = LifecycleService(
-            PostgresLifecycle(self.pool, self.keyring, signer=self.signing_key),
-            PostgresIssuer(self.pool, self.keyring, signer=self.signing_key),
+            *self.metrics.counting_lifecycle(
+                PostgresLifecycle(self.pool, self.keyring, signer=self.signing_key),
+                PostgresIssuer(
+                    self.pool, self.keyring, signer=self.signing_key, on_batch=self.metrics.group_commit("issue")
+                ),
+            ),
             invalidate=None if self.cache is None else self.cache.invalidate,
         )
         # Authentication and the policy interceptor record logins and refusals here too (audit.record).
@@ -191,6 +201,11 @@ class Application:
         )
         self.health = HealthServicer()
         interceptors, self._tracer_provider = start_tracing(settings.otel_exporter)
+        self.limiter = CallLimiter(
+            max_in_flight=settings.max_calls_in_flight,
+            max_queued=settings.max_calls_queued,
+            max_wait=settings.max_queue_wait_ms / 1000,
+        )
         self.servicers = Servicers(
             verification=VerificationServicer(self.verification),
             invoices=InvoiceServicer(self.lifecycle),
@@ -204,18 +219,27 @@ class Application:
             listeners(settings),
             self.servicers,
             self.health,
-            gate=AccessGate(self.authenticator, self.rate_limiter, on_refusal=refusal_recorder(self.audit)),
+            gate=AccessGate(
+                self.authenticator,
+                self.rate_limiter,
+                on_refusal=self.metrics.counting_refusals(refusal_recorder(self.audit)),
+            ),
             max_message_bytes=settings.max_message_bytes,
             share_port=settings.workers > 1,
-            limiter=CallLimiter(
-                max_in_flight=settings.max_calls_in_flight,
-                max_queued=settings.max_calls_queued,
-                max_wait=settings.max_queue_wait_ms / 1000,
-            ),
-            interceptors=interceptors,
+            limiter=self.limiter,
+            interceptors=[*self.metrics.interceptors(), *interceptors],
             audit_trail=AuditTrail(self.audit, AUDITED, refusals_of=REFUSALS_AUDITED),
         )
         self.port = self.ports[0]
+        self.metrics.observe(
+            pool=self.pool,
+            limiter=self.limiter,
+            verification=self.verification,
+            audit=self.audit,
+            feed=self.lifecycle.feed,
+            cache=self.cache,
+            quota_store=self.quota_store,
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _throttle_logins(self, username: str) -> None:
@@ -259,6 +283,7 @@ class Application:
         self._tasks.append(asyncio.create_task(self._every(FORM_SWEEP_SECONDS, self._expire_forms)))
         self._tasks.append(asyncio.create_task(self._every(REQUEST_SWEEP_SECONDS, self.lifecycle.forget_requests)))
         self._tasks.append(asyncio.create_task(self._every(AUDIT_OUTBOX_SECONDS, self.audit.collect_outbox)))
+        self._tasks.append(asyncio.create_task(self.metrics.measure_event_loop()))
         return self.port
 
     async def _expire_forms(self) -> None:
@@ -315,3 +340,4 @@ class Application:
         await self.pool.close()
         if self._tracer_provider is not None:
             self._tracer_provider.shutdown()
+        self.metrics.shutdown()

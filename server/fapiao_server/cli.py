@@ -246,6 +246,16 @@ def _serve(options: argparse.Namespace) -> int:
         if reserved is not None:
             stack.callback(reserved.close)
             endpoint = Endpoint(endpoint.host, reserved.getsockname()[1])
+        node_metrics = None
+        if settings.metrics_listen:
+            from .telemetry.node_metrics import NodeMetrics
+
+            try:
+                node_metrics = NodeMetrics(settings.metrics_listen, workers=settings.workers)
+            except OSError as error:
+                print(f"fapiao: FAPIAO_METRICS_LISTEN {settings.metrics_listen}: {error.strerror}", file=sys.stderr)
+                return 2
+            stack.callback(node_metrics.close)
         url, database = resolve_database(settings, stack)
         if settings.migrate_on_start:
             _migrate_now(url)
@@ -269,13 +279,16 @@ def _serve(options: argparse.Namespace) -> int:
             bound = Endpoint(endpoint.host, port)
             print(f"fapiao: serving on {bound} with {settings.workers} worker(s)", flush=True)
             print(f"  database: {database}\n  cache: {cache}\n  signing key: {key.key_id}", flush=True)
+            if node_metrics is not None:
+                host = Endpoint.parse(settings.metrics_listen).host
+                print(f"  metrics: http://{host}:{node_metrics.port}/metrics", flush=True)
             if demo is not None:
                 print(demo(str(bound)), flush=True)
 
         if settings.workers == 1:
-            asyncio.run(run_worker(settings, url, banner))
+            asyncio.run(run_worker(settings, url, banner, node_metrics=node_metrics))
             return 0
-        fleet = Fleet(settings, url, str(endpoint))
+        fleet = Fleet(settings, url, str(endpoint), metrics=node_metrics)
         signal.signal(signal.SIGTERM, fleet.request_stop)
         signal.signal(signal.SIGINT, fleet.request_stop)
         try:

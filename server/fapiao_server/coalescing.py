@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -13,6 +14,8 @@ from .telemetry import spans
 
 T = TypeVar("T")
 R = TypeVar("R")
+# Told of each batch: its items, how long its oldest call waited for it to start, how long processing took (s).
+BatchObserver = Callable[[int, float, float], None]
 
 
 class Coalescer(Generic[T, R]):
@@ -26,7 +29,9 @@ class Coalescer(Generic[T, R]):
 
     ``traced_as``: with tracing on, each call's wait and each batch are spans named after it (``<name>.wait``,
     ``<name>.batch``; telemetry/spans.py says how they connect). Without a name a batch's work still goes in
-    the trace of the call its first item came from."""
+    the trace of the call its first item came from.
+
+    ``on_batch`` (the metrics) is told of every batch processed, failed ones included."""
 
     def __init__(
         self,
@@ -35,19 +40,22 @@ class Coalescer(Generic[T, R]):
         max_batch: int,
         linger: float = 0.0,
         traced_as: str | None = None,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self._process = process
         self._max_batch = max_batch
         self._linger = linger
         self._traced_as = traced_as
-        self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]], spans.Joined | None]] = []
+        self._on_batch = on_batch
+        # Each submission: its items, its caller's future, its trace (if any), when it arrived (time.monotonic()).
+        self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]], spans.Joined | None, float]] = []
         self._runner: asyncio.Task[None] | None = None
 
     async def submit(self, items: Sequence[T]) -> list[R]:
         """The results for ``items``, once the batch they joined is done (or what ``process`` raised)."""
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
         joined = spans.join(self._traced_as)
-        self._pending.append((items, future, joined))
+        self._pending.append((items, future, joined, time.monotonic()))
         if self._runner is None:
             # A context of its own: the batch serves many calls, so its log lines and spans must not carry the
             # trace, method and principal of the call that happened to start it (its span is joined to the calls'
@@ -63,11 +71,11 @@ class Coalescer(Generic[T, R]):
 
     def _full(self) -> bool:
         """Whether a whole batch is already waiting (then lingering would only delay it)."""
-        return sum(len(items) for items, _, _ in self._pending) >= self._max_batch
+        return sum(len(items) for items, *_ in self._pending) >= self._max_batch
 
-    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]], spans.Joined | None]]:
+    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]], spans.Joined | None, float]]:
         taken, size = 0, 0
-        for items, _, _ in self._pending:
+        for items, *_ in self._pending:
             if taken and size + len(items) > self._max_batch:
                 break
             taken, size = taken + 1, size + len(items)
@@ -82,17 +90,21 @@ class Coalescer(Generic[T, R]):
                     await asyncio.sleep(self._linger)
                 following = True
                 batch = self._take()
-                taken = [item for items, _, _ in batch for item in items]
+                taken = [item for items, *_ in batch for item in items]
+                started = time.monotonic()
                 try:
-                    with spans.batch(self._traced_as, [joined for _, _, joined in batch], len(taken)):
+                    with spans.batch(self._traced_as, [joined for _, _, joined, _ in batch], len(taken)):
                         results = await self._process(taken)
                 except Exception as error:  # every caller of this batch gets the error; later batches go on
-                    for _, future, _ in batch:
+                    for _, future, *_ in batch:
                         if not future.done():
                             future.set_exception(error)
                     continue
+                finally:
+                    if self._on_batch is not None:
+                        self._on_batch(len(taken), started - batch[0][3], time.monotonic() - started)
                 start = 0
-                for items, future, _ in batch:
+                for items, future, *_ in batch:
                     if not future.done():
                         future.set_result(results[start : start + len(items)])
                     start += len(items)

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     # Tracing export: none, console (stderr), or otlp (OTEL_EXPORTER_OTLP_* variables configure it).
     otel_exporter: Literal["none", "console", "otlp"] = "none"
+    # Prometheus metrics (docs/observability.md): HOST:PORT where the node serves /metrics, one endpoint for all
+    # its workers; "" or "off" installs no instrument at all. The default, a free loopback port the banner names,
+    # never collides with another server on the machine; a deployment gives the fixed port its Prometheus scrapes
+    # (deploy/: 0.0.0.0:9464, the OpenTelemetry Prometheus exporter's usual port).
+    metrics_listen: str = "127.0.0.1:0"
 
     @field_validator("listen", "mtls_listen")
     @classmethod
@@ -115,6 +120,13 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:50051 or [::]:50051")
         return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _metrics_address(cls, value: str) -> str:
+        if value.strip().lower() in ("", "off"):
+            return ""
+        return cls._host_port(value) or ""
 
     @model_validator(mode="after")
     def _transport_security(self) -> Settings:

@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import queue
 import signal
 import socket
 import sys
@@ -15,8 +16,12 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .config import Settings
+
+if TYPE_CHECKING:
+    from .telemetry.node_metrics import NodeMetrics
 
 log = logging.getLogger("fapiao.supervisor")
 READY_TIMEOUT_SECONDS = 60.0
@@ -67,30 +72,54 @@ def resolve_database(settings: Settings, stack: ExitStack) -> tuple[str, str]:
     return url, f"embedded PostgreSQL in {settings.data_dir / 'pgdata'}"
 
 
-async def run_worker(settings: Settings, database_url: str, on_ready: Callable[[int], None]) -> None:
-    """Run one Application until SIGTERM or SIGINT, then drain it."""
+async def run_worker(
+    settings: Settings,
+    database_url: str,
+    on_ready: Callable[[int], None],
+    *,
+    worker: int = 0,
+    node_metrics: NodeMetrics | None = None,
+    on_metrics: Callable[[int], None] | None = None,
+) -> None:
+    """Run one Application until SIGTERM or SIGINT, then drain it. Its metrics join ``node_metrics`` when the node
+    serves them from this very process; otherwise (a worker of several) they are served on a loopback port of
+    their own, told to ``on_metrics`` before ``on_ready``."""
     from .app import Application
 
-    app = Application(settings, database_url)
+    app = Application(settings, database_url, worker=worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     port = await app.start()
+    if node_metrics is not None and app.metrics.registry is not None:
+        node_metrics.include(worker, app.metrics.registry)
+    elif on_metrics is not None and (metrics_port := app.metrics.serve()) is not None:
+        on_metrics(metrics_port)
     on_ready(port)
     await stop.wait()
     log.info("draining")
     await app.stop()
 
 
-def _worker_process(settings_data: dict[str, object], database_url: str, ready: multiprocessing.Queue) -> None:
+def _worker_process(
+    settings_data: dict[str, object], database_url: str, ready: multiprocessing.Queue, index: int = 0
+) -> None:
     settings = Settings(**settings_data)  # type: ignore[arg-type]
     configure_logging(settings.log_level, settings.log_format)
     # SIGINT goes to the whole process group on Ctrl-C; the supervisor decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_supervisor()
     try:
-        asyncio.run(run_worker(settings, database_url, lambda port: ready.put((os.getpid(), port))))
+        asyncio.run(
+            run_worker(
+                settings,
+                database_url,
+                lambda port: ready.put((os.getpid(), port)),
+                worker=index,
+                on_metrics=lambda port: ready.put(("metrics", index, port)),
+            )
+        )
     except Exception:
         # One log line with the traceback, not multiprocessing's own print of it (many lines, no level, no pid).
         log.critical("worker failed", exc_info=True)
@@ -141,36 +170,56 @@ def claim_port(endpoint: Endpoint, *, workers: int) -> socket.socket | None:
 
 
 class Fleet:
-    """N worker processes on one port."""
+    """N worker processes on one port. With ``metrics``, each worker serves its metrics on a loopback port it
+    reports here, and the node's endpoint merges them (telemetry/node_metrics.py)."""
 
-    def __init__(self, settings: Settings, database_url: str, address: str) -> None:
+    def __init__(self, settings: Settings, database_url: str, address: str, metrics: NodeMetrics | None = None) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._ready: multiprocessing.Queue = self._context.Queue()
         self._settings = settings.model_copy(update={"listen": address})
         self._database_url = database_url
+        self._metrics = metrics
         self._workers: list[multiprocessing.process.BaseProcess] = []
         self._crashes: list[float] = []
         self._stopping = False
 
-    def _spawn(self) -> multiprocessing.process.BaseProcess:
+    def _spawn(self, index: int) -> multiprocessing.process.BaseProcess:
         process = self._context.Process(
             target=_worker_process,
             # Python mode, not JSON: JSON would mask secrets (the token key) as "**********".
-            args=(self._settings.model_dump(), self._database_url, self._ready),
+            args=(self._settings.model_dump(), self._database_url, self._ready, index),
             name="fapiao-worker",
         )
         process.start()
         return process
 
+    def _heard(self, message: tuple[object, ...]) -> bool:
+        """Note a worker's message; True when it says the worker is ready (its metrics port comes before)."""
+        if message[0] == "metrics":
+            _, index, port = message
+            if self._metrics is not None:
+                self._metrics.worker_at(int(index), int(port))  # type: ignore[call-overload]
+            return False
+        return True
+
+    def _hear_restarted(self) -> None:
+        """Take in what restarted workers reported (their metrics ports) without waiting."""
+        while True:
+            try:
+                self._heard(self._ready.get_nowait())
+            except queue.Empty:
+                return
+
     def start(self, count: int) -> None:
-        self._workers = [self._spawn() for _ in range(count)]
+        self._workers = [self._spawn(index) for index in range(count)]
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        for _ in range(count):
+        ready = 0
+        while ready < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or any(not w.is_alive() for w in self._workers):
                 raise RuntimeError("workers failed to start; see the log above")
             try:
-                self._ready.get(timeout=remaining)
+                ready += self._heard(self._ready.get(timeout=remaining))
             except Exception as error:
                 raise RuntimeError("workers did not become ready in time") from error
 
@@ -181,6 +230,7 @@ class Fleet:
         """Keep the fleet at size until asked to stop; returns the exit status."""
         while not self._stopping:
             multiprocessing.connection.wait([w.sentinel for w in self._workers], timeout=0.5)
+            self._hear_restarted()
             for index, worker in enumerate(self._workers):
                 if worker.is_alive() or self._stopping:
                     continue
@@ -191,7 +241,9 @@ class Fleet:
                     log.error("workers keep dying; shutting down")
                     self.stop()
                     return 1
-                self._workers[index] = self._spawn()
+                self._workers[index] = self._spawn(index)
+                if self._metrics is not None:
+                    self._metrics.worker_restarted()
         self.stop()
         return 0
 

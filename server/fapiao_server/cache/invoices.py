@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class CacheStats:
     near_hits: int = 0
+    near_misses: int = 0  # lookups the near cache could not answer (0 without a near cache)
     hits: int = 0  # shared-cache hits
     misses: int = 0  # shared-cache misses
     loads: int = 0  # keys loaded from PostgreSQL
@@ -78,6 +79,14 @@ class CachedInvoices:
         self._tokens = 0
         self.stats = CacheStats()
 
+    @property
+    def has_near(self) -> bool:
+        return self._near is not None
+
+    @property
+    def has_shared(self) -> bool:
+        return self._shared is not None
+
     def _token(self) -> str:
         self._tokens += 1
         return f"{self._token_prefix}{self._tokens}"
@@ -98,6 +107,7 @@ class CachedInvoices:
                 self.stats.near_hits += 1
                 _answered_by("near")
                 return invoice
+            self.stats.near_misses += 1
         shared = self._inflight.get(key)
         if shared is not None:
             try:
@@ -219,7 +229,9 @@ class CachedInvoices:
                 wanted.append(key)
             elif invoice is not None:
                 found[key] = invoice
-        self.stats.near_hits += len(keys) - len(wanted)
+        if self._near is not None:
+            self.stats.near_hits += len(keys) - len(wanted)
+            self.stats.near_misses += len(wanted)
         if not wanted:
             return found
         mark = self._near.mark() if self._near is not None else 0

@@ -41,15 +41,18 @@ class RedisQuotaStore:
         self._count = client.register_script(_script("count_attempts.lua"))
         self._breaker = breaker or CircuitBreaker()
         self._degraded = False
+        self.unavailable = 0  # calls Redis did not answer, so the caller counted in memory (read by the metrics)
         # Every verification counts an attempt: under load, one script call serves all that arrive meanwhile.
         self._counts: Coalescer[tuple[str, int], int] = Coalescer(self._count_batch, max_batch=2000)
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         if not self._breaker.allow():
+            self.unavailable += 1
             raise QuotaStoreUnavailable("redis circuit open")
         try:
             result = await operation()
         except (RedisError, OSError, TimeoutError) as error:
+            self.unavailable += 1
             self._breaker.failure()
             if not self._degraded:
                 self._degraded = True

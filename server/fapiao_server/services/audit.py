@@ -125,6 +125,11 @@ class AuditLog:
         """Events queued and not yet committed."""
         return len(self._pending)
 
+    @property
+    def dropped(self) -> int:
+        """Events given up, ever, because the queue was full while the database was away."""
+        return self._dropped
+
     async def flush(self) -> None:
         """Wait until everything recorded so far is committed (retrying while the database is away)."""
         self._flushing += 1

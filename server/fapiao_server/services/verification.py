@@ -66,6 +66,7 @@ class VerificationService:
         self._daily_limit = daily_limit or DailyVerificationLimit()
         self._signer = signer
         self._clock = clock
+        self.daily_limit_refusals = 0  # attempts refused by the daily limit, ever (read by the metrics)
 
     def _now(self) -> tuple[datetime, date]:
         now = self._clock()
@@ -109,7 +110,9 @@ class VerificationService:
         counts = await self._attempts.count(
             [limit.counter(caller, key, now) for key in keys], lapse_at=next_business_day_start(now)
         )
-        return [limit.judge(count, key, now) for count, key in zip(counts, keys, strict=True)]
+        verdicts = [limit.judge(count, key, now) for count, key in zip(counts, keys, strict=True)]
+        self.daily_limit_refusals += sum(isinstance(verdict, QuotaExceeded) for verdict in verdicts)
+        return verdicts
 
     async def _spend_attempt(self, caller: str, key: InvoiceKey, now: datetime) -> int | None:
         (verdict,) = await self._judge_attempts(caller, [key], now)

@@ -121,6 +121,11 @@ class EventFeed:
             self._count -= 1
 
     @property
+    def watchers(self) -> int:
+        """Watches following the feed now (open WatchInvoices streams of this worker)."""
+        return self._count
+
+    @property
     def position(self) -> EventPosition | None:
         """Where the feed has read the history up to (None while nobody watches)."""
         return self._position

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
-from ..coalescing import Coalescer
+from ..coalescing import BatchObserver, Coalescer
 from ..domain.audit import invoice_subject
 from ..domain.calendar import utc_now
 from ..domain.errors import Aborted, DomainError, FailedPrecondition
@@ -46,13 +46,14 @@ class PostgresIssuer:
         max_batch: int = 256,
         linger: float = GROUP_COMMIT_LINGER_SECONDS,
         clock: Callable[[], datetime] = utc_now,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self._pool = pool
         self._keyring = keyring
         self._signer = signer
         self._clock = clock
         self._batches: Coalescer[PendingIssue, IssueResult] = Coalescer(
-            self._issue_batch, max_batch=max_batch, linger=linger, traced_as="fapiao.issue"
+            self._issue_batch, max_batch=max_batch, linger=linger, traced_as="fapiao.issue", on_batch=on_batch
         )
 
     async def issue(self, item: PendingIssue) -> Invoice | Replayed:

@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from ..coalescing import Coalescer
+from ..coalescing import BatchObserver, Coalescer
 from ..domain.invoice import InvoiceKey, InvoiceState
 from ..domain.invoice_types import InvoiceType
 from ..domain.verification import VerificationChannel, VerificationOutcome, VerificationRecord
@@ -123,10 +123,12 @@ class GroupCommitRecorder:
     instead of paying round trips and a commit each.
     """
 
-    def __init__(self, store: PostgresVerificationRecords, *, max_batch: int = 5000) -> None:
+    def __init__(
+        self, store: PostgresVerificationRecords, *, max_batch: int = 5000, on_batch: BatchObserver | None = None
+    ) -> None:
         self._store = store
         self._batches: Coalescer[VerificationRecord, None] = Coalescer(
-            store.insert, max_batch=max_batch, traced_as="fapiao.record"
+            store.insert, max_batch=max_batch, traced_as="fapiao.record", on_batch=on_batch
         )
 
     async def reserve_ids(self, count: int) -> list[int]:

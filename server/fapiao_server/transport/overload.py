@@ -40,6 +40,7 @@ class CallLimiter:
         self.max_queued = max_queued
         self.max_wait = max_wait
         self.in_flight = 0
+        self.refused = 0  # calls turned away, ever (read by the metrics)
         self._waiting: deque[asyncio.Future[None]] = deque()
         low, high = RETRY_AFTER_SECONDS
         # Built once: a refusal must cost as little as possible, and its status never changes.
@@ -60,6 +61,7 @@ class CallLimiter:
             self.in_flight += 1
             return True
         if len(self._waiting) >= self.max_queued:
+            self.refused += 1
             return False
         turn = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
@@ -69,6 +71,7 @@ class CallLimiter:
             if turn.done():  # handed a place just as the wait ran out: keep it
                 return True
             self._waiting.remove(turn)
+            self.refused += 1
             return False
         except asyncio.CancelledError:  # the caller went away while waiting
             if turn.done():
