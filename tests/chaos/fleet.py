@@ -209,22 +209,34 @@ class ChaosFleet:
     # The end.
 
     def close(self) -> None:
-        try:
-            if self.process is not None and self.process.poll() is None:
-                self.process.send_signal(signal.SIGINT)
-                try:
-                    self.process.wait(90)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-            for slot in self.nodes:
-                for process in slot.ours:
-                    if process.poll() is None:
-                        process.terminate()
-                for process in slot.ours:
-                    try:
-                        process.wait(60)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-        finally:
-            self.redis.close()
-            self.postgres.close()
+        """Stop everything, each step whatever became of the others: a test that failed half-way must not leave
+        a node running into the rest of the run."""
+        steps = [self._stop_fleet, self._stop_restarted_nodes, self.redis.close, self.postgres.close]
+        failures = []
+        for step in steps:
+            try:
+                step()
+            except Exception as error:  # the next step runs regardless; the first failure is raised at the end
+                failures.append(error)
+        if failures:
+            raise failures[0]
+
+    def _stop_fleet(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(90)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _stop_restarted_nodes(self) -> None:
+        processes = [process for slot in self.nodes for process in slot.ours if process.poll() is None]
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
