@@ -21,6 +21,9 @@ def start_embedded_postgres(data_dir: Path) -> tuple[str, Callable[[], None]]:
     """
     import pgserver  # server extra; imported here so nothing else pays for it
 
+    # pgserver logs every command it runs, with its whole output, at INFO: a dozen screens of initdb and pg_ctl at
+    # each start. Its warnings and errors still come through.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     pgdata = data_dir / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting the embedded PostgreSQL in %s", pgdata)
