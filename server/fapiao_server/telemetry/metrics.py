@@ -46,12 +46,12 @@ from ..domain.invoice_types import InvoiceType
 from ..domain.quotas import INVOICE_VERIFICATIONS_PER_DAY, RATE_LIMIT
 from ..domain.red_letter import FormState
 from ..domain.verification import VerificationRecord
+from .rpc import HEALTH, SERVER_ERRORS, final_status
 
 METER = "fapiao_server"
 # The resource attribute naming the worker within its node; the reader turns it into a label on every series
 # (fapiao_worker), so the node's merged /metrics keeps each worker's series apart.
 WORKER_ATTRIBUTE = "fapiao.worker"
-HEALTH = "/grpc.health.v1.Health/"
 # The semantic conventions' boundaries for rpc.server.call.duration, with 1 and 2.5 ms in front: a warm
 # VerifyInvoice answers in about a millisecond, and the latency SLO's threshold (0.1 s) must be a boundary.
 RPC_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -59,17 +59,6 @@ GROUP_COMMIT_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 
 GROUP_COMMIT_WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 EVENT_LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 EVENT_LOOP_PROBE_SECONDS = 0.25
-# gRPC statuses that are the server's fault (the conventions' error statuses for a gRPC server): error.type.
-SERVER_ERRORS = frozenset(
-    {
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
 # Access refusals are counted by ErrorInfo reason, a fixed set in the code; past this many a new one is "_OTHER".
 MAX_REASONS = 32
 
@@ -510,23 +499,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
         return _timed(handler, method, self)
 
     def done(self, method: str, started: float, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
-        self.observer(method, _status(context, error))(time.perf_counter() - started)
-
-
-def _status(context: grpc.aio.ServicerContext, error: BaseException | None) -> grpc.StatusCode:
-    """The status the call ended with: the one it was aborted (or set) with, else OK, UNKNOWN for an exception
-    that escaped, and for a call cancelled under it DEADLINE_EXCEEDED or CANCELLED (the client went away)."""
-    code = context.code()
-    if isinstance(code, grpc.StatusCode):
-        return code
-    if error is None:
-        return grpc.StatusCode.OK
-    if isinstance(error, asyncio.CancelledError):
-        remaining = context.time_remaining()
-        return (
-            grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
-        )
-    return grpc.StatusCode.UNKNOWN
+        self.observer(method, final_status(context, error))(time.perf_counter() - started)
 
 
 def _timed(handler: grpc.RpcMethodHandler, method: str, rpc: RpcMetrics) -> grpc.RpcMethodHandler:

@@ -13,7 +13,6 @@ Upkeep (health probes, sweeps, the audit writer, LISTEN) is not traced: only a c
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import os
@@ -27,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from . import spans
+from .rpc import HEALTH, SERVER_ERRORS, final_status
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -38,19 +38,6 @@ if TYPE_CHECKING:
     from opentelemetry.util.types import Attributes
 
 DEFAULT_SERVICE_NAME = "fapiao"
-HEALTH = "/grpc.health.v1.Health/"
-# Server-side gRPC statuses that are the register's failure rather than the caller's (OpenTelemetry's semantic
-# conventions for RPC): these mark a server span as an error; INVALID_ARGUMENT, NOT_FOUND... do not.
-SERVER_ERRORS = frozenset(
-    {
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
 
 
 class Tracing:
@@ -171,14 +158,7 @@ class CallSpans(grpc.aio.ServerInterceptor):
 
 
 def _finished(span: Span, context: grpc.aio.ServicerContext, failure: BaseException | None) -> None:
-    code = context.code()  # what abort_with_status() set too
-    if code is None:
-        if failure is None:
-            code = grpc.StatusCode.OK
-        elif isinstance(failure, asyncio.CancelledError):
-            code = grpc.StatusCode.CANCELLED
-        else:
-            code = grpc.StatusCode.UNKNOWN  # what grpc answers for an exception that escapes a handler
+    code = final_status(context, failure)
     span.set_attribute("rpc.grpc.status_code", code.value[0])
     if code in SERVER_ERRORS:
         span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))

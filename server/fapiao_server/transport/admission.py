@@ -16,11 +16,11 @@ from google.protobuf.message import DecodeError
 from ..domain.errors import DomainError, FieldViolation, InvalidArgument
 from ..telemetry import spans
 from ..telemetry.logs import bind_call
+from ..telemetry.rpc import HEALTH
 from .access_gate import AccessGate
 from .errors import grpc_status_for
 from .overload import CallLimiter
 
-HEALTH = "/grpc.health.v1.Health/"
 Parse = Callable[[bytes], Any]
 Admit = Callable[[grpc.aio.ServicerContext], Awaitable[object]]
 
