@@ -86,14 +86,17 @@ class Coalescer(Generic[T, R]):
         try:
             following = False  # this runner started from idle: its first batch goes at once
             while self._pending:
+                lingered = 0.0
                 if following and self._linger > 0 and not self._full():
+                    lingering = time.monotonic()
                     await asyncio.sleep(self._linger)
+                    lingered = time.monotonic() - lingering
                 following = True
                 batch = self._take()
                 taken = [item for items, *_ in batch for item in items]
                 started = time.monotonic()
                 try:
-                    with spans.batch(self._traced_as, [joined for _, _, joined, _ in batch], len(taken)):
+                    with spans.batch(self._traced_as, [joined for _, _, joined, _ in batch], len(taken), lingered):
                         results = await self._process(taken)
                 except Exception as error:  # every caller of this batch gets the error; later batches go on
                     for _, future, *_ in batch:

@@ -12,16 +12,18 @@ import grpc
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from fapiao_client.cli.tracing import exporters_wanted
 from fapiao_server.coalescing import Coalescer
 from fapiao_server.domain.errors import NotFound, Unavailable
 from fapiao_server.telemetry import spans
-from fapiao_server.telemetry.tracing import CallSpans, calls_only, service_resource
+from fapiao_server.telemetry.tracing import CallSpans, PlannedTraceIds, SampledCalls, calls_only, service_resource
 from fapiao_server.transport.errors import unary_errors
 
 
@@ -108,6 +110,42 @@ async def test_a_batch_reads_in_its_first_calls_trace_and_is_linked_from_the_oth
     assert sorted(s.parent.span_id for s in inserts) == sorted(s.context.span_id for s in batch_spans)
 
 
+async def test_a_batch_says_how_long_it_lingered_so_a_calls_queued_time_can_be_split(
+    recorded: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = recorded
+    release = asyncio.Event()
+
+    async def process(items: list[int]) -> list[int]:
+        await release.wait()
+        return items
+
+    batches: Coalescer[int, int] = Coalescer(process, max_batch=10, linger=0.05, traced_as="fapiao.test")
+    tracer = provider.get_tracer("test")
+
+    async def call(number: int) -> list[int]:
+        with tracer.start_as_current_span(f"call {number}", kind=trace.SpanKind.SERVER):
+            return await batches.submit([number])
+
+    first = asyncio.create_task(call(1))  # from idle: goes at once, never lingers
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(call(2))  # arrives during the first batch: the next one lingers
+    await asyncio.sleep(0.01)
+    release.set()
+    assert (await first, await second) == ([1], [2])
+
+    alone, following = sorted(
+        (s for s in exporter.get_finished_spans() if s.name == "fapiao.test.batch"), key=lambda s: s.start_time
+    )
+    assert alone.attributes["fapiao.batch.linger_ms"] == 0
+    assert following.attributes["fapiao.batch.linger_ms"] >= 45
+    (wait,) = [
+        s for s in exporter.get_finished_spans() if s.name == "fapiao.test.wait" and s.start_time > alone.start_time
+    ]
+    # Its queued time is the rest of the batch before it plus the linger.
+    assert wait.attributes["fapiao.batch.queued_ms"] >= wait.attributes["fapiao.batch.linger_ms"] >= 45
+
+
 async def test_an_untraced_fleet_opens_no_span_and_keeps_no_context() -> None:
     assert not spans.active()
     assert spans.join("fapiao.test") is None
@@ -158,6 +196,60 @@ async def test_a_calls_span_ends_with_the_status_the_caller_got(
     assert (span.status.status_code is trace.StatusCode.ERROR) is failed
     if error is not None:
         assert span.attributes["fapiao.error.reason"] == error.reason  # type: ignore[attr-defined]
+
+
+async def test_only_the_calls_the_sampler_picks_do_any_tracing_work_and_they_are_traced_whole() -> None:
+    """SampledCalls decides before any span exists; the SDK must then agree with it (the same trace id), and an
+    unpicked call must run with instrumentation off, yet with its caller's trace current for its log lines."""
+    exporter, ids = InMemorySpanExporter(), PlannedTraceIds()
+    sampler = ParentBased(TraceIdRatioBased(0.5))
+    provider = TracerProvider(sampler=calls_only(sampler), id_generator=ids)  # as start_tracing makes it
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    spans.enable(provider.get_tracer("test"))
+    seen: list[tuple[bool, int]] = []  # per call: instrumentation on, the current trace id
+
+    async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        with spans.span("fapiao.inner"):
+            seen.append((is_instrumentation_enabled(), trace.get_current_span().get_span_context().trace_id))
+        return request
+
+    handler = grpc.unary_unary_rpc_method_handler(call)
+    server = grpc.aio.server(
+        interceptors=[SampledCalls(sampler, ids), aio_server_interceptor(tracer_provider=provider), CallSpans()]
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Calls", {"Call": handler}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            method = channel.unary_unary("/test.Calls/Call")
+            for _ in range(200):  # no caller trace: the ratio decides
+                await method(b"x")
+            roots = len(seen)
+            for sampled in (True, False):  # a caller's decision is followed
+                context = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
+                    trace_id=ids.generate_trace_id(), span_id=ids.generate_span_id(), is_remote=True,
+                    trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED if sampled else 0),
+                )))  # fmt: skip
+                carrier: dict[str, str] = {}
+                TraceContextTextMapPropagator().inject(carrier, context)
+                for _ in range(5):
+                    await method(b"x", metadata=tuple(carrier.items()))
+                assert all(on is sampled for on, _ in seen[-5:])
+                expected = trace.get_current_span(context).get_span_context().trace_id
+                assert all(trace_id == expected for _, trace_id in seen[-5:])  # the caller's trace, either way
+    finally:
+        await server.stop(None)
+        spans.disable()
+        provider.shutdown()
+    picked = sum(on for on, _ in seen[:roots])
+    assert 50 <= picked <= 150  # about half (binomial, 200 calls: 7 standard deviations either way)
+    finished = exporter.get_finished_spans()
+    servers = [s for s in finished if s.kind is trace.SpanKind.SERVER]
+    # Every call picked, and only those, has its server span and its own span under it: the SDK agreed each time.
+    assert len(servers) == picked + 5 and len(finished) == 2 * len(servers)
+    picked_ids = {trace_id for on, trace_id in seen if on}
+    assert {s.context.trace_id for s in servers} == picked_ids
 
 
 @pytest.mark.parametrize(

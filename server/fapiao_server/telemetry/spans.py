@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
 from opentelemetry.trace import Link, Span, Tracer
 
 _tracer: Tracer | None = None
@@ -40,16 +41,24 @@ def active() -> bool:
     return _tracer is not None
 
 
+def _live() -> Tracer | None:
+    """The tracer, unless tracing is off or the current call is one SampledCalls (tracing.py) left unsampled: then
+    its instrumentation is suppressed, and so are the register's own spans."""
+    if _tracer is None or not is_instrumentation_enabled():
+        return None
+    return _tracer
+
+
 def span(name: str, attributes: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[Span | None]:
     """A child of the current span for the block (the block's exceptions mark it failed), or nothing."""
-    if _tracer is None:
+    if (tracer := _live()) is None:
         return _NOTHING
-    return _tracer.start_as_current_span(name, attributes=attributes)
+    return tracer.start_as_current_span(name, attributes=attributes)
 
 
 def note(key: str, value: str | bool | int | float) -> None:
     """Set an attribute on the current span (ours or an instrumentation's)."""
-    if _tracer is not None:
+    if _live() is not None:
         trace.get_current_span().set_attribute(key, value)
 
 
@@ -92,10 +101,10 @@ class Joined:
 def join(batch_name: str | None) -> Joined | None:
     """Called where a call submits to a batch; None while tracing is off. ``batch_name`` None: the batch opens
     no spans of its own, but its work (Redis commands) still goes in the trace of the call that started it."""
-    if _tracer is None:
+    if (tracer := _live()) is None:
         return None
     here = otel_context.get_current()
-    wait = None if batch_name is None else _tracer.start_span(f"{batch_name}.wait", context=here)
+    wait = None if batch_name is None else tracer.start_span(f"{batch_name}.wait", context=here)
     return Joined(here, wait)
 
 
@@ -106,16 +115,19 @@ def waiting(joined: Joined | None) -> contextlib.AbstractContextManager[Any]:
     return trace.use_span(joined.wait, end_on_exit=True)
 
 
-def batch(batch_name: str | None, joined: Sequence[Joined | None], size: int) -> contextlib.AbstractContextManager[Any]:
-    """Around one batch's work, in the batch's runner task: see _traced_batch."""
+def batch(
+    batch_name: str | None, joined: Sequence[Joined | None], size: int, lingered: float = 0.0
+) -> contextlib.AbstractContextManager[Any]:
+    """Around one batch's work, in the batch's runner task: see _traced_batch. ``lingered``: the seconds the
+    runner waited before taking this batch so that more calls would join it (part of every call's queued time)."""
     if _tracer is None:
         return _NOTHING
     present = [j for j in joined if j is not None]
-    if not present:
-        return _NOTHING
+    if not present:  # none of its calls is sampled: its statements are not worth a span either
+        return suppress_instrumentation()
     if batch_name is None:
         return _attached(present[0].context)
-    return _traced_batch(_tracer, batch_name, present, size)
+    return _traced_batch(_tracer, batch_name, present, size, lingered)
 
 
 @contextlib.contextmanager
@@ -128,7 +140,7 @@ def _attached(context: otel_context.Context) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _traced_batch(tracer: Tracer, batch_name: str, calls: list[Joined], size: int) -> Iterator[None]:
+def _traced_batch(tracer: Tracer, batch_name: str, calls: list[Joined], size: int, lingered: float) -> Iterator[None]:
     """One batch serves many calls, each in its own trace. Its span (and the SQL under it) is a child of the
     first sampled call's wait span, so that call's trace reads whole, top to bottom, like an uncoalesced call;
     it links to every other call's wait span, and each of those links back to it, so any call's trace leads to
@@ -142,7 +154,11 @@ def _traced_batch(tracer: Tracer, batch_name: str, calls: list[Joined], size: in
     lead = next((j for j in calls if j.wait is not None and j.wait.get_span_context().trace_flags.sampled), calls[0])
     assert lead.wait is not None
     links = [Link(j.wait.get_span_context()) for j in calls if j.wait is not None and j is not lead]
-    attributes = {"fapiao.batch.size": size, "fapiao.batch.calls": len(calls)}
+    attributes = {
+        "fapiao.batch.size": size,
+        "fapiao.batch.calls": len(calls),
+        "fapiao.batch.linger_ms": round(lingered * 1000, 3),
+    }
     name = f"{batch_name}.batch"
     with (
         _attached(trace.set_span_in_context(lead.wait, lead.context)),
