@@ -7,12 +7,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -84,6 +87,34 @@ def clear_redis_namespace(url: str, prefix: str) -> int:
     finally:
         client.close()
     return removed
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """What one bench run owns: a work folder, a database and a Redis key prefix."""
+
+    workdir: Path
+    database: str
+    url: str
+    redis_prefix: str
+
+
+def scratch(stack: contextlib.ExitStack, admin_url: str, redis_url: str, label: str) -> Scratch:
+    """A new work folder, database and Redis namespace, each removed again when ``stack`` closes (also on failure
+    or Ctrl-C: the signals are ignored during the clean-up, so a second Ctrl-C cannot abort it)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"fapiao-bench-{label}-"))
+    stack.callback(lambda: shutil.rmtree(workdir, ignore_errors=True))
+    name, url = create_database(admin_url)
+    stack.callback(lambda: drop_database(admin_url, name))
+    prefix = f"fapiao-bench-{name.rsplit('_', 1)[1]}:"
+    stack.callback(lambda: clear_redis_namespace(redis_url, prefix))
+    stack.callback(ignore_signals)  # registered last, so it runs first on the way out
+    return Scratch(workdir, name, url, prefix)
+
+
+def ignore_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def run_bounded(args: list[str], *, env: dict[str, str], timeout: float, what: str) -> str:

@@ -1159,7 +1159,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         stack.callback(lambda: environment.drop_database(options.admin_url, bench.database))
         prefix = f"fapiao-bench-{bench.database.rsplit('_', 1)[1]}:"
         stack.callback(lambda: environment.clear_redis_namespace(options.redis_url, prefix))
-        stack.callback(verification_bench._ignore_signals)  # a second Ctrl-C must not abort the cleanup
+        stack.callback(environment.ignore_signals)  # a second Ctrl-C must not abort the cleanup
         log(f"database {bench.database}, Redis prefix {prefix}, work folder {workdir}")
         env = {
             **os.environ,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import collections
 import subprocess
+import threading
 from pathlib import Path
+from typing import Any
+
+import environment
+import loadgen
 
 # Frames every sample of an asyncio worker carries; they say nothing about where the time goes.
 _BORING = (
@@ -65,3 +70,20 @@ def _function(frame: str) -> str:
     parts = path.split("/")
     short = "/".join(parts[-2:]) if len(parts) > 1 else path
     return f"{name} ({short})" if short else name
+
+
+def under_h2load(pid: int, url: str, body: Path, credential: str, setting: tuple[int, int], seconds: float,
+                 folder: Path, label: str) -> tuple[dict[str, Any], loadgen.LoadResult]:  # fmt: skip
+    """py-spy of process ``pid`` while h2load drives ``url`` in a closed loop (``setting``: connections, streams):
+    self and inclusive shares by function (or an error), and the load's result. The profile goes to ``folder``."""
+    py_spy = environment.tool("py-spy") or "py-spy"
+    output = folder / f"{label}.txt"
+    errors: list[str] = []
+    recorder = threading.Thread(target=lambda: errors.append(record(py_spy, pid, seconds, output) or ""))
+    recorder.start()
+    result = loadgen.h2load(environment.tool("h2load") or "/usr/bin/h2load", url, body, clients=setting[0],
+                            streams=setting[1], duration=seconds + 2, caller=label, credential=credential)  # fmt: skip
+    recorder.join()
+    if errors and errors[0]:
+        return {"error": errors[0]}, result
+    return summarise(output, top=30), result

@@ -357,11 +357,6 @@ def _stop_on_signals() -> None:
         signal.signal(signum, interrupt)
 
 
-def _ignore_signals() -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)
-
-
 def _profile_under(
     bench: Bench, server: environment.ServerProcess, name: str, seconds: float, load: Callable[[], object]
 ) -> dict[str, Any]:
@@ -413,7 +408,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         stack.callback(lambda: environment.drop_database(options.admin_url, cold_name))
         prefix = f"fapiao-bench-{name.rsplit('_', 1)[1]}:"
         stack.callback(lambda: environment.clear_redis_namespace(options.redis_url, prefix))
-        stack.callback(_ignore_signals)  # runs first on the way out: a second Ctrl-C must not abort the cleanup
+        stack.callback(environment.ignore_signals)  # runs first on the way out: no second Ctrl-C stops the cleanup
         log(f"database {name}, Redis prefix {prefix}, work folder {workdir}")
 
         env = {**os.environ, "FAPIAO_DATABASE_URL": url, "FAPIAO_LOG_LEVEL": "WARNING"}

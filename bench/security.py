@@ -31,10 +31,8 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -229,25 +227,6 @@ def gate_alone(
     return asyncio.run(_gate_alone(url, keyring, env, credentials, calls))
 
 
-def profile(server: environment.ServerProcess, body: Path, credential: str, setting: tuple[int, int],
-            seconds: float, folder: Path, label: str) -> tuple[dict[str, Any], loadgen.LoadResult]:  # fmt: skip
-    """py-spy of the server under the same closed loop: self and inclusive shares by function; and the load."""
-    import threading
-
-    py_spy = environment.tool("py-spy") or "py-spy"
-    output = folder / f"{label}.txt"
-    errors: list[str] = []
-    recorder = threading.Thread(target=lambda: errors.append(pyspy.record(py_spy, server.pid, seconds, output) or ""))
-    url = f"http://{server.address}{run.VERIFY_PATH}"
-    recorder.start()
-    result = loadgen.h2load(environment.tool("h2load") or "/usr/bin/h2load", url, body, clients=setting[0],
-                   streams=setting[1], duration=seconds + 2, caller=label, credential=credential)  # fmt: skip
-    recorder.join()
-    if errors and errors[0]:
-        return {"error": errors[0]}, result
-    return pyspy.summarise(output, top=30), result
-
-
 def ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, float]]:
     """Per load: median CPU per call and throughput over rounds, and their ratios to ``open`` (each round's ratio
     taken within the round, then the median, so a busy neighbour in one round cancels out)."""
@@ -293,13 +272,8 @@ def bench(o: argparse.Namespace) -> dict[str, Any]:
     report["machine"], report["revision"] = run.machine(), run.revision()
     fapiao = str(environment.fapiao_executable())
     with contextlib.ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="fapiao-bench-security-"))
-        stack.callback(lambda: shutil.rmtree(workdir, ignore_errors=True))
-        name, url = environment.create_database(o.admin_url)
-        stack.callback(lambda: environment.drop_database(o.admin_url, name))
-        prefix = f"fapiao-bench-{name.rsplit('_', 1)[1]}:"
-        stack.callback(lambda: environment.clear_redis_namespace(o.redis_url, prefix))
-        stack.callback(run._ignore_signals)
+        owned = environment.scratch(stack, o.admin_url, o.redis_url, "security")
+        workdir, name, url, prefix = owned.workdir, owned.database, owned.url, owned.redis_prefix
         log(f"database {name}, Redis prefix {prefix}, work folder {workdir}")
         # The keys (master, signing, token) live in the work folder, shared by every server of this run only.
         env = {**os.environ, "FAPIAO_DATABASE_URL": url, "FAPIAO_DATA_DIR": str(workdir / "data"),
@@ -364,8 +338,11 @@ def bench(o: argparse.Namespace) -> dict[str, Any]:
             o.profile.mkdir(parents=True, exist_ok=True)
             report["profiles"] = {}
             for load in ("open", "gate_key"):
-                report["profiles"][load], result = profile(servers[SERVER_OF[load]], body, credentials[load], setting,
-                                                           o.seconds * 2, o.profile, f"security-{load}")  # fmt: skip
+                server = servers[SERVER_OF[load]]
+                report["profiles"][load], result = pyspy.under_h2load(
+                    server.pid, f"http://{server.address}{run.VERIFY_PATH}", body, credentials[load], setting,
+                    o.seconds * 2, o.profile, f"security-{load}",
+                )  # fmt: skip
                 done, started = sent[load]
                 sent[load] = (done + result.succeeded, started + result.started)
         for server in servers.values():
