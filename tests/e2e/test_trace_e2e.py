@@ -270,7 +270,12 @@ def test_issue_then_verify_on_a_miss_is_one_trace_each_from_the_cli_to_postgresq
     assert batch.attributes["fapiao.batch.size"] == batch.attributes["fapiao.batch.calls"] == 1
     below = _descendants(trace, batch)
     assert {"INSERT", "SELECT"} <= {s.name for s in _database(below)}
-    assert all(s.parent == batch.span_id for s in _database(below))
+    # The batch's three round trips, each a span of it, with the statements under them or under the batch itself.
+    trips = {s.name: s for s in _children(trace, batch) if s.name.startswith(("fapiao.issue.", "fapiao.reserve"))}
+    assert set(trips) == {"fapiao.issue.claim", "fapiao.reserve_numbers", "fapiao.issue.write"}
+    assert trips["fapiao.reserve_numbers"].attributes["fapiao.reserve_numbers.prefixes"] == 1
+    assert [s.name for s in _database(_children(trace, trips["fapiao.reserve_numbers"]))] == ["INSERT"]
+    assert all(s.parent in {batch.span_id, *(t.span_id for t in trips.values())} for s in _database(below))
     (signing,) = [s for s in below if s.name == "fapiao.sign"]
     assert signing.attributes["fapiao.sign.kind"] == "invoice" and signing.attributes["fapiao.sign.count"] == 1
     (sealing,) = [s for s in below if s.name == "fapiao.seal"]

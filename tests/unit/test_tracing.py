@@ -146,6 +146,36 @@ async def test_a_batch_says_how_long_it_lingered_so_a_calls_queued_time_can_be_s
     assert wait.attributes["fapiao.batch.queued_ms"] >= wait.attributes["fapiao.batch.linger_ms"] >= 45
 
 
+async def test_a_call_cancelled_before_its_batch_leaves_the_batch_alone(
+    recorded: tuple[TracerProvider, InMemorySpanExporter], caplog: pytest.LogCaptureFixture
+) -> None:
+    provider, exporter = recorded
+    tracer, release = provider.get_tracer("test"), asyncio.Event()
+
+    async def process(items: list[int]) -> list[int]:
+        await release.wait()
+        return items
+
+    batches: Coalescer[int, int] = Coalescer(process, max_batch=10, traced_as="fapiao.test")
+
+    async def call(number: int) -> list[int]:
+        with tracer.start_as_current_span(f"call {number}", kind=trace.SpanKind.SERVER):
+            return await batches.submit([number])
+
+    first = asyncio.create_task(call(1))
+    await asyncio.sleep(0.01)
+    gone, kept = asyncio.create_task(call(2)), asyncio.create_task(call(3))  # both queue for the next batch
+    await asyncio.sleep(0.01)
+    gone.cancel()  # its caller went away: its wait span ends now, before its batch starts
+    release.set()
+    assert (await first, await kept) == ([1], [3])
+    assert not [r for r in caplog.records if r.name.startswith("opentelemetry")], caplog.records
+    second = max(
+        (s for s in exporter.get_finished_spans() if s.name == "fapiao.test.batch"), key=lambda s: s.start_time
+    )
+    assert second.attributes["fapiao.batch.size"] == 2 and second.attributes["fapiao.batch.calls"] == 1
+
+
 async def test_an_untraced_fleet_opens_no_span_and_keeps_no_context() -> None:
     assert not spans.active()
     assert spans.join("fapiao.test") is None
@@ -215,13 +245,20 @@ async def test_only_the_calls_the_sampler_picks_do_any_tracing_work_and_they_are
 
     handler = grpc.unary_unary_rpc_method_handler(call)
     server = grpc.aio.server(
-        interceptors=[SampledCalls(sampler, ids), aio_server_interceptor(tracer_provider=provider), CallSpans()]
+        interceptors=[SampledCalls(sampler, ids, aio_server_interceptor(tracer_provider=provider))]
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Calls", {"Call": handler}),))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("grpc.health.v1.Health", {"Check": handler}),)
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            for _ in range(20):  # health checks: never traced, whatever the sampler says
+                await channel.unary_unary("/grpc.health.v1.Health/Check")(b"x")
+            assert not any(on for on, _ in seen)
+            del seen[:]
             method = channel.unary_unary("/test.Calls/Call")
             for _ in range(200):  # no caller trace: the ratio decides
                 await method(b"x")

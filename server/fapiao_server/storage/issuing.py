@@ -5,6 +5,7 @@ them, so a failed batch gives them back and the sequence has no gaps."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -19,6 +20,7 @@ from ..domain.events import EventType, NewEvent
 from ..domain.invoice import Invoice, InvoiceState
 from ..domain.signing import Signer
 from ..services.ports import PendingIssue, Replayed, UsedRequest
+from ..telemetry import spans
 from .audit import record_with_change
 from .database import storage_errors
 from .encryption import Keyring
@@ -90,14 +92,17 @@ class PostgresIssuer:
                     repeats[index] = first_of[key]
                 else:
                     first_of[key] = index
-        with storage_errors(), change_errors():
-            # Pipeline mode: the batch costs three round trips (request ids and invoice ids; the numbers; the
-            # inserts and COMMIT) instead of one per statement, so the counters it locks are held for less.
+        # Pipeline mode: the batch costs three round trips (request ids and invoice ids; the numbers; the inserts
+        # and COMMIT) instead of one per statement, so the counters it locks are held for less. Each round trip is a
+        # span of the batch (fapiao.issue.claim, fapiao.reserve_numbers, fapiao.issue.write), which is how a trace
+        # tells waiting for PostgreSQL (or for another batch's counters) from this worker's own work.
+        with storage_errors(), change_errors(), contextlib.ExitStack() as writing:
             async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
-                taking_ids = await conn.execute(query("next_invoice_ids"), {"count": len(items)})
-                claims = [items[i].claim for i in first_of.values()]
-                used = await claim_requests(conn, [c for c in claims if c is not None])
-                ids = [row[0] for row in await taking_ids.fetchall()]
+                with spans.span("fapiao.issue.claim"):
+                    taking_ids = await conn.execute(query("next_invoice_ids"), {"count": len(items)})
+                    claims = [items[i].claim for i in first_of.values()]
+                    used = await claim_requests(conn, [c for c in claims if c is not None])
+                    ids = [row[0] for row in await taking_ids.fetchall()]
                 fresh = []
                 for index, item in enumerate(items):
                     if index in repeats:
@@ -143,6 +148,8 @@ class PostgresIssuer:
                         if (claim := items[index].claim) is not None
                     ],
                 )
+                # From here to the end of the ExitStack: the queued inserts sent, run and committed (WAL flush).
+                writing.enter_context(spans.span("fapiao.issue.write"))
         for index, first in repeats.items():
             original, claim = results[first], items[first].claim
             assert claim is not None

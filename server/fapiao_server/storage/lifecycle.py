@@ -203,9 +203,13 @@ async def insert_invoices(
     prefixes = [number_prefix(d.invoice_type, d.region, day) for d in drafts]
     counts = Counter(prefixes)
     primary = await conn.execute(query("primary_data_key"))  # in pipeline mode it rides with the reservation
-    reserved = await (
-        await conn.execute(query("reserve_number_blocks"), {"prefixes": list(counts), "counts": list(counts.values())})
-    ).fetchall()
+    # The span includes any wait for another transaction holding the same counters.
+    with spans.span("fapiao.reserve_numbers", {"fapiao.reserve_numbers.prefixes": len(counts)}):
+        reserved = await (
+            await conn.execute(
+                query("reserve_number_blocks"), {"prefixes": list(counts), "counts": list(counts.values())}
+            )
+        ).fetchall()
     await follow_primary(conn, keyring, await primary.fetchone())
     following = {prefix: next_value - counts[prefix] for prefix, next_value in reserved}
     if not ids:

@@ -147,9 +147,12 @@ def _traced_batch(tracer: Tracer, batch_name: str, calls: list[Joined], size: in
     the batch that served it in one click. Had the batch been a trace of its own linked from every call, no
     call's trace would show its own SQL; a child of every call cannot be (a span has one parent)."""
     started = time.monotonic()
-    calls = [j for j in calls if j.wait is not None]  # all of them, unless tracing started amid the batch
+    # Every call that joined traced, unless tracing started amid the batch; less those whose wait is over: a call
+    # cancelled (its caller gone) before its batch started has ended its wait span, which takes nothing more.
+    calls = [j for j in calls if j.wait is not None and j.wait.is_recording()]
     if not calls:
-        yield
+        with suppress_instrumentation():
+            yield
         return
     lead = next((j for j in calls if j.wait is not None and j.wait.get_span_context().trace_flags.sampled), calls[0])
     assert lead.wait is not None

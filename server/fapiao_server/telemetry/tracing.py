@@ -62,7 +62,7 @@ def start_tracing(exporter: str) -> tuple[list[grpc.aio.ServerInterceptor], Trac
     an untraced fleet pays nothing for it."""
     if exporter == "none" or os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return [], None
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.trace import TracerProvider, sampling
@@ -82,8 +82,8 @@ def start_tracing(exporter: str) -> tuple[list[grpc.aio.ServerInterceptor], Trac
     # Commands are recorded as "GET ?" / "EVALSHA ? ? ?": the instrumentation never records arguments.
     RedisInstrumentor().instrument(tracer_provider=provider)
     spans.enable(provider.get_tracer("fapiao_server"))
-    server_spans = aio_server_interceptor(tracer_provider=provider, filter_=filters.negate(filters.health_check()))
-    return [SampledCalls(configured, ids), server_spans, CallSpans()], Tracing(provider)
+    server_spans = aio_server_interceptor(tracer_provider=provider)  # (SampledCalls leaves out health checks)
+    return [SampledCalls(configured, ids, server_spans)], Tracing(provider)
 
 
 def service_resource() -> Resource:
@@ -171,41 +171,48 @@ class PlannedTraceIds:
 
 
 class SampledCalls(grpc.aio.ServerInterceptor):
-    """Outermost of the tracing interceptors: decides, before any span exists, whether the call will be sampled
-    (the configured sampler, on the caller's trace context and the trace id the call will get). A call that will
-    not be sampled runs with instrumentation suppressed, so neither the gRPC, psycopg and Redis instrumentations nor
-    the register's own spans do any work for it: with 1% of calls sampled, the other 99% cost next to nothing
-    (docs/performance.md, "Observability"). Its log lines still name the caller's trace, which stays current."""
+    """The one tracing interceptor. It decides, before any span exists, whether the call will be sampled: the
+    configured sampler, on the caller's trace context and the trace id the call will get. A picked call goes
+    through the gRPC instrumentation's interceptor (``instrumented``, its server span) and CallSpans. Any other
+    call skips both and runs with instrumentation suppressed, so that neither the psycopg and Redis
+    instrumentations nor the register's own spans do any work for it: with 1% of calls sampled, the other 99%
+    cost next to nothing (docs/performance.md, "Observability"). Its log lines still name the caller's trace,
+    which stays current. Health checks are never traced."""
 
-    def __init__(self, sampler: Sampler, ids: PlannedTraceIds) -> None:
-        self._sampler = sampler
-        self._ids = ids
+    def __init__(self, sampler: Sampler, ids: PlannedTraceIds, instrumented: grpc.aio.ServerInterceptor) -> None:
+        from opentelemetry import context, propagate
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+
+        self._sampler, self._ids, self._instrumented = sampler, ids, instrumented
+        self._call_spans = CallSpans()
+        self._context, self._extract = context, propagate.extract
+        self._untraced = _SUPPRESS_INSTRUMENTATION_KEY
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        from opentelemetry import context as otel_context
-        from opentelemetry import propagate
-        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-        from opentelemetry.trace import SpanKind
-
+        context = self._context
+        # A context attached here is left attached on purpose: this runs in the call's own task, as its handler
+        # will, and the task (with its context) ends with the call.
         method = handler_call_details.method
         if method.startswith(HEALTH):
+            context.attach(context.set_value(self._untraced, True))
             return await continuation(handler_call_details)
         carrier = {key: value for key, value in handler_call_details.invocation_metadata or () if type(value) is str}
-        parent = propagate.extract(carrier, context=otel_context.get_current())
+        parent = self._extract(carrier, context=context.get_current())
         caller = trace.get_current_span(parent).get_span_context()
         trace_id = caller.trace_id if caller.is_valid else self._ids.generate_trace_id()
-        decided = self._sampler.should_sample(parent, trace_id, method, SpanKind.SERVER)
-        if decided.decision.is_sampled():
+        if self._sampler.should_sample(parent, trace_id, method, trace.SpanKind.SERVER).decision.is_sampled():
             if not caller.is_valid:
                 _PLANNED_TRACE_ID.set(trace_id)
-            return await continuation(handler_call_details)
-        # Left attached on purpose: this runs in the call's own task, as its handler will, and the task (with its
-        # context) ends with the call.
-        otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, parent))
+
+            async def with_call_spans(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+                return await self._call_spans.intercept_service(continuation, details)
+
+            return await self._instrumented.intercept_service(with_call_spans, handler_call_details)
+        context.attach(context.set_value(self._untraced, True, parent))
         return await continuation(handler_call_details)
 
 
@@ -220,11 +227,9 @@ class CallSpans(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
         handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(HEALTH) or not is_instrumentation_enabled():
-            return handler  # (a call SampledCalls left untraced has no span to record on)
+        if handler is None or handler_call_details.method.startswith(HEALTH):
+            return handler
         return _wrapped(handler)
 
 
