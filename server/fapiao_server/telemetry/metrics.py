@@ -2,7 +2,7 @@
 
 Nothing on the hot path goes through the OpenTelemetry SDK's synchronous instruments: a record copies, checks and
 hashes its attributes and allocates a measurement each time (7 us alone, 20 us and more inside a busy worker), and
-the Python API has no bound instruments. Measured on warm-cache VerifyInvoice (bench/metrics.py), one such record
+the Python API has no bound instruments. Measured on warm-cache VerifyInvoice (bench/observability.py), one such record
 per call cost about 10% more CPU per call, and so did the two per group commit. So:
 
 - Every count (verifications, cache lookups, quota, access and admission refusals, Redis fallbacks, lifecycle
