@@ -81,12 +81,16 @@ async def hammer(limiter: FleetRateLimiter, principal: str, seconds: float) -> i
 async def test_two_workers_share_one_bucket(stores: list[RedisQuotaStore]) -> None:
     limiters = [FleetRateLimiter(s, default_rate=RATE, slice_seconds=SLICE_SECONDS) for s in stores]
     seconds = 1.5
+    started = time.monotonic()
     counts = await asyncio.gather(*(hammer(limiter, "alice", seconds) for limiter in limiters))
+    # The bucket refills by the clock: a stall of this process (a garbage collection, a busy machine) that makes
+    # the last admission end after the deadline lets the time it took refill too.
+    elapsed = time.monotonic() - started
     total = sum(counts)
     burst, slice_size = RATE, RATE * SLICE_SECONDS
     # docs/quotas.md: at most an exact bucket's allowance plus one slice's worth of time; at least that
     # allowance less what other workers' leases may hold back.
-    assert total <= burst + RATE * (seconds + SLICE_SECONDS)
+    assert total <= burst + RATE * (max(seconds, elapsed) + SLICE_SECONDS)
     assert total >= burst + RATE * seconds - 2 * slice_size
     assert min(counts) > 0  # both workers were served, from the same bucket
 
