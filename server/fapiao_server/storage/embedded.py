@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,12 @@ def start_embedded_postgres(data_dir: Path) -> tuple[str, Callable[[], None]]:
 
     pgserver keeps one server per data folder and stops it when the last process using it stops.
     """
-    import pgserver  # server extra; imported here so nothing else pays for it
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime folder as it is imported, and without XDG_RUNTIME_DIR (a
+        # container, a service, `su`) platformdirs warns at every start that it falls back to a folder in /tmp.
+        # Harmless here: pgserver keeps only a lock file there, and a socket when the data folder's path is long.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver  # server extra; imported here so nothing else pays for it
 
     # pgserver logs every command it runs, with its whole output, at INFO: a dozen screens of initdb and pg_ctl at
     # each start. Its warnings and errors still come through.
