@@ -323,19 +323,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    o = parse_args(argv)
-    run.preflight(o)
-    run._stop_on_signals()
-    try:
-        report = bench(o)
-    except KeyboardInterrupt:
-        log("interrupted; everything started was stopped and removed")
-        return 130
-    text = markdown(report)
-    print(text)
-    if o.output is not None:
-        o.output.write_text(json.dumps(report, indent=2, default=str) if o.output.suffix == ".json" else text)
-    return 0 if all(check["ok"] for check in report["answers"].values()) else 2
+    return run.run_and_report(parse_args(argv), bench, markdown, answers_ok)
+
+
+def answers_ok(report: dict[str, Any]) -> bool:
+    return all(check["ok"] for check in report["answers"].values())
 
 
 if __name__ == "__main__":

@@ -1030,6 +1030,29 @@ def preflight(options: argparse.Namespace) -> None:
         raise SystemExit("bench: " + "\n       ".join(problems))
 
 
+def run_and_report(
+    o: argparse.Namespace,
+    bench: Callable[[argparse.Namespace], dict[str, Any]],
+    markdown: Callable[[dict[str, Any]], str],
+    passed: Callable[[dict[str, Any]], bool],
+) -> int:
+    """A bench's main once its options are parsed: check the machine, run it (Ctrl-C or SIGTERM stops it, and
+    everything it started is stopped and removed), print its report and write it to ``o.output`` (.json, or
+    markdown for any other name). 0 when ``passed(report)``, 2 when a check failed, 130 when interrupted."""
+    preflight(o)
+    _stop_on_signals()
+    try:
+        report = bench(o)
+    except KeyboardInterrupt:
+        log("interrupted; everything started was stopped and removed")
+        return 130
+    text = markdown(report)
+    print(text)
+    if o.output is not None:
+        o.output.write_text(json.dumps(report, indent=2, default=str) if o.output.suffix == ".json" else text)
+    return 0 if passed(report) else 2
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     preflight(options)
