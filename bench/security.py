@@ -1,4 +1,4 @@
-"""What authentication and authorisation cost a warm-cache VerifyInvoice (issue 4: at most +15%).
+"""What authentication and authorisation cost a warm-cache VerifyInvoice (the target: at most +15%).
 
     python bench/security.py                    # ~4 minutes on 2 cores
     python bench/security.py --quick            # ~1-minute smoke run
@@ -44,7 +44,7 @@ import principals
 import pyspy
 import run
 
-TARGET_RATIO = 1.15  # issue 4: authentication plus authorisation add at most 15%
+TARGET_RATIO = 1.15  # the target: authentication plus authorisation add at most 15%
 LOADS = ("open", "gate_key", "gate_token", "limited")
 SERVER_OF = {"open": "open", "gate_key": "gate", "gate_token": "gate", "limited": "limited"}
 # The principal whose verification records each load's answers are (open binds a fixed one, see the server).

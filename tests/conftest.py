@@ -73,7 +73,7 @@ class Sample:
 
     def proof(self) -> dict[str, Any]:
         """The type-specific verification field, as keyword arguments for verify_request."""
-        proof = InvoiceType(self.invoice_type).proof  # the register's own rule (DOMAIN section 2)
+        proof = InvoiceType(self.invoice_type).proof  # the register's own rule (docs/domain.md section 2)
         values = {Proof.CHECK_CODE: self.check_code[-6:], Proof.AMOUNT: self.amount_fen, Proof.TOTAL: self.total_fen}
         return {proof.value: values[proof]}
 

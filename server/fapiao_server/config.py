@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     # Seconds of its rate a worker leases from the fleet's bucket per Redis call; longer is cheaper but less
     # exact (docs/quotas.md gives the bounds).
     rate_limit_slice_seconds: float = Field(default=0.25, gt=0, le=5)
-    # Verifications of one invoice by one caller per Asia/Shanghai day, as on the national platform (DOMAIN
-    # section 4); 0 turns the limit off (benchmarks that verify the same invoices all day).
+    # Verifications of one invoice by one caller per Asia/Shanghai day, as on the national platform
+    # (docs/domain.md section 4); 0 turns the limit off (benchmarks that verify the same invoices all day).
     verifications_per_invoice_per_day: int = Field(default=5, ge=0)
 
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)

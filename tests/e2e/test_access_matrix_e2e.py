@@ -1,7 +1,7 @@
 """Who may call what, and what they then see, on two real servers over a database of this module's own: every
 RPC of every service we serve is called as every role and without credentials and must get what the policy
 table says; taxpayer B asking for tenant A's invoices, forms and events finds nothing; no answer in the whole
-module carries an invoice its caller may not see (issue 4's "zero cross-tenant reads"); and every refusal is in
+module carries an invoice its caller may not see ("zero cross-tenant reads"); and every refusal is in
 the audit log, read back as the AUDITOR."""
 
 from __future__ import annotations
@@ -527,7 +527,7 @@ def test_every_rpc_as_every_role_gets_what_the_table_says(matrix: Matrix, cast: 
         ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "auditor", OK),
     ],
 )
-def test_issue_4_facts_hold_on_the_wire(matrix: Matrix, method: str, caller: str, code: grpc.StatusCode) -> None:
+def test_the_hand_written_rows_hold_on_the_wire(matrix: Matrix, method: str, caller: str, code: grpc.StatusCode) -> None:
     """Written out by hand, so a matrix built from a wrong table cannot pass by agreeing with it."""
     answer = matrix.answers[method, caller]
     assert answer.code is code, f"{answer.code.name} {answer.reason}"
@@ -657,7 +657,7 @@ def test_a_verifier_lists_only_its_own_verifications(client: Client, cast: Cast,
 def test_no_answer_carried_an_invoice_its_caller_may_not_see(
     client: Client, cast: Cast, matrix: Matrix, matrix_database: str
 ) -> None:
-    """Issue 4's "zero cross-tenant reads": every invoice id any answer of this module carried (matrix,
+    """No cross-tenant reads at all: every invoice id any answer of this module carried (matrix,
     cross-tenant and officer calls alike) checked against the caller's scope: a taxpayer's tax ids as seller or
     buyer, an officer's regions, nothing for anyone else. Verification answers are left out: whoever holds an
     invoice's code, number, date and proof may verify it, whoever they are."""

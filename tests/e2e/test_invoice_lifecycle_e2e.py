@@ -64,7 +64,7 @@ class Actor:
         return lambda request: rpc(request, metadata=self._metadata, timeout=10)
 
     def verify(self, invoice: inv.Invoice) -> vpb.VerifyInvoiceResponse:
-        """VerifyInvoice asked the way the invoice's type is verified (DOMAIN section 2)."""
+        """VerifyInvoice asked the way the invoice's type is verified (docs/domain.md section 2)."""
         request = vpb.VerifyInvoiceRequest(
             invoice_code=invoice.invoice_code, invoice_number=invoice.invoice_number, issue_date=invoice.issue_date
         )

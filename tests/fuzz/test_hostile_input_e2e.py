@@ -1,4 +1,4 @@
-"""Hostile input against a real fleet (issue 4 point 7): over 10,000 generated, mutated and byte-damaged
+"""Hostile input against a real fleet: over 10,000 generated, mutated and byte-damaged
 requests to every RPC of every service we serve, from every role, anonymous callers and garbage credentials.
 Nothing may answer INTERNAL or UNKNOWN, no server may crash or log an error, and no refused call may write a row.
 

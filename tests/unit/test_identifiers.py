@@ -1,4 +1,4 @@
-"""Invoice codes, legacy and 数电 numbers, check codes and region routing (DOMAIN section 1)."""
+"""Invoice codes, legacy and 数电 numbers, check codes and region routing (docs/domain.md section 1)."""
 
 from __future__ import annotations
 

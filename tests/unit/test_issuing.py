@@ -1,5 +1,6 @@
 """Issuing (开具): the request checked field by field (every problem at once, each with its path), priced exactly
-(tax half-up per line, DOMAIN section 6), and given identifiers the register's own parsers accept (section 1)."""
+(tax half-up per line, docs/domain.md section 6), and given identifiers the register's own parsers accept
+(section 1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The lifecycle rules of DOMAIN section 5 as pure functions: when an invoice may be voided, certified or
+"""The lifecycle rules of docs/domain.md section 5 as pure functions: when an invoice may be voided, certified or
 reversed (each refusal, in the order the rules are checked), what a red invoice reverses (exactly, to the fen),
 and GetAllowedActions agreeing with the refusals the changes themselves would raise."""
 

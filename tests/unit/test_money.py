@@ -1,4 +1,4 @@
-"""Exact money: yuan strings <-> integer fen, bounds, and half-up tax (DOMAIN section 6)."""
+"""Exact money: yuan strings <-> integer fen, bounds, and half-up tax (docs/domain.md section 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The QR payload printed on invoices (DOMAIN section 3)."""
+"""The QR payload printed on invoices (docs/domain.md section 3)."""
 
 from __future__ import annotations
 

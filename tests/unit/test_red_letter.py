@@ -1,4 +1,4 @@
-"""The red-letter confirmation form (红字确认单) state machine, DOMAIN section 5: every transition between the
+"""The red-letter confirmation form (红字确认单) state machine, docs/domain.md section 5: every transition between the
 national states 01-09, allowed and refused, by the right and the wrong party, and the 72-hour expiry."""
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def test_valid_legacy_query_of_every_type(kind: InvoiceType) -> None:
     ],
 )
 def test_proof_field_per_type(kind: InvoiceType, proof: str) -> None:
-    # DOMAIN section 2, spelled out independently of the InvoiceType.proof table.
+    # docs/domain.md section 2, spelled out independently of the InvoiceType.proof table.
     assert build(legacy(kind)).proof.value == proof
 
 

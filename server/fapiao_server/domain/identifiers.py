@@ -1,4 +1,4 @@
-"""Invoice codes, numbers, 数电 numbers and check codes (DOMAIN section 1).
+"""Invoice codes, numbers, 数电 numbers and check codes (docs/domain.md section 1).
 
 Each parser returns a value object or raises ``ValueError`` with a sentence fit for a field violation; the
 caller decides the field name.

@@ -6,7 +6,7 @@ import enum
 
 
 class Proof(enum.Enum):
-    """The field besides code, number and date that verification asks for (DOMAIN section 2)."""
+    """The field besides code, number and date that verification asks for (docs/domain.md section 2)."""
 
     CHECK_CODE = "check_code"  # last 6 digits of the 20-digit check code
     AMOUNT = "amount_fen"  # amount (or price) excluding tax

@@ -1,5 +1,5 @@
 """Issuing (开具): a seller's request checked field by field and priced exactly, and the identifiers the register
-gives the invoice (DOMAIN sections 1 and 6)."""
+gives the invoice (docs/domain.md sections 1 and 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The lifecycle rules (DOMAIN section 5): when an invoice may be voided, certified or reversed, and what a red
+"""The lifecycle rules (docs/domain.md section 5): when an invoice may be voided, certified or reversed, and what a red
 invoice reverses. Every rule answers with the refusal it would raise, so GetAllowedActions and the changes
 themselves can never disagree."""
 

@@ -1,4 +1,4 @@
-"""The QR payload printed on invoices (DOMAIN section 3).
+"""The QR payload printed on invoices (docs/domain.md section 3).
 
 ``version,fplx,code,number,amount,YYYYMMDD,check code,tag,`` - positional, comma-separated, usually with a
 trailing comma; amounts may lack trailing zeros; the tag is 4 hex digits whose meaning is unconfirmed.

@@ -1,5 +1,5 @@
 """Quota rules: how many calls a principal may make per second, and how often one caller may verify the same
-invoice per business day (DOMAIN.md section 4: the national platform allows 5). Pure; counting lives in
+invoice per business day (docs/domain.md section 4: the national platform allows 5). Pure; counting lives in
 ``fapiao_server.quotas``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Red-letter confirmation forms (红字确认单) and their state machine (DOMAIN section 5)."""
+"""Red-letter confirmation forms (红字确认单) and their state machine (docs/domain.md section 5)."""
 
 from __future__ import annotations
 

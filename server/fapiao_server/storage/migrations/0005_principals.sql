@@ -1,4 +1,4 @@
--- Who may call the register (issue 4): principals with a role and what they cover, their password logins,
+-- Who may call the register: principals with a role and what they cover, their password logins,
 -- login sessions (refresh tokens), API keys, and the announcement every worker listens to so that a revoked or
 -- changed credential stops working at once everywhere.
 
