@@ -58,6 +58,10 @@ def add_commands(commands: Any) -> None:
 
     add_fleet_command(commands)
 
+    from .dev_certs_cli import add_command as add_dev_certs_command
+
+    add_dev_certs_command(commands)
+
 
 def _settings(options: argparse.Namespace) -> Any:
     """Settings from the environment and the flags; bad ones end the command with a list of what is wrong."""
