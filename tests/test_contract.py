@@ -1,5 +1,5 @@
-"""The contract and the SDK's surface: stubs match the protos, the protos pass buf lint, the client's public API
-is pinned and never drags the server in."""
+"""The contract and the SDK's surface: stubs match the protos, the protos pass buf lint, protos/ alone
+describes every error detail the register sends, the client's public API is pinned and never drags the server in."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from google.protobuf import descriptor_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
+PROTOS = ROOT / "protos"
 
 
 def test_generated_stubs_are_fresh() -> None:
@@ -25,14 +27,72 @@ def _buf() -> str | None:
     return shutil.which("buf") or next((str(p) for p in [ROOT / "node_modules" / ".bin" / "buf"] if p.exists()), None)
 
 
-def test_protos_pass_buf_lint() -> None:
+def _required_buf() -> str:
     buf = _buf()
     if buf is None:
         if os.environ.get("FAPIAO_REQUIRE_BUF"):
             pytest.fail("buf is required here (FAPIAO_REQUIRE_BUF) but was not found")
         pytest.skip("buf is not installed (npm install @bufbuild/buf); CI installs it and requires this test")
-    result = subprocess.run([buf, "lint"], cwd=ROOT / "protos", capture_output=True, text=True, timeout=120)
+    return buf
+
+
+def test_protos_pass_buf_lint() -> None:
+    result = subprocess.run([_required_buf(), "lint"], cwd=PROTOS, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _descriptors_from_protos_alone() -> descriptor_pb2.FileDescriptorSet:
+    """Every file under protos/ compiled as another language's generator would: include paths protos/ and
+    protos/third_party, plus protoc's own well-known types (google/protobuf/*), nothing from any Python package."""
+    from grpc_tools import protoc
+
+    files = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "fapiao").rglob("*.proto"))
+    files += sorted(str(p.relative_to(PROTOS / "third_party")) for p in (PROTOS / "third_party").rglob("*.proto"))
+    well_known = Path(protoc.__file__).resolve().parent / "_proto"
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"fapiao-contract-{os.getpid()}.binpb"
+    args = ["protoc", f"-I{PROTOS}", f"-I{PROTOS / 'third_party'}", f"-I{well_known}", "--include_imports",
+            f"--descriptor_set_out={out}", *files]  # fmt: skip
+    try:
+        assert protoc.main(args) == 0, "protoc failed on protos/"
+        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def test_protos_describe_every_error_detail_the_register_sends() -> None:
+    """A client in another language decodes grpc-status-details-bin (google.rpc.Status) and each detail in it
+    from protos/ alone: every detail type the transport packs is defined by a file there."""
+    from fapiao_server.domain import errors as domain
+    from fapiao_server.transport.errors import _internal_status, status_for
+
+    one_of_each = [
+        domain.InvalidArgument([domain.FieldViolation("invoice_number", "must be 8 or 20 digits")]),
+        domain.Unavailable("the database is unreachable"),
+        domain.Overloaded(0.1),
+        domain.StatementTimeout("too slow"),
+        domain.NotFound("no such invoice"),
+        domain.FailedPrecondition("the period is reported", reason="VOID_PERIOD_ENDED", subject="invoice:1"),
+        domain.Aborted("changed meanwhile"),
+        domain.Unauthenticated("no credentials", reason="CREDENTIALS_MISSING"),
+        domain.PermissionDenied("not yours"),
+        domain.AlreadyExists("taken"),
+        domain.QuotaExceeded("too fast", quota="RATE_LIMIT", limit=20, retry_after=0.05, subject="principal:p"),
+    ]
+    statuses = [status_for(error) for error in one_of_each] + [_internal_status()]
+    sent = {detail.type_url.rsplit("/", 1)[-1] for status in statuses for detail in status.details}
+    assert {"google.rpc.ErrorInfo", "google.rpc.BadRequest", "google.rpc.RetryInfo", "google.rpc.QuotaFailure",
+            "google.rpc.PreconditionFailure"} <= sent  # fmt: skip
+    ours = {str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto")}
+    ours |= {str(p.relative_to(PROTOS / "third_party")) for p in (PROTOS / "third_party").rglob("*.proto")}
+    defined = {
+        f"{file.package}.{message.name}"
+        for file in _descriptors_from_protos_alone().file
+        if file.name in ours
+        for message in file.message_type
+    }
+    assert "google.rpc.Status" in defined
+    missing = sorted(sent - defined)
+    assert not missing, f"sent as error details but not defined under protos/: {missing}"
 
 
 def test_client_public_api_is_pinned() -> None:
