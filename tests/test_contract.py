@@ -1,5 +1,6 @@
-"""The contract and the SDK's surface: stubs match the protos, the protos pass buf lint, protos/ alone
-describes every error detail the register sends, the client's public API is pinned and never drags the server in."""
+"""The contract and the SDK's surface: stubs match the protos, the protos pass buf lint and break nothing of
+the last release, protos/ alone describes every error detail the register sends, the client's public API is
+pinned and never drags the server in."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from google.protobuf import descriptor_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOS = ROOT / "protos"
+# The contract of the last release, as buf reads it (buf.yaml and the .proto files); protos/released/README.md
+# says which release and how to move it.
+RELEASED = PROTOS / "released" / "contract.tar.gz"
 
 
 def test_generated_stubs_are_fresh() -> None:
@@ -39,6 +43,33 @@ def _required_buf() -> str:
 def test_protos_pass_buf_lint() -> None:
     result = subprocess.run([_required_buf(), "lint"], cwd=PROTOS, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _breaking(buf: str, protos: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [buf, "breaking", "--against", str(RELEASED)], cwd=protos, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_protos_break_nothing_of_the_last_release() -> None:
+    """Clients generated from the released contract keep working against this one (buf.yaml's breaking rules)."""
+    result = _breaking(_required_buf(), PROTOS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_buf_breaking_catches_a_deleted_field(tmp_path: Path) -> None:
+    """Guards the test above: against the same baseline, a copy of protos/ with a field removed is refused."""
+    buf = _required_buf()
+    shutil.copytree(PROTOS, tmp_path / "protos")
+    proto = tmp_path / "protos" / "fapiao" / "v1" / "verification_service.proto"
+    text = proto.read_text()
+    assert "  bool with_receipt = 8;\n" in text
+    proto.write_text(text.replace("  bool with_receipt = 8;\n", ""))
+    result = _breaking(buf, tmp_path / "protos")
+    assert result.returncode != 0
+    assert 'field "8" with name "with_receipt" on message "VerifyInvoiceRequest" was deleted' in result.stdout, (
+        result.stdout + result.stderr
+    )
 
 
 def _descriptors_from_protos_alone() -> descriptor_pb2.FileDescriptorSet:
