@@ -45,7 +45,7 @@ from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.migrations import migrate
 from fapiao_server.transport.policy import OPEN, POLICY
-from fapiao_server.transport.server import SERVICE_NAMES
+from fapiao_server.transport.server import SERVICE_NAMES, reflection_v1_file
 from tests.support import fleet
 from tests.support.access import bearer, principal_key
 from tests.support.invoices import issue_request, new_request_id, tax_id
@@ -72,10 +72,13 @@ REGION_A, REGION_B, DIVISION_A, DIVISION_B = "1100", "3100", "110108", "310115"
 STREAM_WAIT = 1.5
 AUDIT_WAIT = 20.0
 _SERVED_FILES = (
-    verification_service_pb2, invoice_service_pb2, auth_service_pb2, admin_service_pb2, register_key_service_pb2,
-    audit_service_pb2, report_service_pb2, health_pb2, reflection_pb2,
+    verification_service_pb2.DESCRIPTOR, invoice_service_pb2.DESCRIPTOR, auth_service_pb2.DESCRIPTOR,
+    admin_service_pb2.DESCRIPTOR, register_key_service_pb2.DESCRIPTOR, audit_service_pb2.DESCRIPTOR,
+    report_service_pb2.DESCRIPTOR, health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR, reflection_v1_file(),
 )  # fmt: skip
-_INFRASTRUCTURE = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
+_INFRASTRUCTURE = (
+    "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
+)  # fmt: skip
 _REFUSED = {
     PD: audit_service_pb2.AUDIT_OUTCOME_DENIED,
     UNAUTHENTICATED: audit_service_pb2.AUDIT_OUTCOME_UNAUTHENTICATED,
@@ -84,7 +87,7 @@ _REFUSED = {
 
 def served_methods() -> dict[str, MethodDescriptor]:
     """Every RPC the server registers, by full method name."""
-    services = {s.full_name: s for module in _SERVED_FILES for s in module.DESCRIPTOR.services_by_name.values()}
+    services = {s.full_name: s for file in _SERVED_FILES for s in file.services_by_name.values()}
     return {
         f"/{name}/{method.name}": method
         for name in (*SERVICE_NAMES, *_INFRASTRUCTURE)
@@ -452,6 +455,9 @@ def matrix_requests(cast: Cast, caller: Caller) -> dict[str, Message]:
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": reflection_pb2.ServerReflectionRequest(
             list_services=""
         ),
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": GetMessageClass(
+            reflection_v1_file().message_types_by_name["ServerReflectionRequest"]
+        )(list_services=""),
     }
 
 
@@ -523,11 +529,15 @@ def test_every_rpc_as_every_role_gets_what_the_table_says(matrix: Matrix, cast: 
         (_VERIFICATION + "BatchVerifyInvoices", "admin", PD),
         (_AUTH + "GetCaller", "nobody", UNAUTHENTICATED),
         ("/grpc.health.v1.Health/Check", "nobody", OK),
-        ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "nobody", UNAUTHENTICATED),
+        # Reflection describes only the public contract: open, as health is.
+        ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "nobody", OK),
         ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "auditor", OK),
+        ("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "nobody", OK),
     ],
 )
-def test_the_hand_written_rows_hold_on_the_wire(matrix: Matrix, method: str, caller: str, code: grpc.StatusCode) -> None:
+def test_the_hand_written_rows_hold_on_the_wire(
+    matrix: Matrix, method: str, caller: str, code: grpc.StatusCode
+) -> None:
     """Written out by hand, so a matrix built from a wrong table cannot pass by agreeing with it."""
     answer = matrix.answers[method, caller]
     assert answer.code is code, f"{answer.code.name} {answer.reason}"

@@ -19,29 +19,34 @@ from fapiao.v1 import (
 )
 from fapiao_server.domain.access import Role
 from fapiao_server.transport.policy import OPEN, POLICY
-from fapiao_server.transport.server import SERVICE_NAMES
+from fapiao_server.transport.server import SERVICE_NAMES, reflection_v1_file
 
-# The generated modules of every service create_server adds, health and reflection included.
+# The files of every service create_server adds, health and reflection (both versions) included.
 _SERVED_FILES = (
-    verification_service_pb2,
-    invoice_service_pb2,
-    auth_service_pb2,
-    admin_service_pb2,
-    register_key_service_pb2,
-    audit_service_pb2,
-    report_service_pb2,
-    health_pb2,
-    reflection_pb2,
+    verification_service_pb2.DESCRIPTOR,
+    invoice_service_pb2.DESCRIPTOR,
+    auth_service_pb2.DESCRIPTOR,
+    admin_service_pb2.DESCRIPTOR,
+    register_key_service_pb2.DESCRIPTOR,
+    audit_service_pb2.DESCRIPTOR,
+    report_service_pb2.DESCRIPTOR,
+    health_pb2.DESCRIPTOR,
+    reflection_pb2.DESCRIPTOR,
+    reflection_v1_file(),
 )
-_INFRASTRUCTURE = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
+_INFRASTRUCTURE = (
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+)
 
 
 def served_methods() -> set[str]:
     """Full method names ("/package.Service/Method") of every RPC the server registers."""
     services = {
         service.full_name: service
-        for module in _SERVED_FILES
-        for service in module.DESCRIPTOR.services_by_name.values()
+        for file in _SERVED_FILES
+        for service in file.services_by_name.values()
     }
     registered = (*SERVICE_NAMES, *_INFRASTRUCTURE)
     assert set(registered) <= set(services), "a registered service has no generated descriptor here"
@@ -57,9 +62,10 @@ def test_the_served_methods_are_what_we_think() -> None:
         "/fapiao.v1.VerificationService/BatchVerifyInvoices",
         "/fapiao.v1.AuditService/ListAuditEvents",
         "/grpc.health.v1.Health/Check",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
     } <= methods
-    assert len(methods) == 41
+    assert len(methods) == 42
 
 
 def test_every_served_method_has_a_row() -> None:
@@ -72,7 +78,9 @@ def test_no_row_names_a_method_nobody_serves() -> None:
     assert not stale, f"rows for methods the server does not serve: {sorted(stale)}"
 
 
-def test_only_logins_and_health_are_open() -> None:
+def test_only_logins_health_and_reflection_are_open() -> None:
+    """Reflection describes only the public contract (protos/ ships it) and tools do not send it the call's
+    credentials unless told to, so it is open too."""
     opened = {method for method, roles in POLICY.items() if roles == OPEN}
     assert opened == {
         "/fapiao.v1.AuthService/Login",
@@ -80,6 +88,8 @@ def test_only_logins_and_health_are_open() -> None:
         "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
         "/grpc.health.v1.Health/List",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
     }
 
 

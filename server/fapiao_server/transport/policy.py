@@ -14,7 +14,7 @@ VERIFIER, TAXPAYER, TAX_OFFICER, AUDITOR, ADMIN = (
     Role.VERIFIER, Role.TAXPAYER, Role.TAX_OFFICER, Role.AUDITOR, Role.ADMIN,
 )  # fmt: skip
 EVERYONE = frozenset(Role)
-# Callable without credentials: logging in, and the health checks balancers and orchestrators probe.
+# Callable without credentials: logging in, the health checks balancers and orchestrators probe, and reflection.
 OPEN = frozenset[Role]()
 
 _VERIFICATION = "/fapiao.v1.VerificationService/"
@@ -70,12 +70,16 @@ _TABLE: dict[str, frozenset[Role]] = {
     _AUDIT + "VerifyAuditChain":                frozenset({AUDITOR}),
     # The register's public signing keys: anyone it lets in may check what it signed.
     "/fapiao.v1.RegisterKeyService/ListSigningKeys": EVERYONE,
-    # Infrastructure: probes need no credentials; reflection describes only the public contract, but still
-    # wants a caller.
+    # Infrastructure: probes need no credentials (balancers have none). Nor does reflection: it describes only
+    # the public contract, which ships in protos/ anyway, and tools send a call's headers to reflection only when
+    # told to (buf curl's --reflect-header), so with credentials required `buf curl -H "authorization: Bearer ..."`
+    # failed before the call with a misleading 'failed to find service named ... in schema' or 'you are not
+    # authenticated. Set the BUF_TOKEN ...'. It still takes a place among the worker's calls (overload.py).
     "/grpc.health.v1.Health/Check":             OPEN,
     "/grpc.health.v1.Health/Watch":             OPEN,
     "/grpc.health.v1.Health/List":              OPEN,
-    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": EVERYONE,
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      OPEN,
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": OPEN,
 }  # fmt: skip
 
 POLICY = MappingProxyType(_TABLE)

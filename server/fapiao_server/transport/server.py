@@ -3,12 +3,14 @@ its listeners (plaintext for local use, TLS, and mutual TLS for government syste
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import descriptor, descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from fapiao.v1 import (
     admin_service_pb2,
@@ -48,6 +50,54 @@ SERVICE_NAMES = (
     audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     report_service_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
 )
+# Server reflection under both names tools ask for: grpc.reflection.v1 is the current one (buf curl and grpcurl
+# try it first; gRPC Java has deprecated v1alpha), v1alpha the one older tools know. grpcio-reflection serves only
+# v1alpha. The two protocols are the same messages with the same field numbers under another package,
+# so the one servicer answers both, and v1's descriptor is v1alpha's renamed.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+REFLECTION_V1ALPHA = reflection.SERVICE_NAME
+_REFLECTION_V1_FILE = "grpc/reflection/v1/reflection.proto"
+
+
+@functools.cache
+def reflection_v1_file() -> descriptor.FileDescriptor:
+    """grpc.reflection.v1's file, added to the default descriptor pool (what reflection describes) so a client
+    that asks reflection about reflection gets an answer for v1 too. Built once per process from v1alpha's; taken
+    as it is if something else (a later grpcio-reflection) has added it."""
+    pool = descriptor_pool.Default()
+    try:
+        return pool.FindFileByName(_REFLECTION_V1_FILE)
+    except KeyError:
+        pass
+    alpha, v1 = ".grpc.reflection.v1alpha.", ".grpc.reflection.v1."
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    proto.name, proto.package = _REFLECTION_V1_FILE, v1.strip(".")
+    proto.options.Clear()  # v1alpha's are its own: deprecated, and its Java and Go packages
+    proto.options.java_package, proto.options.java_multiple_files = "io.grpc.reflection.v1", True
+    proto.options.java_outer_classname = "ServerReflectionProto"
+    proto.options.go_package = "google.golang.org/grpc/reflection/grpc_reflection_v1"
+    for message in proto.message_type:
+        for field in message.field:
+            if field.HasField("type_name"):  # message fields only: a scalar with a type_name is invalid
+                field.type_name = field.type_name.replace(alpha, v1)
+    for method in proto.service[0].method:
+        method.input_type = method.input_type.replace(alpha, v1)
+        method.output_type = method.output_type.replace(alpha, v1)
+    pool.Add(proto)
+    return pool.FindFileByName(_REFLECTION_V1_FILE)
+
+
+def _add_reflection(server: grpc.aio.Server, service_names: Sequence[str]) -> None:
+    reflection_v1_file()
+    servicer = reflection.aio.ReflectionServicer((*service_names, REFLECTION_V1, REFLECTION_V1ALPHA))
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    v1 = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1})])
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +180,7 @@ def create_server(
     audit_service_pb2_grpc.add_AuditServiceServicer_to_server(servicers.audit, server)
     report_service_pb2_grpc.add_ReportServiceServicer_to_server(servicers.reports, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
+    _add_reflection(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     ports = []
     for listener in listeners:
         if listener.credentials is None:
