@@ -10,7 +10,7 @@ import grpc
 
 from fapiao.v1 import auth_service_pb2, auth_service_pb2_grpc
 
-from .channel import DEFAULT_TARGET, channel_options
+from .channel import DEFAULT_TARGET, channel_options, with_default_port
 from .credentials import TokenSource
 from .errors import FapiaoError
 from .tracing import asyncio_interceptors, trace_blocking
@@ -34,12 +34,14 @@ class _Calls:
     """One channel per client, opened by ``_open`` (grpc, or grpc.aio); ``_stub_class`` the generated stub the
     client calls through.
 
-    ``token`` is an API key or access token, a :class:`TokenSource`, or None for the environment's credentials
-    (FAPIAO_TOKEN, else the credentials file `fapiao login` writes). ``credentials`` are TLS channel credentials
-    (``grpc.ssl_channel_credentials``; with a client certificate for mutual TLS); without them the channel is
-    plaintext, which the register accepts on loopback addresses only. ``retry_when_asked`` (default True) resends
-    a call the register refused with RESOURCE_EXHAUSTED after the delay its RetryInfo names (up to the call's
-    deadline and a few attempts); False raises the refusal at once, for callers that pace themselves."""
+    ``target`` is HOST:PORT (a HOST alone means the port `fapiao serve` listens on, 50051; IPv6 in brackets), or
+    any gRPC target (``dns:///name:port``). ``token`` is an API key or access token, a :class:`TokenSource`, or
+    None for the environment's credentials (FAPIAO_TOKEN, else the credentials file `fapiao login` writes).
+    ``credentials`` are TLS channel credentials (``grpc.ssl_channel_credentials``; with a client certificate for
+    mutual TLS); without them the channel is plaintext, which the register accepts on loopback addresses only.
+    ``retry_when_asked`` (default True) resends a call the register refused with RESOURCE_EXHAUSTED after the
+    delay its RetryInfo names (up to the call's deadline and a few attempts); False raises the refusal at once,
+    for callers that pace themselves."""
 
     _stub_class: Any = None
 
@@ -54,6 +56,7 @@ class _Calls:
         channel: grpc.Channel | grpc.aio.Channel | None = None,
         retry_when_asked: bool = True,
     ) -> None:
+        target = with_default_port(target)
         if channel is None:
             channel = self._open(target, credentials, channel_options(retry_when_asked=retry_when_asked))
         self._channel: Any = channel

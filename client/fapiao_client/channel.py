@@ -1,10 +1,17 @@
-"""Channels to the register: retries for transient failures, round-robin across a fleet's addresses."""
+"""Channels to the register: its address (the default port), retries for transient failures, round-robin across a
+fleet's addresses."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
-DEFAULT_TARGET = "127.0.0.1:50051"
+# The port `fapiao serve` listens on unless told otherwise; a target naming no port means it. (gRPC itself would
+# dial 443, the https port, which no register listens on unless it is behind a balancer there.)
+DEFAULT_PORT = 50051
+DEFAULT_TARGET = f"127.0.0.1:{DEFAULT_PORT}"
+# gRPC target forms that carry their own syntax (a resolver scheme, a socket path): passed on as they are.
+_SCHEMES = ("dns:", "unix:", "unix-abstract:", "vsock:", "ipv4:", "ipv6:", "xds:")
 VERIFICATION_SERVICE = "fapiao.v1.VerificationService"
 INVOICE_SERVICE = "fapiao.v1.InvoiceService"
 AUDIT_SERVICE = "fapiao.v1.AuditService"
@@ -20,6 +27,45 @@ INVOICE_CHANGES = (
 INVOICE_READS = (
     "GetInvoice", "ListInvoices", "GetAllowedActions", "ListInvoiceEvents", "GetRedLetterForm", "ListRedLetterForms",
 )  # fmt: skip
+
+
+def with_default_port(target: str) -> str:
+    """``target`` with the register's default port when it names none: ``host`` -> ``host:50051``,
+    ``[::1]`` -> ``[::1]:50051``, a bare IPv6 literal ``::1`` -> ``[::1]:50051``; ``host:port``, ``[v6]:port`` and
+    scheme targets (``dns:///host:443``, ``unix:/path``) unchanged. ValueError for what cannot be a target."""
+    text = target.strip()
+    example = f"HOST:PORT, e.g. 127.0.0.1:{DEFAULT_PORT}, fapiao.example.com or [::1]:{DEFAULT_PORT}"
+    if not text:
+        raise ValueError(f"the target is empty; give {example}")
+    if text.startswith(_SCHEMES):
+        return text
+    if text.startswith("["):
+        address, bracket, rest = text[1:].partition("]")
+        if not bracket or not _is_ipv6(address):
+            raise ValueError(f"{target!r} is not an IPv6 address in brackets, e.g. [::1]:{DEFAULT_PORT}")
+        if not rest:
+            return f"[{address}]:{DEFAULT_PORT}"
+        if rest.startswith(":") and rest[1:].isdigit():
+            return text
+        raise ValueError(f"{target!r}: after the bracket comes :PORT, e.g. [{address}]:{DEFAULT_PORT}")
+    if text.count(":") > 1:  # IPv6 without brackets: its last group cannot be told from a port
+        if _is_ipv6(text):
+            return f"[{text}]:{DEFAULT_PORT}"
+        raise ValueError(f"{target!r}: write an IPv6 address in brackets, e.g. [::1]:{DEFAULT_PORT}")
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        return f"{text}:{DEFAULT_PORT}"
+    if not host or not port.isdigit():
+        raise ValueError(f"{target!r} is not {example}")
+    return text
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])  # a zone (fe80::1%eth0) is not part of the address
+    except ValueError:
+        return False
+    return True
 
 
 def _retry(attempts: int, codes: list[str]) -> dict[str, object]:

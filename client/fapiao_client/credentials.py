@@ -38,6 +38,14 @@ def default_credentials_path() -> Path:
     return Path(base) / "fapiao" / "credentials.json"
 
 
+def credentials_in_use() -> str:
+    """Where a client given no token takes its credentials from, as a person would be told: FAPIAO_TOKEN when
+    set, else the credentials file (named even when it does not exist yet)."""
+    if os.environ.get(TOKEN_ENV):
+        return f"the API key or token in {TOKEN_ENV}"
+    return f"the session in {default_credentials_path()} (written by `fapiao login`)"
+
+
 @dataclass
 class StoredCredentials:
     """What the credentials file holds: an API key, or a session's tokens (and where they were issued)."""

@@ -53,10 +53,14 @@ class PublicKeys(Mapping[str, register_key_service_pb2.SigningKey]):
     def __len__(self) -> int:
         return len(self._keys)
 
+    def response(self) -> register_key_service_pb2.ListSigningKeysResponse:
+        """The keys as the ListSigningKeysResponse they came in."""
+        return register_key_service_pb2.ListSigningKeysResponse(keys=list(self._keys.values()))
+
     def to_json(self) -> str:
-        """The keys as ListSigningKeysResponse in protobuf's JSON mapping (public_key in base64)."""
-        response = register_key_service_pb2.ListSigningKeysResponse(keys=list(self._keys.values()))
-        return json_format.MessageToJson(response)
+        """The keys file: ListSigningKeysResponse in protobuf's JSON mapping (public_key in base64). Its
+        camelCase names stay as published, for readers of files already saved; from_json reads either spelling."""
+        return json_format.MessageToJson(self.response())
 
     @classmethod
     def from_json(cls, text: str) -> PublicKeys:

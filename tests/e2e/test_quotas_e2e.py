@@ -134,4 +134,4 @@ def test_the_cli_says_when_to_retry_and_exits_6(
     assert refused.returncode == 6
     assert "RESOURCE_EXHAUSTED (INVOICE_VERIFICATIONS_PER_DAY)" in refused.stderr and "midnight" in refused.stderr
     as_json = json.loads(verify("--json").stdout)["error"]
-    assert as_json["code"] == "RESOURCE_EXHAUSTED" and as_json["retryAfterSeconds"] > 0
+    assert as_json["code"] == "RESOURCE_EXHAUSTED" and as_json["retry_after_seconds"] > 0

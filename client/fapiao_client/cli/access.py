@@ -10,36 +10,52 @@ from collections.abc import Callable
 from typing import Any
 
 from .audit import _instant
+from .examples import examples
 from .lifecycle import _usage
 
 ROLES = ("verifier", "taxpayer", "tax-officer", "auditor", "admin")
 
 
 def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    login = commands.add_parser("login", help="log in with a password and a one-time code; keeps the session")
+    login = commands.add_parser(
+        "login",
+        help="log in with a password and a one-time code; keeps the session",
+        **examples(
+            "fapiao login --username alice", "fapiao login --username alice --password-stdin --code 123456 < pw"
+        ),
+    )
     common(login)
     login.add_argument("--username", help="your login name (asked for when not given)")
     login.add_argument("--code", metavar="TOTP", help="the 6-digit code of your authenticator app (asked for)")
     login.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     login.set_defaults(handler=_login, command=login.prog)
 
-    logout = commands.add_parser("logout", help="end the session and forget its tokens")
+    logout = commands.add_parser("logout", help="end the session and forget its tokens", **examples("fapiao logout"))
     common(logout)
     logout.set_defaults(handler=_logout, command=logout.prog)
 
-    whoami = commands.add_parser("whoami", help="the principal your credentials stand for")
+    whoami = commands.add_parser(
+        "whoami", help="the principal your credentials stand for", **examples("fapiao whoami", "fapiao whoami --json")
+    )
     common(whoami)
     whoami.set_defaults(handler=_whoami, command=whoami.prog)
 
-    admin = commands.add_parser("admin", help="principals, logins, API keys and sessions (ADMIN)")
+    admin = commands.add_parser(
+        "admin",
+        help="principals, logins, API keys and sessions (ADMIN)",
+        **examples(
+            "fapiao admin principals create acme --role taxpayer --tax-id 91110108MA01ABCD0B",
+            'fapiao admin keys create acme --description "ERP"',
+        ),
+    )
     admin.set_defaults(handler=_usage(admin))
     groups = admin.add_subparsers(title="admin commands", metavar="COMMAND")
     _add_principal_commands(groups, common)
     _add_key_commands(groups, common)
-    sessions = groups.add_parser("sessions", help="login sessions")
+    sessions = groups.add_parser("sessions", help="login sessions", **examples("fapiao admin sessions revoke acme"))
     sessions.set_defaults(handler=_usage(sessions))
     revoke = sessions.add_subparsers(title="sessions commands", metavar="COMMAND").add_parser(
-        "revoke", help="end every session of a principal"
+        "revoke", help="end every session of a principal", **examples("fapiao admin sessions revoke acme")
     )
     common(revoke)
     revoke.add_argument("principal")
@@ -55,29 +71,49 @@ def _coverage(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_principal_commands(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    principals = groups.add_parser("principals", help="who may call the register")
+    principals = groups.add_parser(
+        "principals",
+        help="who may call the register",
+        **examples("fapiao admin principals list --role taxpayer", "fapiao admin principals get acme"),
+    )
     principals.set_defaults(handler=_usage(principals))
     commands = principals.add_subparsers(title="principals commands", metavar="COMMAND")
 
-    create = commands.add_parser("create", help="a new principal")
+    create = commands.add_parser(
+        "create",
+        help="a new principal",
+        **examples(
+            "fapiao admin principals create acme --role taxpayer --tax-id 91110108MA01ABCD0B --rate-limit 50",
+            "fapiao admin principals create tibet-office --role tax-officer --region 5400",
+        ),
+    )
     common(create)
     create.add_argument("id")
     create.add_argument("--role", required=True, choices=ROLES)
     _coverage(create)
     create.set_defaults(handler=_create_principal, command=create.prog)
 
-    listing = commands.add_parser("list", help="principals, by id")
+    listing = commands.add_parser(
+        "list", help="principals, by id", **examples("fapiao admin principals list --role auditor --limit 0")
+    )
     common(listing)
     listing.add_argument("--role", choices=ROLES)
     listing.add_argument("--limit", type=int, default=100, metavar="N", help="print at most N (0: all)")
     listing.set_defaults(handler=_list_principals, command=listing.prog)
 
-    get = commands.add_parser("get", help="one principal")
+    get = commands.add_parser("get", help="one principal", **examples("fapiao admin principals get acme --json"))
     common(get)
     get.add_argument("id")
     get.set_defaults(handler=_get_principal, command=get.prog)
 
-    update = commands.add_parser("update", help="change a principal; only the options given change")
+    update = commands.add_parser(
+        "update",
+        help="change a principal; only the options given change",
+        **examples(
+            "fapiao admin principals update acme --disable   # its credentials stop working at once",
+            "fapiao admin principals update acme --tax-id 91110108MA01ABCD0B --tax-id 91310101MA1FPX1234",
+        ),
+    )
     common(update)
     update.add_argument("id")
     update.add_argument("--role", choices=ROLES)
@@ -87,7 +123,11 @@ def _add_principal_commands(groups: Any, common: Callable[[argparse.ArgumentPars
     state.add_argument("--enable", action="store_true")
     update.set_defaults(handler=_update_principal, command=update.prog)
 
-    login = commands.add_parser("set-login", help="give a principal a password login (prints its TOTP secret)")
+    login = commands.add_parser(
+        "set-login",
+        help="give a principal a password login (prints its TOTP secret)",
+        **examples("fapiao admin principals set-login acme --username alice"),
+    )
     common(login)
     login.add_argument("id")
     login.add_argument("--username", required=True)
@@ -96,23 +136,33 @@ def _add_principal_commands(groups: Any, common: Callable[[argparse.ArgumentPars
 
 
 def _add_key_commands(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    keys = groups.add_parser("keys", help="API keys of machine clients")
+    keys = groups.add_parser(
+        "keys", help="API keys of machine clients", **examples('fapiao admin keys create acme --description "ERP"')
+    )
     keys.set_defaults(handler=_usage(keys))
     commands = keys.add_subparsers(title="keys commands", metavar="COMMAND")
 
-    create = commands.add_parser("create", help="a new API key (its secret is shown once)")
+    create = commands.add_parser(
+        "create",
+        help="a new API key (its secret is shown once)",
+        **examples('fapiao admin keys create acme --description "ERP" --expires 2027-01-01'),
+    )
     common(create)
     create.add_argument("principal")
     create.add_argument("--description", default="")
     create.add_argument("--expires", type=_instant, metavar="TIME", help="when it stops working (ISO 8601)")
     create.set_defaults(handler=_create_key, command=create.prog)
 
-    listing = commands.add_parser("list", help="a principal's API keys")
+    listing = commands.add_parser("list", help="a principal's API keys", **examples("fapiao admin keys list acme"))
     common(listing)
     listing.add_argument("principal")
     listing.set_defaults(handler=_list_keys, command=listing.prog, limit=0)
 
-    revoke = commands.add_parser("revoke", help="revoke an API key: it stops working at once everywhere")
+    revoke = commands.add_parser(
+        "revoke",
+        help="revoke an API key: it stops working at once everywhere",
+        **examples("fapiao admin keys revoke 42"),
+    )
     common(revoke)
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=_revoke_key, command=revoke.prog)
@@ -130,6 +180,7 @@ def _secret(prompt: str, from_stdin: bool) -> str:
 def _login(options: argparse.Namespace) -> int:
     from ..access_client import AuthClient
     from ..credentials import StoredCredentials, default_credentials_path, write_credentials
+    from .json_output import data_json, message_data
     from .session import run
 
     username = options.username or input("username: ").strip()
@@ -150,8 +201,11 @@ def _login(options: argparse.Namespace) -> int:
                 principal_id=answer.principal.id,
             ),
         )
-        role = answer.principal.role
-        print(f"logged in as {answer.principal.id} ({_role_name(role)}); session kept in {path} (0600)")
+        if options.json:
+            print(data_json({"principal": message_data(answer.principal), "credentials_file": str(path)}))
+        else:
+            role = answer.principal.role
+            print(f"logged in as {answer.principal.id} ({_role_name(role)}); session kept in {path} (0600)")
         return 0
 
     return run(options, call, AuthClient)
@@ -160,12 +214,14 @@ def _login(options: argparse.Namespace) -> int:
 def _logout(options: argparse.Namespace) -> int:
     from ..access_client import AuthClient
     from ..credentials import default_credentials_path
+    from .json_output import data_json
     from .session import run
 
     def call(client: AuthClient) -> int:
         client.logout()
-        default_credentials_path().unlink(missing_ok=True)
-        print("logged out")
+        path = default_credentials_path()
+        path.unlink(missing_ok=True)
+        print(data_json({"logged_out": True, "credentials_file": str(path)}) if options.json else "logged out")
         return 0
 
     return run(options, call, AuthClient)
@@ -294,10 +350,15 @@ def _set_login(options: argparse.Namespace) -> int:
 
 def _revoke_sessions(options: argparse.Namespace) -> int:
     from ..access_client import AdminClient
+    from .json_output import data_json
     from .session import run
 
     def call(client: AdminClient) -> int:
-        print(f"ended {client.revoke_sessions(options.principal)} session(s) of {options.principal}")
+        ended = client.revoke_sessions(options.principal)
+        if options.json:
+            print(data_json({"principal_id": options.principal, "sessions_ended": ended}))
+        else:
+            print(f"ended {ended} session(s) of {options.principal}")
         return 0
 
     return run(options, call, AdminClient)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .examples import examples
 from .lifecycle import _usage
 
 # The chain does not verify (see the package doc for the other statuses).
@@ -30,11 +31,22 @@ def _instant(value: str) -> datetime:
 
 def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register `audit list` and `audit verify`; ``common`` adds --target, the TLS options and --json to each."""
-    group = commands.add_parser("audit", help="the audit log: list events, verify the hash chain")
+    group = commands.add_parser(
+        "audit",
+        help="the audit log: list events, verify the hash chain",
+        **examples("fapiao audit list --outcome denied --since 2026-11-01", "fapiao audit verify"),
+    )
     group.set_defaults(handler=_usage(group))
     audit = group.add_subparsers(title="audit commands", metavar="COMMAND")
 
-    listing = audit.add_parser("list", help="audit events, newest first")
+    listing = audit.add_parser(
+        "list",
+        help="audit events, newest first",
+        **examples(
+            "fapiao audit list --actor acme --since 2026-11-01 --until 2026-11-02",
+            "fapiao audit list --action /fapiao.v1.InvoiceService/VoidInvoice --limit 0 --json",
+        ),
+    )
     common(listing)
     listing.add_argument("--actor", default="", help="only this principal's events")
     listing.add_argument("--action", default="", help="only this action, e.g. /fapiao.v1.InvoiceService/VoidInvoice")
@@ -44,7 +56,11 @@ def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None
     listing.add_argument("--limit", type=int, default=50, metavar="N", help="print at most N (default 50; 0: all)")
     listing.set_defaults(handler=list_events, command=listing.prog)
 
-    verify = audit.add_parser("verify", help="check every row of the hash chain; exit 8 naming the first broken one")
+    verify = audit.add_parser(
+        "verify",
+        help="check every row of the hash chain; exit 8 naming the first broken one",
+        **examples("fapiao audit verify   # as an AUDITOR; keep the head hash it prints"),
+    )
     common(verify)
     verify.set_defaults(handler=verify_chain, command=verify.prog)
 

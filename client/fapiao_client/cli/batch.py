@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -27,7 +26,9 @@ from ..money import yuan_to_fen
 from ..requests import verify_request
 from ..sync_client import VerificationClient
 from .connection import client_arguments
-from .render import outcome_name, print_error, state_name, to_json
+from .failures import print_error
+from .json_output import data_json, message_data
+from .render import outcome_name, state_name
 
 OUTPUT_COLUMNS = (
     "row", "invoice_code", "invoice_number", "issue_date", "outcome", "state", "mismatched_fields",
@@ -117,8 +118,8 @@ def json_record(row: Row, result: pb.BatchVerifyResult | None) -> str:
     if result is None:
         body = {"row": row.number, "error": {"code": "INVALID_ARGUMENT", "reason": "INVALID_CSV_ROW",
                                              "message": row.problem}}  # fmt: skip
-        return json.dumps(body, ensure_ascii=False)
-    return json.dumps({"row": row.number, "result": json.loads(to_json(result))}, ensure_ascii=False)
+        return data_json(body, one_line=True)
+    return data_json({"row": row.number, "result": message_data(result)}, one_line=True)
 
 
 def _results(
@@ -171,5 +172,5 @@ def run(options: argparse.Namespace) -> int:
                     print(json_record(row, result), file=out)
                 progress.advance(task)
         except FapiaoError as error:
-            return print_error(error, as_json=options.json)
+            return print_error(error, options)
     return 0

@@ -1,13 +1,10 @@
-"""How answers look on a terminal (rich) or as JSON (protobuf's JSON mapping)."""
+"""How answers look on a terminal (rich); --json output is json_output's."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import timedelta, timezone
-from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.date_pb2 import Date
 from rich.console import Console
@@ -16,7 +13,6 @@ from rich.table import Table
 from fapiao.v1 import invoice_pb2
 from fapiao.v1 import verification_service_pb2 as pb
 
-from ..errors import FapiaoError
 from ..money import basis_points_to_percent, fen_to_yuan
 
 BEIJING = timezone(timedelta(hours=8))
@@ -39,30 +35,11 @@ FLAGS = {
     "end_date": "--to",
     "group_by": "--by",
 }
-# The exit status of a refused call (cli/__init__ lists them all); anything else is 1.
-# 6: a quota; wait as the message says. 7: who you are, or what you may do, stops the command: log in (again)
-# or ask for the right.
-ERROR_EXIT = {
-    "INVALID_ARGUMENT": 2, "NOT_FOUND": 4, "FAILED_PRECONDITION": 5, "RESOURCE_EXHAUSTED": 6, "UNAUTHENTICATED": 7,
-    "PERMISSION_DENIED": 7,
-}  # fmt: skip
 OUTCOME_EXIT = {
     pb.VERIFICATION_OUTCOME_MATCH: 0,
     pb.VERIFICATION_OUTCOME_MISMATCH: 3,
     pb.VERIFICATION_OUTCOME_NOT_FOUND: 4,
 }
-
-
-def to_json(message: Any) -> str:
-    return json_format.MessageToJson(message, ensure_ascii=False, indent=2)
-
-
-def proto_json(message: Any, *, one_line: bool = False) -> str:
-    """The lifecycle commands' JSON: protobuf's JSON mapping with the proto field names (amounts stay integer
-    fen, written as strings as the mapping does for int64), indented, or on one line for streams and lists."""
-    return json_format.MessageToJson(
-        message, ensure_ascii=False, indent=None if one_line else 2, preserving_proto_field_name=True
-    )
 
 
 def outcome_name(outcome: int) -> str:
@@ -71,29 +48,6 @@ def outcome_name(outcome: int) -> str:
 
 def state_name(state: int) -> str:
     return invoice_pb2.InvoiceState.Name(state).removeprefix("INVOICE_STATE_") if state else ""
-
-
-def print_error(error: FapiaoError, *, as_json: bool) -> int:
-    if as_json:
-        body = {
-            "code": error.code.name,
-            "message": error.message,
-            "reason": error.reason,
-            "fieldViolations": [{"field": v.field, "description": v.description} for v in error.field_violations],
-        }
-        if error.retry_after is not None:
-            body["retryAfterSeconds"] = error.retry_after
-        print(json.dumps({"error": body}, ensure_ascii=False, indent=2))
-    else:
-        console = Console(stderr=True)
-        console.print(f"[bold red]error[/]: {error.code.name}" + (f" ({error.reason})" if error.reason else ""))
-        # soft_wrap: a message stays one line however narrow the terminal, so scripts can match it.
-        if not error.field_violations:
-            console.print(f"  {error.message}", markup=False, soft_wrap=True)
-        for violation in error.field_violations:
-            field = FLAGS.get(violation.field, violation.field)
-            console.print(f"  {field}: {violation.description}", markup=False, soft_wrap=True)
-    return ERROR_EXIT.get(error.code.name, 1)
 
 
 def print_verification(response: pb.VerifyInvoiceResponse) -> None:

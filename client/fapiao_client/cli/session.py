@@ -19,7 +19,8 @@ from ..errors import FapiaoError
 from ..invoice_client import InvoiceClient
 from ..requests import SELECTOR_SYNTAX, invoice_selector, new_request_id
 from .connection import client_arguments
-from .render import print_error, proto_json
+from .failures import print_error
+from .json_output import message_json
 
 # After these the register may or may not have made the change; the same request id tells.
 UNCERTAIN = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN", "INTERNAL", "ABORTED"})
@@ -65,7 +66,7 @@ def run(
         print(f"{options.command}: {error}", file=sys.stderr)
         return 2
     except FapiaoError as error:
-        status = print_error(error, as_json=options.json)
+        status = print_error(error, options)
         request_id = getattr(options, "request_id", None)
         if request_id and error.code.name in UNCERTAIN:
             print(
@@ -89,7 +90,7 @@ def terminal() -> Console:
 def show(options: argparse.Namespace, message: Any, human: Callable[[Console], None]) -> int:
     """Print one answer: its JSON with --json, else ``human`` on the terminal."""
     if options.json:
-        print(proto_json(message))
+        print(message_json(message))
     else:
         human(terminal())
     return 0
@@ -103,7 +104,7 @@ def show_many(options: argparse.Namespace, items: Iterable[Any], table: Callable
     more = limit is not None and next(iterator, None) is not None
     if options.json:
         for item in shown:
-            print(proto_json(item, one_line=True))
+            print(message_json(item, one_line=True))
     else:
         console = terminal()
         console.print(table(shown) if shown else f"no {noun}")

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from .examples import examples
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -42,7 +44,15 @@ def _groupings(value: str) -> tuple[str, ...]:
 
 def add_commands(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register `stats`; ``common`` adds --target, the TLS options and --json."""
-    stats = commands.add_parser("stats", help="count and sum invoices of a seller, buyer or region (数据统计)")
+    stats = commands.add_parser(
+        "stats",
+        help="count and sum invoices of a seller, buyer or region (数据统计)",
+        **examples(
+            "fapiao stats --seller 91110108MA01ABCD0B --from 2026-01-01 --to 2026-12-31 --by month,type",
+            "fapiao stats --buyer 91310101MA1FPX1234 --from 2026-10-01 --to 2026-10-31 --state issued --type 01",
+            "fapiao stats --region 1100 --from 2026-11-01 --to 2026-11-30 --by type --json   # tax officers",
+        ),
+    )
     common(stats)
     whose = stats.add_mutually_exclusive_group(required=True)
     whose.add_argument("--seller", metavar="TAX_ID", default="", help="invoices this tax id issued")

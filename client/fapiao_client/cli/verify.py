@@ -12,7 +12,9 @@ from ..requests import verify_request
 from ..signatures import save_receipt
 from ..sync_client import VerificationClient
 from .connection import client_arguments
-from .render import OUTCOME_EXIT, print_error, print_verification, to_json
+from .failures import print_error
+from .json_output import message_json
+from .render import OUTCOME_EXIT, print_verification
 
 
 def _request_fields(options: argparse.Namespace) -> dict[str, object]:
@@ -56,7 +58,7 @@ def run(options: argparse.Namespace) -> int:
                 answer = client.verify_invoice(request)
                 shown = answer
         except FapiaoError as error:
-            return print_error(error, as_json=options.json)
+            return print_error(error, options)
     if options.receipt is not None:
         if not answer.HasField("receipt"):  # a register from before receipts ignores the request
             print("fapiao verify: the register sent no receipt", file=sys.stderr)
@@ -64,7 +66,7 @@ def run(options: argparse.Namespace) -> int:
         save_receipt(answer.receipt, options.receipt)
         print(f"receipt saved to {options.receipt} (check it with `fapiao receipt check`)", file=sys.stderr)
     if options.json:
-        print(to_json(shown))
+        print(message_json(shown))
     else:
         print_verification(answer)
     return OUTCOME_EXIT.get(answer.outcome, 1)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..invoice_client import InvoiceClient
 from ..watching import InvoiceWatch
-from .render import proto_json
+from .json_output import message_json
 from .render_lifecycle import event_cells
 from .session import invoice_argument, run
 
@@ -37,7 +37,7 @@ def _follow(options: argparse.Namespace, watch: InvoiceWatch, progress: _Progres
             _say(options, f"watching from cursor {response.cursor}")
         for event in response.events:
             if options.json:
-                print(proto_json(event, one_line=True), flush=True)
+                print(message_json(event, one_line=True), flush=True)
             else:
                 print("  ".join(cell for cell in event_cells(event) if cell), f"(cursor {event.cursor})", flush=True)
             progress.seen += 1
