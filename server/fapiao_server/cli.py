@@ -63,6 +63,10 @@ def add_commands(commands: Any) -> None:
     add_dev_certs_command(commands)
 
 
+# Settings whose values may carry a password or a key: a complaint about one never shows what it was given.
+SECRET_SETTINGS = frozenset({"database_url", "redis_url", "token_key", "master_key", "previous_master_key"})
+
+
 def _settings(options: argparse.Namespace) -> Any:
     """Settings from the environment and the flags; bad ones end the command with a list of what is wrong."""
     from pydantic import ValidationError
@@ -75,15 +79,44 @@ def _settings(options: argparse.Namespace) -> Any:
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        from .telemetry.logs import redact_text
-
         for problem in error.errors():
-            name = "FAPIAO_" + "_".join(str(part) for part in problem["loc"]).upper()
-            # A setting's own value, with any password in it masked; not the whole configuration a check of
-            # several settings is given (it holds the database URL and the keys).
-            got = f" (got {redact_text(repr(problem.get('input')))})" if problem["loc"] else ""
-            print(f"fapiao: {name}: {problem['msg']}{got}", file=sys.stderr)
+            print(f"fapiao: {_setting_problem(problem)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _setting_problem(problem: Any) -> str:
+    from .telemetry.logs import redact_text
+
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    if not problem["loc"]:
+        # A check across several settings names them in its message; its input is the whole configuration (the
+        # database URL and the keys among it), never shown.
+        return message
+    field = "_".join(str(part) for part in problem["loc"])
+    if field in SECRET_SETTINGS:
+        return f"FAPIAO_{field.upper()}: {message}"
+    # A setting's own value, with any password in it masked all the same.
+    return f"FAPIAO_{field.upper()}: {message} (got {redact_text(repr(problem.get('input')))})"
+
+
+def _usable_database(url: str) -> None:
+    """Connect once before any work, so a database that is missing or unreachable is one line saying what to do."""
+    from .storage.connection_check import DatabaseUnusable, check_database
+
+    try:
+        check_database(url)
+    except DatabaseUnusable as error:
+        print(f"fapiao: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _usable_tls_files(settings: Any) -> None:
+    from .security.tls_files import check_tls_files
+
+    if problems := check_tls_files(settings):
+        for problem in problems:
+            print(f"fapiao: {problem}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _signing_key(settings: Any) -> Any:
@@ -156,6 +189,7 @@ def open_register(options: argparse.Namespace, stack: ExitStack) -> tuple[str, A
     settings = _settings(options)
     configure_logging(settings.log_level, settings.log_format)
     url, _ = resolve_database(settings, stack)
+    _usable_database(url)
     _migrate_now(url)
     return url, _keyring(settings, url)
 
@@ -167,6 +201,7 @@ def _migrate(options: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
         url, _ = resolve_database(settings, stack)
+        _usable_database(url)
         _migrate_now(url)
     print("schema is up to date")
     return 0
@@ -239,6 +274,7 @@ def _serve(options: argparse.Namespace) -> int:
     from .supervisor import Endpoint, Fleet, PortTaken, claim_port, configure_logging, resolve_database, run_worker
 
     settings = _settings(options)
+    _usable_tls_files(settings)
     configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
         endpoint = Endpoint.parse(settings.listen)
@@ -261,6 +297,7 @@ def _serve(options: argparse.Namespace) -> int:
                 return 2
             stack.callback(node_metrics.close)
         url, database = resolve_database(settings, stack)
+        _usable_database(url)
         if settings.migrate_on_start:
             _migrate_now(url)
         elif pending := pending_migrations(url):

@@ -121,6 +121,31 @@ class Settings(BaseSettings):
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:50051 or [::]:50051")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        from psycopg import Error
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(value)
+        except Error:
+            # Not psycopg's message: it quotes the text, password and all.
+            raise ValueError(
+                "not a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE) nor key=value settings "
+                "(host=... dbname=...)"
+            ) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and value.partition("://")[0].lower() not in ("redis", "rediss", "unix"):
+            raise ValueError("must be redis://[USER:PASSWORD@]HOST:PORT/DB, rediss://... (TLS) or unix:///PATH")
+        return value
+
     @field_validator("metrics_listen")
     @classmethod
     def _metrics_address(cls, value: str) -> str:
