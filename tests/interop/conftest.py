@@ -30,7 +30,7 @@ def missing(what: str, variable: str) -> None:
     """Skip for want of ``what``, or fail where ``variable`` says it must be there (CI)."""
     if os.environ.get(variable):
         pytest.fail(f"{what} is required here ({variable}) but was not found")
-    pytest.skip(f"{what} is not installed (.ci/run installs it and requires this test)")
+    pytest.skip(f"not installed: {what} (.ci/run installs it and requires this test)")
 
 
 def node_path() -> str:

@@ -19,6 +19,8 @@ from tests.conftest import Register
 from tests.support.access import principal_key
 from tests.support.server import ServerProcess
 
+from .conftest import ROOT
+
 pytestmark = pytest.mark.slow
 V1 = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 V1ALPHA = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
@@ -83,12 +85,17 @@ def _buf_curl(buf: str, address: str, method: str, body: dict, *flags: str) -> s
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("flags", [(), ("--reflect-protocol", "grpc-v1")], ids=["as-documented", "v1-only"])
+@pytest.mark.parametrize(
+    "flags",
+    [(), ("--reflect-protocol", "grpc-v1"), ("--schema", str(ROOT / "protos"))],
+    ids=["as-documented", "v1-only", "schema-from-protos"],
+)
 def test_buf_curl_calls_the_register_through_reflection(
     buf: str, register_server: ServerProcess, register: Register, verifier: str, flags: tuple[str, ...]
 ) -> None:
     """The call's credentials as a header and nothing else: buf curl finds the schema by reflection (v1 first,
-    which is all it tries with --reflect-protocol grpc-v1) and sends the header with the call only."""
+    which is all it tries with --reflect-protocol grpc-v1) and sends the header with the call only; or, without
+    reflection, in protos/ as shipped."""
     sample = register.samples("invoice_type = 4 AND state = 1", limit=5)[-1]  # not the Node client's invoice
     request = {
         "invoice_code": sample.invoice_code,
