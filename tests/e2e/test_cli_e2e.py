@@ -99,15 +99,50 @@ def test_verify_batch_writes_one_result_row_per_input_row(
         writer.writerow(["12", "3", "2025-01-01", "123456", "", "", ""])
     target = tmp_path / "results.csv"
     result = fapiao("verify-batch", str(source), "--target", server.address, "--output", str(target))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # two rows are not MATCH
+    summary = (
+        f"fapiao verify-batch: {len(samples) + 3} row(s): {len(samples) + 1} MATCH, 0 MISMATCH, 0 NOT_FOUND, 2 error(s)"
+    )
+    assert summary in result.stderr.splitlines()
     with target.open(encoding="utf-8") as produced:
         rows = list(csv.DictReader(produced))
     assert [int(r["row"]) for r in rows] == list(range(1, len(samples) + 4))
     assert {r["outcome"] for r in rows[: len(samples) + 1]} == {"MATCH"}
     assert rows[-2]["error_reason"] == "INVALID_CSV_ROW"
     assert rows[-1]["error_code"] == "INVALID_ARGUMENT" and "invoice_code" in rows[-1]["error_message"]
-    as_json = fapiao("verify-batch", str(source), "--target", server.address, "--json")
+    as_json = fapiao("verify-batch", str(source), "--target", server.address, "--json", "--exit-zero")
+    assert as_json.returncode == 0, as_json.stderr
     lines = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert (
         len(lines) == len(samples) + 3 and lines[0]["result"]["verification"]["outcome"] == "VERIFICATION_OUTCOME_MATCH"
     )
+
+
+def test_verify_batch_reads_a_file_without_a_header_and_counts_the_outcomes(
+    server: ServerProcess, register: Register, tmp_path: Path
+) -> None:
+    """A first row that names no column is an invoice like the others (in the documented column order)."""
+    general = register.sample("invoice_type = 10 AND state = 1")
+    special = register.sample("invoice_type = 1 AND state = 1")
+    source = tmp_path / "headerless.csv"
+    with source.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow([general.invoice_code, general.invoice_number, general.issue_date.isoformat(),
+                         general.proof()["check_code"]])  # fmt: skip
+        writer.writerow([special.invoice_code, special.invoice_number, special.issue_date.isoformat(), "", "0.01"])
+        writer.writerow([special.invoice_code, "99999999", special.issue_date.isoformat(), "", "0.01"])
+    result = fapiao("verify-batch", str(source), "--target", server.address)
+    assert result.returncode == 3, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [(r["row"], r["invoice_number"], r["outcome"]) for r in rows] == [
+        ("1", general.invoice_number, "MATCH"),
+        ("2", special.invoice_number, "MISMATCH"),
+        ("3", "99999999", "NOT_FOUND"),
+    ]
+    assert "has no header row; reading its columns as code,number,date,check_code,amount,total,type,qr" in result.stderr
+    assert "3 row(s): 1 MATCH, 1 MISMATCH, 1 NOT_FOUND, 0 error(s)" in result.stderr
+    assert fapiao("verify-batch", str(source), "--target", server.address, "--exit-zero").returncode == 0
+
+    matched = tmp_path / "matched.csv"
+    matched.write_text(source.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    assert fapiao("verify-batch", str(matched), "--target", server.address).returncode == 0

@@ -1,8 +1,13 @@
-"""`fapiao verify-batch FILE.csv`: stream every row to BatchVerifyInvoices, write one result row per input row.
+"""`fapiao verify-batch FILE.csv`: stream every row to BatchVerifyInvoices, write one result row per input row,
+and count the outcomes on standard error.
 
-Input columns (header required, any order, unknown columns ignored): code, number, date (YYYY-MM-DD),
-check_code, amount (yuan), total (yuan), type (fplx), qr. A row with a qr value is verified by its QR payload.
-Rows that cannot even be sent (an unreadable date or amount) get an INVALID_ARGUMENT result of their own.
+Input columns (a header row naming them, any order, unknown columns ignored): code, number, date (YYYY-MM-DD),
+check_code, amount (yuan), total (yuan), type (fplx), qr. A first row naming none of them is data, not a header:
+its columns are read in that order (and standard error says so). A row with a qr value is verified by its QR
+payload. Rows that cannot even be sent (an unreadable date or amount) get an INVALID_ARGUMENT result of their own.
+
+Exit status 0 when every row is MATCH; 3 (as `verify` on a MISMATCH) when any row is MISMATCH, NOT_FOUND or an
+error, unless --exit-zero; a failure of the whole run (the register unreachable, refused credentials) its own.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -72,11 +78,50 @@ def parse_row(number: int, values: dict[str, str]) -> Row:
         return Row(number, values, None, str(error))
 
 
-def read_rows(stream: IO[str]) -> list[Row]:
-    reader = csv.DictReader(stream)
-    if not reader.fieldnames:
-        raise ValueError("the file is empty; it needs a header row")
-    return [parse_row(n, {k.strip().lower(): v for k, v in raw.items() if k}) for n, raw in enumerate(reader, 1)]
+COLUMNS = ("code", "number", "date", "check_code", "amount", "total", "type", "qr")
+# A MISMATCH, NOT_FOUND or error row, as `verify` exits on a MISMATCH.
+SOME_NOT_MATCHED = 3
+
+
+def is_header(cells: list[str]) -> bool:
+    """A header names at least one known column; no invoice field ever reads "code", "date" or "qr"."""
+    return any(cell.strip().lower() in COLUMNS for cell in cells)
+
+
+def read_rows(stream: IO[str], *, on_headerless: Any = None) -> list[Row]:
+    """The rows of the file; ``on_headerless`` is called when the first row turns out to be data."""
+    records = [record for record in csv.reader(stream) if any(cell.strip() for cell in record)]
+    if not records:
+        raise ValueError("the file is empty; it needs a header row (code,number,date,...) and a row per invoice")
+    if is_header(records[0]):
+        names, data = [cell.strip().lower() for cell in records[0]], records[1:]
+    else:
+        names, data = list(COLUMNS), records
+        if on_headerless is not None:
+            on_headerless()
+    return [parse_row(n, {name: value for name, value in zip(names, record, strict=False) if name})
+            for n, record in enumerate(data, 1)]  # fmt: skip
+
+
+@dataclass
+class Tally:
+    """How the rows came out, for the summary."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, result: pb.BatchVerifyResult | None) -> None:
+        if result is None or result.HasField("error"):
+            self.counts["errors"] += 1
+        else:
+            self.counts[outcome_name(result.verification.outcome)] += 1
+
+    def summary(self) -> str:
+        total = sum(self.counts.values())
+        parts = [f"{self.counts[name]} {name}" for name in ("MATCH", "MISMATCH", "NOT_FOUND")]
+        return f"{total} row(s): " + ", ".join(parts) + f", {self.counts['errors']} error(s)"
+
+    def all_matched(self) -> bool:
+        return self.counts["MATCH"] == sum(self.counts.values())
 
 
 def _identity(row: Row) -> tuple[str, str, str]:
@@ -144,10 +189,14 @@ def _results(
 
 
 def run(options: argparse.Namespace) -> int:
+    def headerless() -> None:
+        print(f"{options.command}: {options.file} has no header row; reading its columns as {','.join(COLUMNS)}",
+              file=sys.stderr)  # fmt: skip
+
     try:
         with open(options.file, newline="", encoding="utf-8-sig") as source:
-            rows = read_rows(source)
-    except (OSError, ValueError, UnicodeDecodeError) as error:
+            rows = read_rows(source, on_headerless=headerless)
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as error:
         print(f"fapiao verify-batch: cannot read {options.file}: {error}", file=sys.stderr)
         return 2
     with ExitStack() as stack:
@@ -164,13 +213,16 @@ def run(options: argparse.Namespace) -> int:
         )
         progress = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
         task = progress.add_task("verifying", total=len(rows))
+        tally = Tally()
         try:
             for row, result in _results(client, rows, options.chunk_size):
                 if writer is not None:
                     writer.writerow(csv_record(row, result))
                 else:
                     print(json_record(row, result), file=out)
+                tally.add(result)
                 progress.advance(task)
         except FapiaoError as error:
             return print_error(error, options)
-    return 0
+    print(f"{options.command}: {tally.summary()}", file=sys.stderr)
+    return 0 if tally.all_matched() or options.exit_zero else SOME_NOT_MATCHED
