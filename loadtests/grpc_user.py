@@ -13,7 +13,9 @@ import grpc.experimental.gevent as grpc_gevent
 import slo_hooks  # noqa: F401  (its listeners put every locustfile's run under the SLO gate)
 from google.protobuf.message import Message
 from loadtest_settings import LoadTestSettings
-from locust import User
+from locust import User, events
+from locust.env import Environment
+from locust.runners import MasterRunner
 from target import open_channel
 
 from fapiao.v1 import access_pb2, admin_service_pb2, admin_service_pb2_grpc
@@ -26,6 +28,10 @@ grpc_gevent.init_gevent()
 
 UNARY_TIMEOUT_SECONDS = 10.0
 STREAM_TIMEOUT_SECONDS = 60.0
+# How long a user waits at start for the register to answer at all, so a run may start with the server it tests
+# (`fapiao serve ... &` just before locust, as in the README); past it, the user's start fails as any call would.
+STARTUP_WAIT_SECONDS = 60.0
+ADMIN_KEY = "FAPIAO_LOADTEST_ADMIN_KEY"
 _user_numbers = itertools.count(1)
 
 
@@ -42,9 +48,7 @@ def enrol(
 ) -> tuple[tuple[str, str], ...]:
     """Make this user a principal of its own through AdminService (FAPIAO_LOADTEST_ADMIN_KEY, an ADMIN's API key),
     as an operator provisions an ERP system; returns the metadata that authenticates its calls."""
-    admin_key = os.environ.get("FAPIAO_LOADTEST_ADMIN_KEY", "")
-    if not admin_key:
-        raise SystemExit("set FAPIAO_LOADTEST_ADMIN_KEY to an ADMIN's API key (fapiao bootstrap-admin prints one)")
+    admin_key = os.environ.get(ADMIN_KEY, "")
     admin = admin_service_pb2_grpc.AdminServiceStub(channel)
     as_admin = (("authorization", f"Bearer {admin_key}"),)
     principal = access_pb2.Principal(
@@ -55,8 +59,9 @@ def enrol(
         display_name="load test",  # type: ignore[arg-type]
     )
     try:
+        # The user's first call: it waits for the register to come up rather than failing at once.
         admin.CreatePrincipal(admin_service_pb2.CreatePrincipalRequest(principal=principal), metadata=as_admin,
-                              timeout=UNARY_TIMEOUT_SECONDS)  # fmt: skip
+                              timeout=STARTUP_WAIT_SECONDS, wait_for_ready=True)  # fmt: skip
     except grpc.RpcError as error:
         if error.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
@@ -66,6 +71,17 @@ def enrol(
         timeout=UNARY_TIMEOUT_SECONDS,
     ).secret
     return (("authorization", f"Bearer {key}"),)
+
+
+@events.init.add_listener
+def require_admin_key(environment: Environment, **_: object) -> None:
+    """Every process that runs users enrols them with an ADMIN's key: say so before any load, not once per user."""
+    if isinstance(environment.runner, MasterRunner) or os.environ.get(ADMIN_KEY):
+        return
+    raise SystemExit(
+        f"loadtests: set {ADMIN_KEY} to an ADMIN's API key; the users are made through AdminService with it. "
+        f"`fapiao bootstrap-admin --id loadtest-admin | tail -n 1` prints a new one (see loadtests/README.md)"
+    )
 
 
 class GrpcUser(User):

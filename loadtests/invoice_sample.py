@@ -1,8 +1,11 @@
-"""The invoices a load test verifies: a random sample of the register named by FAPIAO_DATABASE_URL, each asked
-the way the national platform asks its type (invoice_sample.sql draws them)."""
+"""The invoices a load test verifies: a random sample of the register's database (FAPIAO_DATABASE_URL, or the
+embedded default `fapiao serve` uses without it), each asked the way the national platform asks its type
+(invoice_sample.sql draws them)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,7 +37,7 @@ class SampledInvoice:
 
     def proof(self) -> dict[str, str | int]:
         """The one type-specific field, as keyword arguments for fapiao_client.verify_request."""
-        proof = InvoiceType(self.invoice_type).proof  # the register's own rule (DOMAIN section 2)
+        proof = InvoiceType(self.invoice_type).proof  # the register's own rule (docs/domain.md section 2)
         values = {Proof.CHECK_CODE: self.check_code[-6:], Proof.AMOUNT: self.amount_fen, Proof.TOTAL: self.total_fen}
         return {proof.value: values[proof]}
 
@@ -60,3 +63,26 @@ def load_sample(database_url: str, size: int, *, window_years: int) -> list[Samp
     sql = SAMPLE_QUERY.read_text(encoding="utf-8")
     with psycopg.connect(database_url, row_factory=class_row(SampledInvoice)) as conn:
         return conn.execute(sql, {"limit": size, "window_years": window_years}).fetchall()  # type: ignore[arg-type]
+
+
+@contextmanager
+def register_database(database_url: str) -> Iterator[str]:
+    """The URL of the register's database while the block runs: ``database_url`` when set, else the embedded
+    PostgreSQL that `fapiao serve`, `fapiao seed` and `fapiao bootstrap-admin` use with no FAPIAO_DATABASE_URL
+    (under FAPIAO_DATA_DIR), joined the way they join it, so a load test of the embedded default needs no URL."""
+    if database_url:
+        yield database_url
+        return
+    from fapiao_server.config import Settings
+    from fapiao_server.supervisor import resolve_database
+
+    settings = Settings()
+    if not (settings.data_dir / "pgdata").is_dir():
+        # Starting an embedded PostgreSQL here would make an empty register nobody seeded.
+        raise SystemExit(
+            f"loadtests: FAPIAO_DATABASE_URL is not set and there is no embedded register in {settings.data_dir}; "
+            "run `fapiao seed` first (it makes one), or set FAPIAO_DATABASE_URL to the register's PostgreSQL"
+        )
+    with ExitStack() as stack:
+        url, _ = resolve_database(settings, stack)  # pgserver leaves the server up while `fapiao serve` uses it
+        yield url

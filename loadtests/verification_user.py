@@ -15,7 +15,7 @@ from datetime import timedelta
 import grpc
 from google.protobuf.message import Message
 from grpc_user import STREAM_TIMEOUT_SECONDS, UNARY_TIMEOUT_SECONDS, GrpcUser, UnexpectedAnswer
-from invoice_sample import SampledInvoice, load_sample
+from invoice_sample import SampledInvoice, load_sample, register_database
 from loadtest_settings import LoadTestSettings
 from locust import between, events, task
 from locust.env import Environment
@@ -41,9 +41,8 @@ def draw_sample(environment: Environment, **_: object) -> None:
     """Each process that runs users draws its invoices once, before any user starts."""
     if isinstance(environment.runner, MasterRunner):
         return
-    if not SETTINGS.database_url:
-        raise SystemExit("loadtests: set FAPIAO_DATABASE_URL to the register's PostgreSQL, to draw invoices from")
-    _sample[:] = load_sample(SETTINGS.database_url, SETTINGS.sample_size, window_years=SETTINGS.window_years)
+    with register_database(SETTINGS.database_url) as url:
+        _sample[:] = load_sample(url, SETTINGS.sample_size, window_years=SETTINGS.window_years)
     _absent[:] = [invoice for invoice in _sample if invoice.absent_number]
     if not _sample or not _absent:
         raise SystemExit("loadtests: the register holds no invoice inside the verification window; run fapiao seed")
