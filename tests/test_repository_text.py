@@ -83,3 +83,25 @@ def test_no_file_cites_what_is_not_in_the_repository() -> None:
             if match := OUTSIDE_REFERENCES.search(line):
                 offending.append(f"{path.relative_to(ROOT)}:{number}: {match.group(0)!r} in {line.strip()[:100]}")
     assert not offending, "\n".join(offending)
+
+
+def test_the_readme_table_names_every_server_setting() -> None:
+    """Every FAPIAO_* variable the server reads is a row (or part of one) in the README's settings table, spelled
+    out whole, so an operator can find a setting they see in a deployment by searching for its name."""
+    from fapiao_server.config import Settings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `FAPIAO_")]
+    documented = {name for row in rows for name in re.findall(r"`(FAPIAO_[A-Z0-9_]+)`", row.split(" | ")[0])}
+    prefix = Settings.model_config.get("env_prefix", "")
+    read = {f"{prefix}{field}".upper() for field in Settings.model_fields}
+    assert read - documented == set(), "settings missing from the README's table"
+
+
+def test_the_readme_activates_the_environment_before_its_first_bare_command() -> None:
+    """The two set-up commands install into .venv without activating it; a reader who pastes the next `fapiao ...`
+    line must have been told how to get it on PATH."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_bare = re.search(r"^fapiao ", readme, re.MULTILINE)
+    assert first_bare
+    assert ". .venv/bin/activate" in readme[: first_bare.start()]

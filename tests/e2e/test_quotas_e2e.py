@@ -7,18 +7,22 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fapiao_client import AsyncVerificationClient, FapiaoError
+from fapiao.v1 import invoice_pb2
+from fapiao_client import AsyncVerificationClient, FapiaoError, InvoiceClient
 from fapiao_server.domain.access import Role
 from tests.conftest import Register
 from tests.support.access import principal_key
 from tests.support.fleet import start_servers, stop_servers
+from tests.support.invoices import issue_request, new_request_id, tax_id
 from tests.support.server import ServerProcess, fapiao_executable
 
 RATE = 30
@@ -135,3 +139,40 @@ def test_the_cli_says_when_to_retry_and_exits_6(
     assert "RESOURCE_EXHAUSTED (INVOICE_VERIFICATIONS_PER_DAY)" in refused.stderr and "midnight" in refused.stderr
     as_json = json.loads(verify("--json").stdout)["error"]
     assert as_json["code"] == "RESOURCE_EXHAUSTED" and as_json["retry_after_seconds"] > 0
+
+
+def test_a_plain_loop_past_the_rate_is_paced_by_the_sdk_and_nothing_fails(
+    limited: ServerProcess, database_url: str
+) -> None:
+    """The README's promise: 50 issues back to back, faster than the rate, all succeed; the refusals past the burst
+    are resent after their RetryInfo's delay, so the loop takes as long as the rate says and not much longer."""
+    seller = tax_id()
+    key = principal_key(database_url, Role.TAXPAYER, tax_ids=[seller], principal_id=f"loop-{uuid.uuid4().hex[:8]}")
+    calls = 50
+    with InvoiceClient(limited.address, token=key) as client:
+        started = time.monotonic()
+        issued = [
+            client.issue_invoice(
+                issue_request(invoice_pb2.INVOICE_TYPE_DIGITAL_GENERAL, seller, request_id=new_request_id())
+            )
+            for _ in range(calls)
+        ]
+        elapsed = time.monotonic() - started
+        assert len({invoice.id for invoice in issued}) == calls
+        # The burst is one second of the rate; the rest come at the rate.
+        assert elapsed >= (calls - RATE) / RATE * 0.8, elapsed
+    # The opt-out: the same loop, on eight threads so it outruns the rate even on a slow host, sees the refusals.
+    with InvoiceClient(limited.address, token=key, retry_when_asked=False) as impatient:
+
+        def issue_once(_: int) -> FapiaoError | None:
+            try:
+                impatient.issue_invoice(
+                    issue_request(invoice_pb2.INVOICE_TYPE_DIGITAL_GENERAL, seller, request_id=new_request_id())
+                )
+            except FapiaoError as error:
+                return error
+            return None
+
+        with ThreadPoolExecutor(8) as pool:
+            refused = [error for error in pool.map(issue_once, range(3 * RATE)) if error is not None]
+        assert refused and all(e.reason == "RATE_LIMIT" and e.retry_after for e in refused), refused[:3]
