@@ -265,6 +265,40 @@ def _fapiao_command() -> str:
     return shlex.quote(str(invoked)) if invoked.name == "fapiao" else "fapiao"
 
 
+# Addresses a server listens on but no client can dial by; a client needs one of the certificate's names instead.
+UNSPECIFIED_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def _tls_for_clients(settings: Any, listen_host: str) -> tuple[str, str, list[str]]:
+    """For the commands the banner prints: the host clients dial, the flags they need for this server's TLS, and
+    lines about the listeners. The server holds only its own certificate; the CA clients must trust is the
+    certificate file itself when self-signed, or the CA file found beside it (`fapiao dev-certs` writes ca.pem
+    there), else a placeholder the lines explain."""
+    if settings.tls_cert_file is None:
+        return listen_host, "", []
+    from .security.tls_files import certificate_names, trust_anchor
+
+    names = certificate_names(settings.tls_cert_file)
+    host = listen_host
+    if host in UNSPECIFIED_HOSTS and names:
+        host = next((n for n in ("127.0.0.1", "localhost", "::1") if n in names), names[0])
+        host = f"[{host}]" if ":" in host else host
+    anchor = trust_anchor(settings.tls_cert_file)
+    if anchor is not None:
+        ca = shlex.quote(str(anchor))
+        trusted = f"clients trust {anchor} (--ca-cert)"
+    else:
+        ca = "CA_FILE"
+        trusted = "clients trust the CA that signed it: --ca-cert CA_FILE below stands for that CA's certificate"
+    lines = [f"  TLS: certificate {settings.tls_cert_file}; {trusted}"]
+    if settings.mtls_listen is not None:
+        lines.append(
+            f"  mutual TLS: {settings.mtls_listen}, for client certificates signed by {settings.mtls_client_ca_file}"
+            " (--client-cert, --client-key); their common name is a principal's certificate_name"
+        )
+    return host, f" --ca-cert {ca}", lines
+
+
 def _serve(options: argparse.Namespace) -> int:
     import asyncio
     import signal
@@ -316,15 +350,19 @@ def _serve(options: argparse.Namespace) -> int:
         cache = "a near cache per worker" + (", then Redis at FAPIAO_REDIS_URL" if settings.redis_url else "")
         cache = cache if settings.cache == "on" else "off (every lookup reads PostgreSQL)"
 
+        dial_host, connection, tls_lines = _tls_for_clients(settings, endpoint.host)
+
         def banner(port: int) -> None:
             bound = Endpoint(endpoint.host, port)
             print(f"fapiao: serving on {bound} with {settings.workers} worker(s)", flush=True)
+            for line in tls_lines:
+                print(line, flush=True)
             print(f"  database: {database}\n  cache: {cache}\n  signing key: {key.key_id}", flush=True)
             if node_metrics is not None:
                 host = Endpoint.parse(settings.metrics_listen).host
                 print(f"  metrics: http://{host}:{node_metrics.port}/metrics", flush=True)
             if demo is not None:
-                print(demo(str(bound)), flush=True)
+                print(demo(str(Endpoint(dial_host, port)), connection), flush=True)
 
         if settings.workers == 1:
             asyncio.run(run_worker(settings, url, banner, node_metrics=node_metrics))

@@ -63,7 +63,9 @@ def _store_taxpayer_key(key: str) -> str:
     return f"The demo taxpayer's API key is in {path}; the CLI uses it by default."
 
 
-def prepare_demo(url: str, keyring: Keyring, signer: SigningKey, data_dir: Path, fapiao: str) -> Callable[[str], str]:
+def prepare_demo(
+    url: str, keyring: Keyring, signer: SigningKey, data_dir: Path, fapiao: str
+) -> Callable[[str, str], str]:
     """Prepare the demo register; returns how to print its banner for the address served."""
     done = ""
     if count_invoices(url) == 0:
@@ -71,23 +73,27 @@ def prepare_demo(url: str, keyring: Keyring, signer: SigningKey, data_dir: Path,
         done = f"Seeded {DEMO_INVOICES} demo invoices.\n"
     sample = demo_sample(url, since=years_before(business_date(utc_now()), 4))
     if sample is None:
-        return lambda target: done + "No invoice in the register suits a demo verification."
+        return lambda target, connection="": done + "No invoice in the register suits a demo verification."
     code, number, day, check_code, seller, region = sample
     provisioned = provision(url, keyring, _demo_principals(seller, region), description="fapiao serve --demo")
     keys = {p.account.principal.id: p.api_key for p in provisioned}
     stored = _store_taxpayer_key(keys["demo-taxpayer"])
     others = data_dir / "demo-credentials.json"
+    # With FAPIAO_DATABASE_URL nothing else may have made the data dir yet.
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(others, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
         json.dump(keys, file, indent=2)
 
-    def banner(target: str) -> str:
+    def banner(target: str, connection: str = "") -> str:
+        """``connection``: the flags the CLI needs for the server's TLS (`--ca-cert FILE`), after each target."""
+        reach = f"--target {target}{connection}"
         return (
             f"{done}{stored}\nAPI keys of every demo principal (one per role): {others}\n"
-            f"Verify a demo invoice (in another terminal):\n  {fapiao} verify --target {target} "
+            f"Verify a demo invoice (in another terminal):\n  {fapiao} verify {reach} "
             f"--code {code} --number {number} --date {day.isoformat()} --check-code {check_code[-6:]}\n"
-            f"See what it allows now, and its history:\n  {fapiao} invoice actions --target {target} {code}:{number}\n"
-            f"  {fapiao} invoice events --target {target} {code}:{number}"
+            f"See what it allows now, and its history:\n  {fapiao} invoice actions {reach} {code}:{number}\n"
+            f"  {fapiao} invoice events {reach} {code}:{number}"
         )
 
     return banner

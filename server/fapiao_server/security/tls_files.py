@@ -120,3 +120,13 @@ def trust_anchor(certificate_file: Path) -> Path | None:
         if any(ca.subject == last.issuer and _issued_by(last, ca) for ca in found):
             return candidate
     return None
+
+
+def certificate_names(certificate_file: Path) -> list[str]:
+    """The names and addresses the server certificate is for (its subject alternative names), in its order."""
+    try:
+        leaf = x509.load_pem_x509_certificates(certificate_file.read_bytes())[0]
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return []
+    return [str(name.value) for name in names if isinstance(name, x509.DNSName | x509.IPAddress)]
