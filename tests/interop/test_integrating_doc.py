@@ -4,7 +4,10 @@ worked example's."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shlex
+from pathlib import Path
 
 from .conftest import ROOT
 
@@ -59,3 +62,21 @@ def test_the_code_it_quotes_is_the_worked_examples() -> None:
     ):
         assert line in DOC.read_text(), line
         assert line in client, f"the doc quotes a line client.js no longer has: {line}"
+
+
+def test_its_protoc_command_compiles_the_contract(tmp_path: Path) -> None:
+    """The generation command as written, run from the repository's root (Python's generator standing in for
+    Java's, which grpcio-tools lacks; protoc's well-known types added, as every protoc has them built in)."""
+    from grpc_tools import protoc
+
+    command = re.search(r"^protoc -I .*$", DOC.read_text().replace("\\\n", ""), flags=re.MULTILINE)
+    assert command, "no protoc command in the doc"
+    args = shlex.split(command[0].replace("--java_out=gen", f"--python_out={tmp_path}"))
+    # What the shell would make of the globs.
+    expanded = [name for arg in args[1:] for name in ([str(p.relative_to(ROOT)) for p in sorted(ROOT.glob(arg))]
+                                                      if "*" in arg else [arg])]  # fmt: skip
+    well_known = Path(protoc.__file__).resolve().parent / "_proto"
+    with contextlib.chdir(ROOT):
+        assert protoc.main(["protoc", *expanded, f"-I{well_known}"]) == 0, command[0]
+    assert (tmp_path / "google" / "rpc" / "error_details_pb2.py").exists()
+    assert (tmp_path / "fapiao" / "v1" / "invoice_service_pb2.py").exists()
