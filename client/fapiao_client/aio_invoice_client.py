@@ -23,7 +23,7 @@ from .requests import (
     list_invoices_request,
     watch_request,
 )
-from .watching import AsyncInvoiceWatch
+from .watching import AsyncInvoiceWatch, OnReconnect
 
 
 class AsyncInvoiceClient(AsyncCalls):
@@ -82,10 +82,13 @@ class AsyncInvoiceClient(AsyncCalls):
         region_code: str = "",
         cursor: str = "",
         timeout: float | None = None,
-        reconnect_attempts: int = 5,
+        reconnect_attempts: int | None = 5,
+        give_up_after: float | None = None,
+        on_reconnect: OnReconnect | None = None,
     ) -> AsyncInvoiceWatch:
         request = watch_request(invoice, tax_id, cursor, region_code)
         return AsyncInvoiceWatch(self._stub, request, timeout=timeout, reconnect_attempts=reconnect_attempts,
+                            give_up_after=give_up_after, on_reconnect=on_reconnect,
                                  metadata=self._metadata, wait_for_ready=self._wait)  # fmt: skip
 
     async def create_red_letter_form(

@@ -23,7 +23,7 @@ from .requests import (
     list_invoices_request,
     watch_request,
 )
-from .watching import InvoiceWatch
+from .watching import InvoiceWatch, OnReconnect
 
 
 class InvoiceClient(BlockingCalls):
@@ -99,13 +99,16 @@ class InvoiceClient(BlockingCalls):
         region_code: str = "",
         cursor: str = "",
         timeout: float | None = None,
-        reconnect_attempts: int = 5,
+        reconnect_attempts: int | None = 5,
+        give_up_after: float | None = None,
+        on_reconnect: OnReconnect | None = None,
     ) -> InvoiceWatch:
         """Follow one invoice, every invoice a tax id sells or buys, or (a tax officer) every invoice of a region,
         from ``cursor`` (empty: from now on).
         Reconnects and resumes when the stream breaks; see :class:`fapiao_client.watching.InvoiceWatch`."""
         request = watch_request(invoice, tax_id, cursor, region_code)
         return InvoiceWatch(self._stub, request, timeout=timeout, reconnect_attempts=reconnect_attempts,
+                            give_up_after=give_up_after, on_reconnect=on_reconnect,
                             metadata=self._metadata, wait_for_ready=self._wait)  # fmt: skip
 
     def create_red_letter_form(

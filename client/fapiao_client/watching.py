@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -23,16 +23,29 @@ from .errors import FapiaoError
 RECONNECT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL})
 FIRST_DELAY_SECONDS = 0.2
 MAX_DELAY_SECONDS = 5.0
+# Told before each pause: the failure (None: the stream ended without one), the seconds until the next attempt,
+# and how many attempts in a row have failed.
+OnReconnect = Callable[[FapiaoError | None, float, int], None]
 
 
 class _Resumption:
     """What a watch keeps between connections: the cursor, its deadline, and the failures since the last answer."""
 
-    def __init__(self, request: pb.WatchInvoicesRequest, timeout: float | None, reconnect_attempts: int) -> None:
+    def __init__(
+        self,
+        request: pb.WatchInvoicesRequest,
+        timeout: float | None,
+        reconnect_attempts: int | None,
+        give_up_after: float | None = None,
+        on_reconnect: OnReconnect | None = None,
+    ) -> None:
         self.request = request
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.attempts = reconnect_attempts
+        self.give_up_after = give_up_after
+        self.on_reconnect = on_reconnect
         self.failures = 0
+        self.failing_since: float | None = None  # when the register last stopped answering
         self.closed = False
         self.answering = False  # the current connection has answered at least once
 
@@ -56,6 +69,7 @@ class _Resumption:
 
     def answered(self) -> None:
         self.failures = 0
+        self.failing_since = None
         self.answering = True
 
     def finish(self, error: grpc.RpcError | None) -> None:
@@ -72,21 +86,32 @@ class _Resumption:
         """Seconds to wait before reconnecting after ``error`` (None: the stream ended without one), or raise."""
         if error is not None and error.code() not in RECONNECT_CODES:
             raise FapiaoError.from_rpc_error(error)
+        now = time.monotonic()
         self.failures += 1
-        if self.failures > self.attempts:
-            if error is not None:
-                raise FapiaoError.from_rpc_error(error)
+        self.failing_since = self.failing_since if self.failing_since is not None else now
+        failure = FapiaoError.from_rpc_error(error) if error is not None else None
+        out_of_attempts = self.attempts is not None and self.failures > self.attempts
+        out_of_time = self.give_up_after is not None and now - self.failing_since >= self.give_up_after
+        if out_of_attempts or out_of_time:
+            if failure is not None:
+                raise failure
             raise FapiaoError(grpc.StatusCode.UNAVAILABLE, "the register keeps ending the watch without an answer")
-        delay = min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2 ** (self.failures - 1))
+        delay = min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2 ** min(self.failures - 1, 10))
         remaining = self.remaining()
-        return delay if remaining is None else min(delay, remaining)
+        if self.give_up_after is not None:  # the last try comes when the outage reaches the bound, not after it
+            delay = min(delay, max(0.0, self.failing_since + self.give_up_after - now))
+        delay = delay if remaining is None else min(delay, remaining)
+        if self.on_reconnect is not None:
+            self.on_reconnect(failure, delay, self.failures)
+        return delay
 
 
 class _Watch:
     def __init__(self, stub: Any, request: pb.WatchInvoicesRequest, *, timeout: float | None,
-                 reconnect_attempts: int, metadata: Any, wait_for_ready: bool) -> None:  # fmt: skip
+                 reconnect_attempts: int | None, metadata: Any, wait_for_ready: bool,
+                 give_up_after: float | None = None, on_reconnect: OnReconnect | None = None) -> None:  # fmt: skip
         self._stub = stub
-        self._state = _Resumption(request, timeout, reconnect_attempts)
+        self._state = _Resumption(request, timeout, reconnect_attempts, give_up_after, on_reconnect)
         # A callable: each reconnection sends the credentials current then (a session's token is renewed).
         self._metadata = metadata
         self._wait_for_ready = wait_for_ready
@@ -109,10 +134,12 @@ class InvoiceWatch(_Watch):
     Iterate it for InvoiceEvent messages (or :meth:`responses` for the raw answers, heartbeats included).
     ``cursor`` is the position after the last event (or answer) handed to you: store it once you have handled
     that event, and pass it as ``cursor`` to a later watch to go on from there. A broken stream (UNAVAILABLE, or
-    INTERNAL from a stream a proxy reset) is resumed from that cursor, up to ``reconnect_attempts`` times in a row
-    without an answer; other failures raise FapiaoError. With a ``timeout`` the iteration ends once that many
-    seconds have passed (raising the last error instead if the register was not answering). :meth:`close` ends it
-    from another thread or task.
+    INTERNAL from a stream a proxy reset) is resumed from that cursor, pausing 0.2 s, then twice as long each
+    time up to 5 s, for up to ``reconnect_attempts`` attempts in a row without an answer (None: no limit) and,
+    with ``give_up_after``, for at most that many seconds without an answer; ``on_reconnect(error, delay,
+    attempt)`` is told before each pause. Other failures raise FapiaoError. With a ``timeout`` the iteration
+    ends once that many seconds have passed (raising the last error instead if the register was not answering).
+    :meth:`close` ends it from another thread or task.
     """
 
     def responses(self) -> Iterator[pb.WatchInvoicesResponse]:
