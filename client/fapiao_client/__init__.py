@@ -4,6 +4,13 @@ Needs only grpcio, protobuf, the googleapis common protos and cryptography (to c
 the server is not imported.
 """
 
+import os
+
+# gRPC's core reads this once, when grpc is first imported. Unset, it writes INFO lines to the application's
+# standard error (every failed TLS handshake, for one), which drown what the application says about the failure
+# (the `fapiao` command's one-line explanation). An application that wants them sets GRPC_VERBOSITY itself.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 from .access_client import AdminClient, AuthClient
 from .aio_client import AsyncVerificationClient
 from .aio_invoice_client import AsyncInvoiceClient
