@@ -21,7 +21,9 @@ The keys are IssueInvoiceRequest's field names; money and rates may also be writ
     }
 
 Everything is checked before anything is sent, and every problem is reported at once, by its path
-(``lines[0].amount``). The register checks the rest (tax ids, which rates are in use, quantity x price = amount).
+(``lines[0].amount``): the format here and, for a file (read_issue_requests), the rules that need nothing but the
+draft (tax ids, which rates are in use, quantity x price = amount) in draft_rules. The register checks them again,
+and the rest (whom the caller acts for). A file may hold several drafts: an array of them, or one object a line.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 from fapiao.v1 import invoice_pb2
 from fapiao.v1 import invoice_service_pb2 as pb
 
+from .draft_rules import rule_violations
 from .errors import FieldViolation
 from .money import rate_to_basis_points, yuan_to_fen
 from .requests import enum_value, new_request_id
@@ -90,8 +93,9 @@ def read_issue_request(text: str) -> pb.IssueInvoiceRequest:
     return issue_request(data)
 
 
-def issue_request(data: object) -> pb.IssueInvoiceRequest:
-    """An IssueInvoiceRequest from data in the format above (a dict as json.loads gives it)."""
+def issue_request(data: object, *, rules: bool = False) -> pb.IssueInvoiceRequest:
+    """An IssueInvoiceRequest from data in the format above (a dict as json.loads gives it). With ``rules``, also
+    the rules of draft_rules (the CLI checks a file so; the register checks them in any case)."""
     if not isinstance(data, Mapping):
         raise DraftError([FieldViolation("(the file)", 'must be a JSON object: {"invoice_type": ..., ...}')])
     problems = _Problems()
@@ -116,9 +120,75 @@ def issue_request(data: object) -> pb.IssueInvoiceRequest:
         problems.add("lines", "is required: a list of at least one line")
     else:
         request.lines.extend(_line(problems, f"lines[{n}]", line) for n, line in enumerate(lines))
+    # The rules of a sound invoice, for the fields that were read (a field already reported is not judged twice).
+    reported = [v.field for v in problems.found]
+    for violation in rule_violations(request) if rules else ():
+        field = violation.field
+        if not any(field == path or field.startswith((f"{path}.", f"{path}[")) for path in reported):
+            problems.found.append(violation)
     if problems.found:
         raise DraftError(problems.found)
     return request
+
+
+def read_issue_requests(text: str) -> list[pb.IssueInvoiceRequest]:
+    """Every draft of a file: one JSON object, an array of them, or objects one after another (one a line).
+    Every draft is checked before any is returned; DraftError names each mistake of each, with the line of the
+    file its draft starts on when there are several."""
+    documents = _documents(text)
+    if len(documents) == 1:
+        return [issue_request(documents[0][1], rules=True)]
+    requests, violations = [], []
+    for number, (line, data) in enumerate(documents, 1):
+        try:
+            requests.append(issue_request(data, rules=True))
+        except DraftError as error:
+            violations += [FieldViolation(f"draft {number} (line {line}): {v.field}", v.description)
+                           for v in error.violations]  # fmt: skip
+    if violations:
+        raise DraftError(violations)
+    return requests
+
+
+def _documents(text: str) -> list[tuple[int, object]]:
+    """The JSON values of the file with the line each starts on."""
+    decoder = json.JSONDecoder(parse_float=Decimal)
+
+    def line_of(position: int) -> int:
+        return text.count("\n", 0, position) + 1
+
+    def skip(position: int) -> int:
+        while position < len(text) and text[position] in " \t\r\n":
+            position += 1
+        return position
+
+    found: list[tuple[int, object]] = []
+    try:
+        position = skip(0)
+        if position == len(text):
+            raise DraftError([FieldViolation("(the file)", "is empty; it needs an invoice as a JSON object")])
+        if text[position] != "[":
+            while position < len(text):
+                value, end = decoder.raw_decode(text, position)
+                found.append((line_of(position), value))
+                position = skip(end)
+            return found
+        position = skip(position + 1)
+        while position < len(text) and text[position] != "]":
+            value, end = decoder.raw_decode(text, position)
+            found.append((line_of(position), value))
+            position = skip(end)
+            if position < len(text) and text[position] == ",":
+                position = skip(position + 1)
+            elif position < len(text) and text[position] != "]":
+                raise json.JSONDecodeError("expected ',' or ']'", text, position)
+        if position >= len(text) or skip(position + 1) != len(text):
+            raise json.JSONDecodeError("expected ']' to end the array, then nothing", text, min(position, len(text)))
+    except json.JSONDecodeError as error:
+        raise DraftError([FieldViolation("(the file)", f"is not JSON: {error}")]) from None
+    if not found:
+        raise DraftError([FieldViolation("(the file)", "is an empty array; it needs at least one invoice")])
+    return found
 
 
 def _invoice_type(problems: _Problems, value: object) -> int:

@@ -116,6 +116,12 @@ def write(tmp_path: Path, data: dict[str, Any]) -> str:
     return str(path)
 
 
+def write_text(tmp_path: Path, text: str) -> str:
+    path = tmp_path / f"{uuid.uuid4().hex}.json"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
 def key(invoice: dict[str, Any]) -> str:
     """The INVOICE argument naming an invoice from its JSON."""
     code = invoice.get("invoice_code", "")
@@ -273,12 +279,32 @@ def test_issue_reports_every_problem_of_the_file(cli: Cli, tmp_path: Path) -> No
     problems = cli.refused(2, "issue", "--file", write(tmp_path, data))
     for path in ("lines[0].amount:", "lines[0].tax_rate:", "lines[1].amount: give amount or amount_fen", "colour:"):
         assert path in problems, problems
-    server_side = invoice_data("01", new_tax_id())  # well formed, but no buyer tax id and a rate not in use
-    server_side["lines"][0]["tax_rate"] = "12%"
-    refused = cli.refused(2, "issue", "-f", write(tmp_path, server_side))
-    assert "INVALID_ARGUMENT (INVALID_INVOICE)" in refused and "buyer.tax_id: is required" in refused
-    assert "lines[0].tax_rate_basis_points: 1200 is not a VAT rate in use" in refused
+    assert "nothing was sent" in problems
+    # Well formed, but breaking the rules of an invoice: found before sending too, all at once.
+    seller = new_tax_id()
+    ruled = invoice_data("01", seller)  # a special invoice without the buyer's tax id
+    ruled["lines"][0]["tax_rate"] = "12%"
+    ruled["lines"][0]["unit_price"] = "150.00"  # 2 x 150.00 is not the 301.00 of the line
+    refused = cli.refused(2, "issue", "-f", write(tmp_path, ruled))
+    assert "INVALID_ARGUMENT" not in refused, "found by the CLI, not the register"
+    for said in ("buyer.tax_id: is required", "lines[0].tax_rate: 12% is not a VAT rate in use",
+                 "lines[0].amount: quantity x unit_price is 300.00 yuan"):  # fmt: skip
+        assert said in refused, refused
     assert "cannot read" in cli.refused(2, "issue", "-f", str(tmp_path / "missing.json"))
+
+    # Several drafts in one file: one wrong draft and none is issued; each mistake names its draft and line.
+    good = invoice_data("04", seller)
+    bad = invoice_data("04", seller)
+    bad["seller"]["tax_id"] = seller[:-1] + ("0" if seller[-1] != "0" else "1")  # a mistyped character
+    path = tmp_path / "drafts.json"
+    path.write_text(json.dumps([good, bad, good], ensure_ascii=False, indent=1), encoding="utf-8")
+    several = cli.refused(2, "issue", "-f", str(path))
+    assert "draft 2 (line " in several and "seller.tax_id:" in several and "check character" in several, several
+    assert cli.lines("invoice", "list", "--seller", seller) == [], "nothing was issued"
+    lines = "\n".join(json.dumps(draft, ensure_ascii=False) for draft in (good, good))
+    issued = cli.lines("issue", "-f", write_text(tmp_path, lines))
+    assert len(issued) == 2 and len({invoice["id"] for invoice in issued}) == 2
+    assert len(cli.lines("invoice", "list", "--seller", seller)) == 2
 
 
 def test_lists_and_pages(cli: Cli, server: ServerProcess, tmp_path: Path) -> None:

@@ -10,8 +10,10 @@ from rich.console import Console
 
 from fapiao.v1 import invoice_pb2
 
-from ..drafts import read_issue_request
+from ..drafts import read_issue_requests
 from ..invoice_client import InvoiceClient
+from ..requests import new_request_id
+from .json_output import message_json
 from .render import invoice_key, print_invoice, time_text, type_text
 from .render_lifecycle import events_table, invoices_table, print_actions
 from .session import change_id, invoice_argument, page_size, run, show, show_many
@@ -39,9 +41,21 @@ def _changed(options: argparse.Namespace, invoice: invoice_pb2.Invoice, verb: st
 
 def issue(options: argparse.Namespace) -> int:
     def call(client: InvoiceClient) -> int:
-        request = read_issue_request(_read(options.file))
-        invoice = client.issue_invoice(request, request_id=change_id(options, request.request_id))
-        return _changed(options, invoice, "issued")
+        # Every draft is read and checked before the first is sent: a file with any mistake issues nothing.
+        drafts = read_issue_requests(_read(options.file))
+        if len(drafts) == 1:
+            invoice = client.issue_invoice(drafts[0], request_id=change_id(options, drafts[0].request_id))
+            return _changed(options, invoice, "issued")
+        if options.request_id:
+            raise ValueError('--request-id names one change; give each draft of the file its own "request_id"')
+        for number, draft in enumerate(drafts, 1):
+            options.request_id = draft.request_id or new_request_id()  # named if the outcome is unknown
+            invoice = client.issue_invoice(draft, request_id=options.request_id)
+            if options.json:
+                print(message_json(invoice, one_line=True), flush=True)
+            else:
+                _changed(options, invoice, f"[{number}/{len(drafts)}] issued")
+        return 0
 
     return run(options, call)
 

@@ -60,7 +60,7 @@ def run(
             return call(client)
     except DraftError as error:
         lines = "".join(f"\n  {v.field}: {v.description}" for v in error.violations)
-        print(f"{options.command}: this is not an invoice to issue:{lines}", file=sys.stderr)
+        print(f"{options.command}: nothing was sent; fix every mistake below first:{lines}", file=sys.stderr)
         return 2
     except ValueError as error:
         print(f"{options.command}: {error}", file=sys.stderr)
