@@ -109,6 +109,9 @@ def service_config(*, retry_when_asked: bool = True) -> str:
                     "name": _methods(INVOICE_SERVICE, INVOICE_CHANGES),
                     "retryPolicy": _retry(5, ["UNAVAILABLE", "ABORTED", *busy]),
                 },
+                # Every other method (sessions, administration, reports, keys): only a refusal that asks to be
+                # retried, since a change refused so was not made, while one cut off (UNAVAILABLE) may have been.
+                *([{"name": [{}], "retryPolicy": _retry(3, busy)}] if busy else []),
             ],
             "retryThrottling": {"maxTokens": 100, "tokenRatio": 1.0},
         }
