@@ -13,10 +13,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fapiao_client.cli.examples import examples
+
 
 def add_commands(commands: Any) -> None:
     """Register serve / migrate / seed / signing-key on the CLI's subparsers."""
-    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve = commands.add_parser(
+        "serve",
+        help="run the gRPC server",
+        **examples(
+            "fapiao serve --demo                            # embedded PostgreSQL, demo principals, commands to try",
+            "fapiao serve --listen 0.0.0.0:50051 --workers 4 # behind a balancer; TLS settings: docs/security.md",
+            "fapiao serve --data-dir /srv/fapiao            # the embedded register in another folder",
+        ),
+    )
     serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (FAPIAO_LISTEN)")
     serve.add_argument("--workers", type=int, metavar="N", help="worker processes sharing the port (FAPIAO_WORKERS)")
     serve.add_argument("--data-dir", type=Path, help="where the embedded PostgreSQL keeps its data (FAPIAO_DATA_DIR)")
@@ -27,26 +37,50 @@ def add_commands(commands: Any) -> None:
     )
     serve.set_defaults(handler=_serve)
 
-    migrate = commands.add_parser("migrate", help="apply pending schema migrations")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending schema migrations",
+        **examples("fapiao migrate                                 # FAPIAO_DATABASE_URL, or the embedded register"),
+    )
     migrate.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     migrate.set_defaults(handler=_migrate)
 
-    seed = commands.add_parser("seed", help="fill the register with realistic invoices of every type")
+    seed = commands.add_parser(
+        "seed",
+        help="fill the register with realistic invoices of every type",
+        **examples(
+            "fapiao seed --invoices 20000                   # enough for a load test's sample",
+            "fapiao seed --invoices 1000000 --seed 7        # another million, drawn differently",
+        ),
+    )
     seed.add_argument("--invoices", type=int, required=True, metavar="N", help="how many invoices to add")
     seed.add_argument("--seed", type=int, default=1, help="random seed (same seed, same invoices modulo numbers)")
     seed.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     seed.set_defaults(handler=_seed)
 
     bootstrap = commands.add_parser(
-        "bootstrap-admin", help="create an ADMIN principal straight in the database and print an API key for it"
+        "bootstrap-admin",
+        help="create an ADMIN principal straight in the database and print an API key for it",
+        **examples(
+            "fapiao bootstrap-admin                         # principal 'admin'; its new API key is the last line",
+            "fapiao bootstrap-admin --id ops-admin | tail -n 1",
+        ),
     )
     bootstrap.add_argument("--id", default="admin", help="the administrator's principal id (default: admin)")
     bootstrap.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     bootstrap.set_defaults(handler=_bootstrap_admin)
 
-    key = commands.add_parser("signing-key", help="the register's Ed25519 signing key (see docs/signing.md)")
+    key = commands.add_parser(
+        "signing-key",
+        help="the register's Ed25519 signing key (see docs/signing.md)",
+        **examples("fapiao signing-key new /etc/fapiao/signing-key-2027.pem"),
+    )
     key_commands = key.add_subparsers(title="signing-key commands", metavar="COMMAND", required=True)
-    new_key = key_commands.add_parser("new", help="write a new key file (0600) to rotate to: FAPIAO_SIGNING_KEY_FILE")
+    new_key = key_commands.add_parser(
+        "new",
+        help="write a new key file (0600) to rotate to: FAPIAO_SIGNING_KEY_FILE",
+        **examples("fapiao signing-key new /etc/fapiao/signing-key-2027.pem  # then FAPIAO_SIGNING_KEY_FILE names it"),
+    )
     new_key.add_argument("file", type=Path, help="where to write it (must not exist)")
     new_key.set_defaults(handler=_new_signing_key)
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fapiao_client.cli.examples import examples
+
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
 DEFAULT_LISTEN = "127.0.0.1:50051"
 # A client's name is also part of its file names: letters, digits and . _ - keep it one plain path component.
@@ -27,6 +29,10 @@ def add_command(commands: Any) -> None:
         description="Writes ca.pem / ca-key.pem, server.pem / server-key.pem and client-NAME.pem / "
         "client-NAME-key.pem (keys 0600) and prints the `fapiao serve` settings and client flags that use them. "
         "For development and tests: production certificates come from your own PKI (docs/security.md).",
+        **examples(
+            "fapiao dev-certs                               # ./fapiao-certs for localhost, 127.0.0.1 and ::1",
+            "fapiao dev-certs --dir certs --host fapiao.internal --client gov-system-1",
+        ),
     )
     certs.add_argument("--dir", type=Path, default=Path("fapiao-certs"), help="where to write (default: fapiao-certs)")
     certs.add_argument(

@@ -9,18 +9,31 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from fapiao_client.cli.examples import examples
+
 
 def add_commands(commands: Any) -> None:
     """Register `keys` and its subcommands on the CLI's subparsers."""
     keys = commands.add_parser(
-        "keys", help="list or rotate the data keys that encrypt personal details and TOTP secrets"
+        "keys",
+        help="list or rotate the data keys that encrypt personal details and TOTP secrets",
+        **examples("fapiao keys list", "fapiao keys rotate", "fapiao keys rewrap"),
     )
     actions = keys.add_subparsers(dest="keys_action", required=True, metavar="{list,rotate,rewrap}")
-    listing = actions.add_parser("list", help="each data key, its state and how many invoices and logins it encrypts")
+    listing = actions.add_parser(
+        "list",
+        help="each data key, its state and how many invoices and logins it encrypts",
+        **examples("fapiao keys list"),
+    )
     listing.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     listing.set_defaults(handler=_list)
     rotate = actions.add_parser(
-        "rotate", help="make a new data key primary, re-encrypt every invoice and login with it, retire the old key"
+        "rotate",
+        help="make a new data key primary, re-encrypt every invoice and login with it, retire the old key",
+        **examples(
+            "fapiao keys rotate --batch-rows 1000",
+            "fapiao keys rotate --resume                    # finish a rotation that was stopped",
+        ),
     )
     rotate.add_argument(
         "--resume", action="store_true", help="no new key: finish moving rows onto the primary key (after a stop)"
@@ -32,6 +45,7 @@ def add_commands(commands: Any) -> None:
         "rewrap",
         help="wrap every data key under the master key now configured (FAPIAO_MASTER_KEY), when replacing it; the "
         "old one is FAPIAO_PREVIOUS_MASTER_KEY",
+        **examples("fapiao keys rewrap             # with FAPIAO_MASTER_KEY and FAPIAO_PREVIOUS_MASTER_KEY set"),
     )
     rewrap.add_argument("--data-dir", type=Path, help="embedded PostgreSQL data folder (FAPIAO_DATA_DIR)")
     rewrap.set_defaults(handler=_rewrap)

@@ -1,5 +1,5 @@
-"""The `fapiao` parser: every client command's --help ends with examples that the real parser accepts, and what
---target takes."""
+"""The `fapiao` parser: every command's --help (the server's too) ends with examples that the real parser accepts,
+and what --target takes."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def client_parsers() -> dict[str, argparse.ArgumentParser]:
     return {" ".join(path): parser for path, parser in _parsers(build_parser()) if path and _ours(parser)}
 
 
+def every_parser() -> dict[str, argparse.ArgumentParser]:
+    """Every command and command group of `fapiao`, the server's included (they are installed with the suite)."""
+    return {" ".join(path): parser for path, parser in _parsers(build_parser()) if path}
+
+
 def client_commands() -> list[str]:
     """The client commands that do something (not groups), by their words."""
     return [name for name, parser in client_parsers().items() if parser._subparsers is None]
@@ -51,9 +56,9 @@ def examples_of(parser: argparse.ArgumentParser) -> list[str]:
     return [line.strip() for line in parser.format_help().splitlines() if line.strip().startswith("fapiao ")]
 
 
-@pytest.mark.parametrize("command", sorted(client_parsers()))
+@pytest.mark.parametrize("command", sorted(every_parser()))
 def test_every_command_s_help_ends_with_examples_that_parse(command: str) -> None:
-    parser = client_parsers()[command]
+    parser = every_parser()[command]
     found = examples_of(parser)
     assert found, f"`fapiao {command} --help` shows no example"
     for example in found:

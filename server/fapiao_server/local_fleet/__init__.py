@@ -10,10 +10,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from fapiao_client.cli.examples import examples
+
 
 def add_command(commands: Any) -> None:
     fleet = commands.add_parser(
-        "fleet", help="run N nodes behind Envoy on this machine (local PostgreSQL and Redis if none is configured)"
+        "fleet",
+        help="run N nodes behind Envoy on this machine (local PostgreSQL and Redis if none is configured)",
+        **examples(
+            "fapiao fleet                                   # 3 nodes behind Envoy on 127.0.0.1:8080",
+            "fapiao fleet --nodes 2 --workers 2 --state /tmp/fleet.json",
+        ),
     )
     fleet.add_argument("--nodes", type=int, default=3, metavar="N", help="how many nodes (default 3)")
     fleet.add_argument("--workers", type=int, metavar="N", help="worker processes per node (FAPIAO_WORKERS)")
