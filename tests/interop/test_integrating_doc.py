@@ -55,9 +55,9 @@ def test_every_reason_it_names_is_one_the_register_sends() -> None:
 def test_the_code_it_quotes_is_the_worked_examples() -> None:
     client = (ROOT / "tests" / "interop" / "client.js").read_text()
     for line in (
-        'const fapiao = grpc.loadPackageDefinition(definition).fapiao.v1;',
-        'const [raw] = error.metadata',
-        'const status = Status.decode(raw);',
+        "const fapiao = grpc.loadPackageDefinition(definition).fapiao.v1;",
+        "const [raw] = error.metadata",
+        "const status = Status.decode(raw);",
         'const name = any.type_url.slice(any.type_url.lastIndexOf("/") + 1);',
     ):
         assert line in DOC.read_text(), line

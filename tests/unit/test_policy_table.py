@@ -43,11 +43,7 @@ _INFRASTRUCTURE = (
 
 def served_methods() -> set[str]:
     """Full method names ("/package.Service/Method") of every RPC the server registers."""
-    services = {
-        service.full_name: service
-        for file in _SERVED_FILES
-        for service in file.services_by_name.values()
-    }
+    services = {service.full_name: service for file in _SERVED_FILES for service in file.services_by_name.values()}
     registered = (*SERVICE_NAMES, *_INFRASTRUCTURE)
     assert set(registered) <= set(services), "a registered service has no generated descriptor here"
     return {f"/{name}/{method.name}" for name in registered for method in services[name].methods}
