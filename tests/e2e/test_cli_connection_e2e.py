@@ -117,6 +117,7 @@ def test_no_credentials_says_how_to_get_some(server: ServerProcess, tmp_path: Pa
         f"in {tmp_path / 'fapiao' / 'credentials.json'}); a government system presents --client-cert and --client-key"
     )
     assert expected in result.stderr.splitlines(), result.stderr
+    assert "authorization" not in result.stderr  # the CLI's terms, not the protocol's
     wrong = fapiao("whoami", "--target", server.address, env={**env, "FAPIAO_TOKEN": "fpk_not-a-key"})
     assert wrong.returncode == 7
     assert "does not accept the API key or token in FAPIAO_TOKEN: set FAPIAO_TOKEN to a current API key" in wrong.stderr

@@ -52,6 +52,7 @@ def print_error(error: FapiaoError, options: argparse.Namespace) -> int:
             print(data_json({"error": {"code": error.code.name, "message": line, "detail": error.message}}))
         print(f"{command}: {line}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    hint = credentials_hint(error)
     if options.json:
         body: dict[str, object] = {
             "code": error.code.name,
@@ -65,13 +66,13 @@ def print_error(error: FapiaoError, options: argparse.Namespace) -> int:
     else:
         console = Console(stderr=True)
         console.print(f"[bold red]error[/]: {error.code.name}" + (f" ({error.reason})" if error.reason else ""))
-        # soft_wrap: a message stays one line however narrow the terminal, so scripts can match it.
-        if not error.field_violations:
+        # soft_wrap: a message stays one line however narrow the terminal, so scripts can match it. A refusal of
+        # the credentials is said by the hint below, in the CLI's terms rather than the register's protocol terms.
+        if not error.field_violations and not hint:
             console.print(f"  {error.message}", markup=False, soft_wrap=True)
         for violation in error.field_violations:
             field = FLAGS.get(violation.field, violation.field)
             console.print(f"  {field}: {violation.description}", markup=False, soft_wrap=True)
-    hint = credentials_hint(error)
     if hint:
         print(f"{command}: {hint}", file=sys.stderr)
     return ERROR_EXIT.get(error.code.name, 1)
