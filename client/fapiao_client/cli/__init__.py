@@ -20,6 +20,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+from typing import Any
 
 from ..channel import DEFAULT_PORT, DEFAULT_TARGET, with_default_port
 from ..credentials import CredentialsError
@@ -132,13 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(commands, _common)
     add_access_commands(commands, _common)
 
-    try:
-        from fapiao_server.cli import add_commands
-    except ImportError:  # a client-only install: no serve / migrate / seed
-        pass
-    else:
-        add_commands(commands)
+    add_plugin_commands(commands)
     return parser
+
+
+# Commands other packages add to `fapiao` (the server's serve / migrate / seed / ..., when it is installed), found
+# through this packaging entry-point group, so the client never imports the server by name.
+COMMANDS_ENTRY_POINTS = "fapiao.commands"
+
+
+def add_plugin_commands(commands: Any) -> None:
+    """Register the commands of every ``fapiao.commands`` entry point: a callable taking the subparsers. One whose
+    package cannot be imported here (a client-only install without the server's dependencies) is left out."""
+    for entry_point in sorted(entry_points(group=COMMANDS_ENTRY_POINTS), key=lambda point: point.name):
+        try:
+            add_commands = entry_point.load()
+        except ImportError:
+            continue
+        add_commands(commands)
 
 
 def _run_verify(options: argparse.Namespace) -> int:
