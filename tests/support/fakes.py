@@ -11,8 +11,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from fapiao_server.domain.access import Scope
 from fapiao_server.domain.errors import DomainError
 from fapiao_server.domain.invoice import Invoice, InvoiceKey
+from fapiao_server.domain.reporting import SummaryQuery, Totals
 from fapiao_server.domain.verification import VerificationRecord
 from fapiao_server.services.ports import RecordFilter
 
@@ -89,3 +91,16 @@ class InMemoryAttempts:
             self.lapse_at[name] = lapse_at
             found.append(self.counts[name])
         return found
+
+
+class CannedReports:
+    """ReportStore that answers every summary with the same groups and remembers what it was asked, and in which
+    scope, so a test sees what the use case let through to the store."""
+
+    def __init__(self, groups: Sequence[Totals] = ()) -> None:
+        self.groups = list(groups)
+        self.asked: list[tuple[SummaryQuery, Scope]] = []
+
+    async def summarize(self, where: SummaryQuery, scope: Scope) -> list[Totals]:
+        self.asked.append((where, scope))
+        return list(self.groups)
