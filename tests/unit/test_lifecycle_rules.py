@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -487,3 +488,223 @@ def test_allowed_actions_of_a_fresh_special_invoice() -> None:
     assert answers[Action.CREATE_RED_LETTER_FORM].refusal is None
     assert answers[Action.CREATE_RED_LETTER_FORM].reversible_amount_fen == 1338
     assert not answers[Action.CREATE_RED_LETTER_FORM].needs_confirmation
+
+
+# --- what a red line copies, and the edges of what is left ----------------------------------------------------
+
+# Every field a line carries, distinct per line, so a red line that drops a field or takes it from the wrong line
+# is seen.
+FULL_LINES = (
+    InvoiceLine(1, "*计算机设备*服务器", 1000, 1300, 130, tax_classification_code="1090511030000000000",
+                specification="X86-2U", unit="台", quantity="4", unit_price="2.5"),
+    InvoiceLine(2, "*信息技术服务*运维", 333, 600, 20, tax_classification_code="3040201990000000000",
+                specification="年度", unit="项"),
+)  # fmt: skip
+
+
+def copied_fields(red: InvoiceLine, original: InvoiceLine, *, quantity: str, unit_price: str) -> None:
+    """The red line is the original line, negated, with the quantity and unit price given. Every field of
+    InvoiceLine is named here: a new field must be decided on (copied or not), not silently left out."""
+    expected = {
+        "line_number": original.line_number,
+        "item_name": original.item_name,
+        "amount_fen": red.amount_fen,  # checked by the callers, amount by amount
+        "tax_rate_basis_points": original.tax_rate_basis_points,
+        "tax_fen": red.tax_fen,
+        "tax_classification_code": original.tax_classification_code,
+        "specification": original.specification,
+        "unit": original.unit,
+        "quantity": quantity,
+        "unit_price": unit_price,
+    }
+    assert set(expected) == {f.name for f in fields(InvoiceLine)}
+    assert {name: getattr(red, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize("why", [RedLetterReason.GOODS_RETURNED, RedLetterReason.SERVICE_TERMINATED,
+                                 RedLetterReason.ISSUED_IN_ERROR])  # fmt: skip
+def test_a_line_returned_whole_is_the_original_negated_field_by_field(why: RedLetterReason) -> None:
+    original = invoice(lines=FULL_LINES)
+    first, second = red_lines(original, NOTHING, why, [])
+    assert by_line((first, second)) == {1: (-1000, -130), 2: (-333, -20)}
+    # The goods come back: the quantity, negated, at the original's unit price.
+    copied_fields(first, FULL_LINES[0], quantity="-4", unit_price="2.5")
+    # A line sold without a quantity goes back without one (not "-").
+    copied_fields(second, FULL_LINES[1], quantity="", unit_price="")
+
+
+def test_a_discount_or_a_part_of_a_line_copies_the_line_but_no_quantity() -> None:
+    original = invoice(lines=FULL_LINES)
+    (discount,) = red_lines(original, NOTHING, RedLetterReason.SALES_DISCOUNT, [ReversalItem(1)])
+    assert by_line((discount,)) == {1: (-1000, -130)}
+    copied_fields(discount, FULL_LINES[0], quantity="", unit_price="")
+    (part,) = red_lines(original, NOTHING, RedLetterReason.GOODS_RETURNED, [ReversalItem(1, 500)])
+    assert by_line((part,)) == {1: (-500, -65)}
+    copied_fields(part, FULL_LINES[0], quantity="", unit_price="")
+    # The rest of a line already reversed in part: whole, but not the whole quantity, so none.
+    partly = replace(original, state=InvoiceState.PARTIALLY_REVERSED, reversed_amount_fen=500)
+    (rest,) = red_lines(partly, InvoiceFacts(reversed_by_line={1: (500, 65)}), RedLetterReason.GOODS_RETURNED,
+                        [ReversalItem(1)])  # fmt: skip
+    assert by_line((rest,)) == {1: (-500, -65)}
+    copied_fields(rest, FULL_LINES[0], quantity="", unit_price="")
+
+
+def refused_by(call: Callable[[], object]) -> FailedPrecondition:
+    with pytest.raises(FailedPrecondition) as refused:
+        call()
+    assert refused.value.subject == "invoices/1"
+    return refused.value
+
+
+def test_exactly_what_is_left_of_a_line_is_reversed_and_one_fen_more_is_refused() -> None:
+    partly = replace(invoice(), state=InvoiceState.PARTIALLY_REVERSED, reversed_amount_fen=600)
+    facts = InvoiceFacts(reversed_by_line={1: (600, 78)})
+    reversal = RedLetterReason.GOODS_RETURNED
+    assert by_line(red_lines(partly, facts, reversal, [ReversalItem(1, 400)])) == {1: (-400, -52)}
+    error = refused_by(lambda: red_lines(partly, facts, reversal, [ReversalItem(1, 401)]))
+    assert (error.reason, error.message) == (
+        "REVERSAL_EXCEEDS_REMAINING",
+        "line 1 has 400 fen left to reverse; 401 asked",
+    )
+
+
+def test_asking_for_exactly_what_is_left_takes_the_tax_left_not_the_tax_recomputed() -> None:
+    # Three reversals of 3 fen each took no tax (0.39 -> 0): 991 fen are left with all 130 fen of tax, though
+    # 991 x 13% alone rounds to 129. Asked by amount or as the rest of the line, the line nets to zero.
+    assert tax_fen(991, 1300) == 129
+    partly = replace(invoice(), state=InvoiceState.PARTIALLY_REVERSED, reversed_amount_fen=9)
+    facts = InvoiceFacts(reversed_by_line={1: (9, 0)})
+    for item in (ReversalItem(1, 991), ReversalItem(1)):
+        assert by_line(red_lines(partly, facts, RedLetterReason.GOODS_RETURNED, [item])) == {1: (-991, -130)}
+
+
+def test_a_line_with_one_fen_left_is_reversed_by_one_fen_and_not_two() -> None:
+    # Line 3 is 5 fen with 1 fen of tax; 4 fen of it went back with that fen (0.52 -> 1): 1 fen is left, no tax.
+    partly = replace(invoice(), state=InvoiceState.PARTIALLY_REVERSED, reversed_amount_fen=4)
+    facts = InvoiceFacts(reversed_by_line={3: (4, 1)})
+    reversal = RedLetterReason.GOODS_RETURNED
+    assert by_line(red_lines(partly, facts, reversal, [ReversalItem(3, 1)])) == {3: (-1, 0)}
+    assert by_line(red_lines(partly, facts, reversal, [ReversalItem(3)])) == {3: (-1, 0)}
+    assert by_line(red_lines(partly, facts, reversal, [])) == {1: (-1000, -130), 2: (-333, -20), 3: (-1, 0)}
+    error = refused_by(lambda: red_lines(partly, facts, reversal, [ReversalItem(3, 2)]))
+    assert (error.reason, error.message) == ("REVERSAL_EXCEEDS_REMAINING", "line 3 has 1 fen left to reverse; 2 asked")
+    # Once that fen is reversed too, the line is done: named, it is refused; in "everything left", skipped.
+    done = replace(partly, reversed_amount_fen=5)
+    line_done = InvoiceFacts(reversed_by_line={3: (5, 1)})
+    error = refused_by(lambda: red_lines(done, line_done, reversal, [ReversalItem(3, 1)]))
+    assert (error.reason, error.message) == ("LINE_FULLY_REVERSED", "line 3 is already fully reversed")
+    assert by_line(red_lines(done, line_done, reversal, [])) == {1: (-1000, -130), 2: (-333, -20)}
+
+
+def test_a_fully_reversed_first_line_is_skipped_and_the_later_lines_still_reversed() -> None:
+    partly = replace(invoice(), state=InvoiceState.PARTIALLY_REVERSED, reversed_amount_fen=1000)
+    facts = InvoiceFacts(reversed_by_line={1: (1000, 130)})
+    assert by_line(red_lines(partly, facts, RedLetterReason.GOODS_RETURNED, [])) == {2: (-333, -20), 3: (-5, -1)}
+    everything = InvoiceFacts(reversed_by_line=by_line(LINES))
+    error = refused_by(lambda: red_lines(replace(partly, reversed_amount_fen=1338), everything,
+                                         RedLetterReason.GOODS_RETURNED, []))  # fmt: skip
+    assert (error.reason, error.message) == ("INVOICE_FULLY_REVERSED", "nothing is left to reverse")
+
+
+def test_the_invoice_total_left_bounds_a_reversal_even_when_every_line_has_room() -> None:
+    """The lines' reversals and the invoice's reversed amount are read separately; should they ever disagree
+    (here the invoice has 1000 fen reversed that no red line accounts for), the invoice's total left wins."""
+    ahead = replace(invoice(), state=InvoiceState.PARTIALLY_REVERSED, reversed_amount_fen=1000)
+    reversal = RedLetterReason.GOODS_RETURNED
+    # 333 + 5 = 338: exactly what the invoice has left.
+    exact = [ReversalItem(2), ReversalItem(3)]
+    assert by_line(red_lines(ahead, NOTHING, reversal, exact)) == {2: (-333, -20), 3: (-5, -1)}
+    message = "the invoice has 338 fen (excluding tax) left to reverse"
+    for too_much in ([*exact, ReversalItem(1, 1)], [ReversalItem(1, 339)], []):
+        error = refused_by(partial(red_lines, ahead, NOTHING, reversal, too_much))
+        assert (error.reason, error.message) == ("REVERSAL_EXCEEDS_REMAINING", message)
+    # A voided invoice has nothing left to reverse, whatever its lines say.
+    voided = invoice(state=InvoiceState.VOIDED, void_time=SOON)
+    error = refused_by(lambda: red_lines(voided, NOTHING, reversal, [ReversalItem(3, 1)]))
+    assert (error.reason, error.message) == (
+        "REVERSAL_EXCEEDS_REMAINING",
+        "the invoice has 0 fen (excluding tax) left to reverse",
+    )
+
+
+def test_bad_items_say_what_is_wrong_with_each() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        red_lines(invoice(), NOTHING, RedLetterReason.ISSUED_IN_ERROR, [ReversalItem(1)])
+    assert refused.value.reason == "INVALID_RED_LETTER_FORM"
+    assert [(v.field, v.description) for v in refused.value.violations] == [
+        ("items", "a form for ISSUED_IN_ERROR reverses everything left; leave items empty")
+    ]
+    items = [ReversalItem(4), ReversalItem(1, 10), ReversalItem(1, 20), ReversalItem(2, -5), ReversalItem(3, 0)]
+    with pytest.raises(InvalidArgument) as refused:
+        red_lines(invoice(), NOTHING, RedLetterReason.GOODS_RETURNED, items)
+    assert refused.value.reason == "INVALID_RED_LETTER_FORM"
+    assert [(v.field, v.description) for v in refused.value.violations] == [
+        ("items[0].line_number", "the invoice has no line 4"),
+        ("items[2].line_number", "line 1 is named twice"),
+        ("items[3].amount_fen", "must be positive (or 0 for the whole line)"),
+    ]
+
+
+# --- what each refusal says ------------------------------------------------------------------------------------
+
+LATE = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+INDIVIDUAL = Party("", "个人")
+# Each refusal of the rules, with the reason clients branch on and the message a user reads (the CLI prints it
+# as is): both are part of the API, so each is pinned here exactly.
+REFUSALS: list[tuple[str, Callable[[], FailedPrecondition | None], str, str]] = [
+    ("void red", lambda: void_refusal(red_invoice(), NOTHING, SOON),
+     "RED_INVOICE", "a red invoice cannot be voided"),
+    ("void electronic", lambda: void_refusal(invoice(InvoiceType.E_VAT_GENERAL), NOTHING, SOON),
+     "ELECTRONIC_NOT_VOIDABLE", "type 10 is electronic and cannot be voided; reverse it with a red-letter form"),
+    ("void voided", lambda: void_refusal(invoice(state=InvoiceState.VOIDED, void_time=SOON), NOTHING, SOON),
+     "ALREADY_VOIDED", "the invoice is already voided"),
+    ("void reversed", lambda: void_refusal(reversed_invoice(), NOTHING, SOON),
+     "INVOICE_REVERSED", "the invoice has been reversed by a red invoice"),
+    ("void held", lambda: void_refusal(invoice(), InvoiceFacts(open_form=open_form()), SOON),
+     "RED_LETTER_FORM_OPEN", "red-letter form 42 is open against the invoice"),
+    ("void certified", lambda: void_refusal(invoice(certify_time=SOON), NOTHING, SOON),
+     "CERTIFIED_BY_BUYER", "the buyer has certified the invoice"),
+    ("void late", lambda: void_refusal(invoice(), NOTHING, LATE),
+     "VOID_PERIOD_ENDED", "an invoice can be voided only in its month of issue (2026-11, Asia/Shanghai); "
+                          "reverse it with a red-letter form"),
+    ("void reported", lambda: void_refusal(invoice(), InvoiceFacts(period_reported=True), SOON),
+     "PERIOD_REPORTED", "the seller has reported the tax period 2026-11"),
+    ("certify red", lambda: certify_refusal(red_invoice(), NOTHING),
+     "RED_INVOICE", "a red invoice is not certified"),
+    ("certify general", lambda: certify_refusal(invoice(InvoiceType.VAT_GENERAL), NOTHING),
+     "NOT_DEDUCTIBLE", "type 04 is not deductible and is not certified"),
+    ("certify individual", lambda: certify_refusal(invoice(InvoiceType.TOLL, buyer=INDIVIDUAL), NOTHING),
+     "BUYER_NOT_REGISTERED", "the buyer has no tax id and cannot certify"),
+    ("certify voided", lambda: certify_refusal(invoice(state=InvoiceState.VOIDED, void_time=SOON), NOTHING),
+     "INVOICE_VOIDED", "the invoice is voided"),
+    ("certify fully reversed", lambda: certify_refusal(reversed_invoice(InvoiceState.FULLY_REVERSED), NOTHING),
+     "INVOICE_FULLY_REVERSED", "the invoice is fully reversed"),
+    ("certify twice", lambda: certify_refusal(invoice(certify_time=SOON), NOTHING),
+     "ALREADY_CERTIFIED", "the buyer has already certified the invoice"),
+    ("certify held", lambda: certify_refusal(invoice(), InvoiceFacts(open_form=open_form())),
+     "RED_LETTER_FORM_OPEN", "red-letter form 42 is open against the invoice"),
+    ("form on red", lambda: form_refusal(red_invoice(), NOTHING, TradeParty.SELLER),
+     "RED_INVOICE", "a red invoice cannot itself be reversed"),
+    ("form on voided", lambda: form_refusal(invoice(state=InvoiceState.VOIDED, void_time=SOON), NOTHING, None),
+     "INVOICE_VOIDED", "the invoice is voided; there is nothing to reverse"),
+    ("form on fully reversed",
+     lambda: form_refusal(reversed_invoice(InvoiceState.FULLY_REVERSED), NOTHING, TradeParty.SELLER),
+     "INVOICE_FULLY_REVERSED", "the invoice is already fully reversed"),
+    ("second form", lambda: form_refusal(invoice(), InvoiceFacts(open_form=open_form()), TradeParty.BUYER),
+     "RED_LETTER_FORM_OPEN", "red-letter form 42 is already open against the invoice; finish or withdraw it first"),
+    ("form by individual",
+     lambda: form_refusal(invoice(InvoiceType.VAT_GENERAL, buyer=INDIVIDUAL), NOTHING, TradeParty.BUYER),
+     "BUYER_NOT_REGISTERED", "the buyer has no tax id and cannot enter a form"),
+    ("nothing to issue from",
+     lambda: {a.action: a for a in allowed_actions(invoice(), NOTHING, SOON)}[Action.ISSUE_RED_INVOICE].refusal,
+     "NO_ISSUABLE_FORM", "no red-letter form is open against the invoice"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "call", "expected", "message"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_each_refusal_names_its_rule_and_says_why(
+    name: str, call: Callable[[], FailedPrecondition | None], expected: str, message: str
+) -> None:
+    refusal = call()
+    assert reason(refusal) == expected
+    assert refusal is not None and refusal.message == message and str(refusal) == message
