@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Iterator
 from datetime import date
 from importlib.resources import files
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,18 +20,124 @@ from tests.support.keys import shared_keyring
 from tests.support.services import fresh_database
 from tests.support.signing import fleet_signing_key
 
-from .schema_catalog import describe_schema
+from .schema_catalog import describe_schema, schema_differences
 
 TODAY = date(2026, 11, 27)
+SCHEMA_SQL = files("fapiao_server.storage").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
-def test_migrations_produce_exactly_schema_sql(pg_admin_url: str) -> None:
-    with fresh_database(pg_admin_url, "migrated") as migrated, fresh_database(pg_admin_url, "schema") as scripted:
-        migrate(migrated, today=TODAY)
-        with psycopg.connect(scripted, autocommit=True) as conn:
-            conn.execute(files("fapiao_server.storage").joinpath("schema.sql").read_text().encode())
+@pytest.fixture(scope="module")
+def migrated_schema(pg_admin_url: str) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
+    """The catalog of a database built by every migration, as `fapiao migrate` builds a register."""
+    with fresh_database(pg_admin_url, "migrated") as url:
+        migrate(url, today=TODAY)
+        yield describe_schema(url)
+
+
+def scripted_schema(pg_admin_url: str, script: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The catalog of a database built by ``script`` alone, with the partitions migrate() keeps ready."""
+    with fresh_database(pg_admin_url, "schema") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(script.encode())
             conn.execute(query("ensure_verification_partitions"), {"start": TODAY, "months": 3})
-        assert describe_schema(scripted) == describe_schema(migrated)
+        return describe_schema(url)
+
+
+def test_migrations_produce_exactly_schema_sql(
+    pg_admin_url: str, migrated_schema: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    """schema.sql is what a reader learns the schema from: it must be exactly what the migrations build."""
+    scripted = scripted_schema(pg_admin_url, SCHEMA_SQL)
+    assert schema_differences(scripted, migrated_schema) == []
+    assert scripted == migrated_schema
+    # A catalog query that silently returned nothing would make any two schemas look equal.
+    assert all(
+        migrated_schema[kind]
+        for kind in (
+            "relations",
+            "columns",
+            "constraints",
+            "indexes",
+            "views",
+            "functions",
+            "triggers",
+            "sequences",
+            "partitions",
+        )
+    )
+
+
+# Small changes to schema.sql, each of a kind the migrations could drift from it by; the comparison must see each.
+DELIBERATE_DIFFERENCES = {
+    "a column's default": (
+        "    qr_payload           text NOT NULL DEFAULT '',\n",
+        "    qr_payload           text NOT NULL,\n",
+        "columns",
+    ),
+    "a column's type": ("    totp_secret    bytea NOT NULL,", "    totp_secret    text NOT NULL,", "columns"),
+    "two columns' order": (
+        "    signature_key_id     text,\n    signature            bytea,\n",
+        "    signature            bytea,\n    signature_key_id     text,\n",
+        "columns",
+    ),
+    "a function as an earlier migration left it": (
+        "BEGIN\n    IF current_setting('fapiao.reencrypting', true) = 'on' THEN\n        RETURN NEW;\n    END IF;\n",
+        "BEGIN\n",
+        "functions",
+    ),
+    "an index's order": (
+        "invoices_region_idx ON invoices (region_code, issue_time DESC, id DESC)",
+        "invoices_region_idx ON invoices (region_code, issue_time, id)",
+        "indexes",
+    ),
+    "the view's columns": ("    i.signature_key_id, i.signature\n", "    i.signature, i.signature_key_id\n", "views"),
+    "a sequence's increment": (
+        "verification_records_id_seq AS bigint INCREMENT BY 1000",
+        "verification_records_id_seq AS bigint",
+        "sequences",
+    ),
+    "a comment": (
+        "CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);",
+        "CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);\n"
+        "COMMENT ON TABLE idempotency_keys IS 'AIP-155 request ids';",
+        "comments",
+    ),
+}
+
+
+@pytest.mark.parametrize("change", list(DELIBERATE_DIFFERENCES), ids=list(DELIBERATE_DIFFERENCES))
+def test_the_comparison_sees_a_deliberate_difference(
+    pg_admin_url: str, migrated_schema: dict[str, list[tuple[Any, ...]]], change: str
+) -> None:
+    old, new, kind = DELIBERATE_DIFFERENCES[change]
+    assert SCHEMA_SQL.count(old) == 1, f"schema.sql no longer reads {old!r}: pick another change to make"
+    scripted = scripted_schema(pg_admin_url, SCHEMA_SQL.replace(old, new))
+    differences = schema_differences(scripted, migrated_schema)
+    assert differences, f"{change} changed in schema.sql, yet the catalogs compare equal"
+    assert any(line.startswith(f"{kind}: ") for line in differences), differences
+
+
+def test_schema_sql_reads_as_the_end_state() -> None:
+    """Each object once, in its final form: no step-by-step replay of the migrations for a reader to follow."""
+    code = re.sub(r"--[^\n]*", "", SCHEMA_SQL)
+    code = re.sub(r"\$\$.*?\$\$", "$$ $$", code, flags=re.S)  # function bodies are not DDL
+    statements = [" ".join(s.split()) for s in code.split(";") if s.strip()]
+    replayed = [
+        s for s in statements if re.match(r"(?i)(DROP|CREATE OR REPLACE|ALTER (SEQUENCE|VIEW|FUNCTION|INDEX))\b", s)
+    ]
+    assert not replayed, replayed
+    # The one ALTER TABLE left declares a foreign key between two tables that refer to each other.
+    altered = [s for s in statements if re.match(r"(?i)ALTER TABLE\b", s)]
+    assert altered == [
+        "ALTER TABLE invoices ADD CONSTRAINT invoices_red_letter_form_id_fkey"
+        " FOREIGN KEY (red_letter_form_id) REFERENCES red_letter_forms (id)"
+    ]
+    created = [
+        (m[1].upper(), m[2])
+        for s in statements
+        if (m := re.match(r"(?i)CREATE (?:UNIQUE |CONSTRAINT )?(TABLE|INDEX|VIEW|FUNCTION|TRIGGER|SEQUENCE) (\w+)", s))
+    ]
+    assert len(created) == len(set(created)), sorted(c for c in created if created.count(c) > 1)
 
 
 def test_concurrent_migrators_apply_each_migration_once(pg_admin_url: str) -> None:
