@@ -73,7 +73,11 @@ def prepare_demo(
         done = f"Seeded {DEMO_INVOICES} demo invoices.\n"
     sample = demo_sample(url, since=years_before(business_date(utc_now()), 4))
     if sample is None:
-        return lambda target, connection="": done + "No invoice in the register suits a demo verification."
+
+        def without_sample(target: str, connection: str = "") -> str:
+            return done + "No invoice in the register suits a demo verification."
+
+        return without_sample
     code, number, day, check_code, seller, region = sample
     provisioned = provision(url, keyring, _demo_principals(seller, region), description="fapiao serve --demo")
     keys = {p.account.principal.id: p.api_key for p in provisioned}

@@ -54,6 +54,14 @@ def connect(url: str, *, timeout: float, max_connections: int) -> aioredis.Redis
     return aioredis.Redis(connection_pool=pool)
 
 
+def _undecoded(value: bytes | str | None) -> bytes | None:
+    # redis-py's replies are typed bytes or str, str being for clients that decode responses; connect() makes
+    # none that do, so a cached value is always bytes.
+    if isinstance(value, str):
+        raise TypeError("the Redis client decodes responses; the cache needs them as bytes")
+    return value
+
+
 class RedisCache:
     def __init__(
         self,
@@ -110,8 +118,10 @@ class RedisCache:
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         names = [self._value(k) for k in keys]
         if len(names) == 1:
-            return [await self._call(lambda: self._redis.get(names[0]))]
-        return await self._call(lambda: self._redis.mget(names))
+            values = [await self._call(lambda: self._redis.get(names[0]))]
+        else:
+            values = await self._call(lambda: self._redis.mget(names))
+        return [_undecoded(value) for value in values]
 
     async def lease(self, keys: Sequence[str], token: str, ttl_ms: int) -> list[bool]:
         async def claim() -> list[Any]:

@@ -95,7 +95,7 @@ class FleetRateLimiter:
                 # A context of its own: every waiting call shares the refill, not only the one that started it.
                 refill = asyncio.create_task(self._refill(principal, rate), context=contextvars.Context())
                 self._refills[principal] = refill
-                refill.add_done_callback(lambda _, p=principal: self._refills.pop(p, None))
+                refill.add_done_callback(lambda _: self._refills.pop(principal, None))
             # Shielded: one caller giving up (its deadline) must not cancel the slice the others wait for. Bounded:
             # however the shared refill fares, no call waits on it longer than REFILL_PATIENCE; past that it is
             # judged by this worker's own bucket, as when Redis is away.

@@ -110,7 +110,9 @@ class VerificationService:
         counts = await self._attempts.count(
             [limit.counter(caller, key, now) for key in keys], lapse_at=next_business_day_start(now)
         )
-        verdicts = [limit.judge(count, key, now) for count, key in zip(counts, keys, strict=True)]
+        verdicts: list[int | QuotaExceeded | None] = [
+            limit.judge(count, key, now) for count, key in zip(counts, keys, strict=True)
+        ]
         self.daily_limit_refusals += sum(isinstance(verdict, QuotaExceeded) for verdict in verdicts)
         return verdicts
 
@@ -248,6 +250,7 @@ def _record(
     channel: VerificationChannel,
     now: datetime,
 ) -> VerificationRecord:
+    mismatched: tuple[str, ...]
     if invoice is None:
         outcome, mismatched = VerificationOutcome.NOT_FOUND, ()
     else:

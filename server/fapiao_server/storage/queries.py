@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib.resources import files
-from typing import LiteralString, cast
+from typing import LiteralString
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -45,9 +45,10 @@ def _load() -> dict[str, str]:
     return loaded
 
 
-_QUERIES = _load()
+# The statements are the package's own files, never input: they are literal SQL as psycopg's execute() asks.
+_QUERIES: dict[str, LiteralString] = _load()
 
 
 def query(name: str) -> LiteralString:
     """The statement called ``name`` in queries.sql (KeyError if there is none)."""
-    return cast(LiteralString, _QUERIES[name])
+    return _QUERIES[name]

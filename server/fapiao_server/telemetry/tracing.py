@@ -146,7 +146,15 @@ def _exporter(kind: str) -> SpanExporter:
 _PLANNED_TRACE_ID: ContextVar[int] = ContextVar("fapiao_planned_trace_id", default=0)
 
 
-class PlannedTraceIds:
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.id_generator import IdGenerator as _IdGenerator
+else:
+    # At runtime a plain class, so that importing this module does not import the SDK (tracing off imports none
+    # of it); the provider only calls the methods. The checker still sees, and checks, an IdGenerator.
+    _IdGenerator = object
+
+
+class PlannedTraceIds(_IdGenerator):
     """The SDK's id generator (it calls generate_trace_id, generate_span_id and is_trace_id_random): random ids,
     as the SDK's own, except that a call's server span gets the trace id SampledCalls decided its sampling with,
     so that a ratio sampler's decision (a function of the trace id) comes out the same both times."""
