@@ -15,9 +15,9 @@ from .requests import enum_value
 VERIFY_TIMEOUT = 3600.0
 
 
-def audit_outcome(value: int | str) -> int:
+def audit_outcome(value: int | str) -> pb.AuditOutcome:
     """An AuditOutcome by number or name ("denied", "AUDIT_OUTCOME_DENIED"); 0 or "" means any."""
-    return enum_value(pb.AuditOutcome, value) if value else 0
+    return enum_value(pb.AuditOutcome, value) if value else pb.AUDIT_OUTCOME_UNSPECIFIED
 
 
 class AuditClient(BlockingCalls):
@@ -46,7 +46,7 @@ class AuditClient(BlockingCalls):
             actor=actor,
             action=action,
             outcome=audit_outcome(outcome),
-            page_size=page_size,  # type: ignore[arg-type]
+            page_size=page_size,
         )
         for field, value in (("start_time", start_time), ("end_time", end_time)):
             if value is not None:

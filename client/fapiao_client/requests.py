@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
@@ -16,6 +16,8 @@ from fapiao.v1 import invoice_pb2, invoice_service_pb2, lifecycle_pb2, report_se
 from fapiao.v1 import verification_service_pb2 as pb
 
 M = TypeVar("M", bound=Message)
+# A contract enum as protoc's stubs declare it: a subclass of int.
+E = TypeVar("E", bound=int)
 
 
 def _date(value: date | str) -> Date:
@@ -95,21 +97,24 @@ def invoice_selector(invoice: InvoiceLike) -> invoice_service_pb2.InvoiceSelecto
     return invoice_service_pb2.InvoiceSelector(invoice_code=code, invoice_number=number)
 
 
-def enum_value(enum: EnumTypeWrapper, value: int | str) -> int:
+def enum_value(enum: type[E], value: int | str) -> E:
     """A value of a contract enum from its number, its name or its name without the prefix, in any case and with
     ``-`` for ``_``: ``enum_value(TradeParty, "seller") == TRADE_PARTY_SELLER``; "2" and 2 are 2."""
-    names = {name: number for name, number in enum.items() if number}
+    wrapper: EnumTypeWrapper = enum  # the stubs declare the enum a class; at runtime it is its wrapper
+    names: dict[str, int] = {name: number for name, number in wrapper.items() if number}
+    found: int | None
     if isinstance(value, int) or value.strip().isdigit():
-        number = int(value)
-        if number not in names.values():
-            raise _not_one_of(enum, value)
-        return number
-    prefix = _prefix(enum)
-    wanted = value.strip().upper().replace("-", "_")
-    number = names.get(wanted, names.get(prefix + wanted))
-    if number is None:
-        raise _not_one_of(enum, value)
-    return number
+        found = int(value)
+        if found not in names.values():
+            raise _not_one_of(wrapper, value)
+    else:
+        wanted = value.strip().upper().replace("-", "_")
+        found = names.get(wanted, names.get(_prefix(wrapper) + wanted))
+        if found is None:
+            raise _not_one_of(wrapper, value)
+    # At runtime an enum's values are plain ints; the stubs type them as the enum, and this one was checked to be
+    # one of its values.
+    return cast(E, found)
 
 
 def enum_label(enum: EnumTypeWrapper, number: int) -> str:
@@ -117,7 +122,7 @@ def enum_label(enum: EnumTypeWrapper, number: int) -> str:
     if not number:
         return ""
     try:
-        return enum.Name(number).removeprefix(_prefix(enum))  # type: ignore[arg-type]
+        return enum.Name(number).removeprefix(_prefix(enum))
     except ValueError:
         return str(number)
 
