@@ -108,7 +108,7 @@ class FapiaoError(Exception):
         status = None
         if call is not None:
             try:
-                status = rpc_status.from_call(call)  # type: ignore[arg-type]
+                status = rpc_status.from_call(call)
             except ValueError:
                 status = None
         if status is not None:

@@ -241,7 +241,7 @@ def _whoami(options: argparse.Namespace) -> int:
 def _role_name(role: int) -> str:
     from fapiao.v1 import access_pb2
 
-    return access_pb2.Role.Name(role).removeprefix("ROLE_")  # type: ignore[arg-type]
+    return access_pb2.Role.Name(role).removeprefix("ROLE_")
 
 
 def _describe(principal: Any) -> str:

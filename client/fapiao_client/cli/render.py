@@ -85,7 +85,7 @@ def invoice_key(invoice: invoice_pb2.Invoice | invoice_pb2.InvoiceReference) -> 
 
 
 def type_text(invoice_type: int) -> str:
-    return f"{invoice_type:02d} {invoice_pb2.InvoiceType.Name(invoice_type).removeprefix('INVOICE_TYPE_')}"  # type: ignore[arg-type]
+    return f"{invoice_type:02d} {invoice_pb2.InvoiceType.Name(invoice_type).removeprefix('INVOICE_TYPE_')}"
 
 
 def print_invoice(invoice: invoice_pb2.Invoice, console: Console) -> None:

@@ -13,7 +13,7 @@ from .render import time_text
 
 
 def outcome_name(outcome: int) -> str:
-    return pb.AuditOutcome.Name(outcome).removeprefix("AUDIT_OUTCOME_")  # type: ignore[arg-type]
+    return pb.AuditOutcome.Name(outcome).removeprefix("AUDIT_OUTCOME_")
 
 
 def events_table(events: Sequence[pb.AuditEvent]) -> Table:

@@ -59,7 +59,7 @@ def read_private_key(setting: str, path: Path) -> Any:
 
 
 def _public(key: Any) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)  # type: ignore[no-any-return]
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def check_tls_files(settings: Any) -> list[str]:

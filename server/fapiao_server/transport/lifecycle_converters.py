@@ -28,7 +28,7 @@ MAX_ID_DIGITS = 18  # ids are PostgreSQL bigints
 
 def _timestamp(instant: object) -> Timestamp:
     stamp = Timestamp()
-    stamp.FromDatetime(instant)  # type: ignore[arg-type]
+    stamp.FromDatetime(instant)
     return stamp
 
 
