@@ -1,13 +1,16 @@
 """The contract and the SDK's surface: stubs match the protos, the protos pass buf lint and break nothing of
 the last release, protos/ alone describes every error detail the register sends, the client's public API is
-pinned and never drags the server in."""
+pinned and never drags the server in; the code passes ruff and mypy."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -183,3 +186,50 @@ def test_code_passes_ruff() -> None:
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     result = subprocess.run([ruff, "check", "--quiet", str(ROOT)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_ruff_formatted() -> None:
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    # Python files only: newer ruff also formats the code blocks of Markdown files, and the docs' blocks are
+    # laid out for reading (aligned comments), not by the formatter.
+    result = subprocess.run(
+        [ruff, "format", "--check", "--extend-exclude", "*.md", str(ROOT)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_server_and_client_pass_mypy() -> None:
+    """[tool.mypy] in pyproject.toml says what is checked and how strictly."""
+    # The venv's own mypy first: it checks against the packages installed beside it, which a mypy elsewhere on
+    # PATH would not see.
+    beside = Path(sys.executable).with_name("mypy")
+    mypy = str(beside) if beside.exists() else shutil.which("mypy")
+    assert mypy is not None, "mypy is not installed (pip install -e '.[dev]')"
+    result = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _python_files() -> list[Path]:
+    """The repository's Python files, not those of the virtualenv, caches or installed tools beside them."""
+    skipped = {"node_modules", "build", "dist", "__pycache__"}
+    found = []
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in skipped)
+        found += [Path(folder, name) for name in sorted(names) if name.endswith(".py")]
+    return found
+
+
+def test_every_type_ignore_names_its_error_code() -> None:
+    """A bare ignore also silences any other error that later appears on its line; one with a code only that."""
+    bare = re.compile(r"#\s*type:\s*ignore(?!\[)")
+    found = []
+    for path in _python_files():
+        text = path.read_text(encoding="utf-8")
+        if "ignore" not in text:
+            continue
+        # Comments only: a string may well spell the pattern out (this test's own does).
+        comments = (
+            token for token in tokenize.generate_tokens(io.StringIO(text).readline) if token.type == tokenize.COMMENT
+        )
+        found += [f"{path.relative_to(ROOT)}:{token.start[0]}" for token in comments if bare.search(token.string)]
+    assert not found, "a `# type: ignore` without [error-code] at " + ", ".join(found)
