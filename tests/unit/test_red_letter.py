@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -205,3 +206,81 @@ def test_only_awaiting_forms_expire(state: FormState) -> None:
     assert answered.effective_state(later) is state
     if state in ISSUABLE_STATES:
         check_issuable(answered, later)
+
+
+# --- what each refusal says ----------------------------------------------------------------------------------
+
+
+def refused_with(action: Callable[[], object]) -> tuple[str, str]:
+    """The reason and the message (what the CLI prints as is) of a refusal."""
+    with pytest.raises(FailedPrecondition) as refused:
+        action()
+    assert refused.value.subject == "red_letter_forms/7"
+    assert str(refused.value) == refused.value.message
+    return refused.value.reason, refused.value.message
+
+
+def test_a_refusal_names_the_form_its_state_and_the_action_refused() -> None:
+    refused_05 = form(S.REFUSED_BY_BUYER)
+    # The state is given as the national two-digit code, with its name.
+    assert refused_with(lambda: confirm(refused_05, BUYER, SOON)) == (
+        "FORM_STATE",
+        "red-letter form 7 is in state 05 (REFUSED_BY_BUYER) and cannot be confirmed",
+    )
+    assert refused_with(lambda: reject(form(S.CONFIRMED), BUYER, SOON)) == (
+        "FORM_STATE",
+        "red-letter form 7 is in state 04 (CONFIRMED) and cannot be refused",
+    )
+    assert refused_with(lambda: withdraw(form(S.WITHDRAWN), SELLER, SOON)) == (
+        "FORM_STATE",
+        "red-letter form 7 is in state 08 (WITHDRAWN) and cannot be withdrawn",
+    )
+    assert refused_with(lambda: check_issuable(form(S.AWAITING_SELLER), SOON)) == (
+        "FORM_STATE",
+        "red-letter form 7 is in state 03 (AWAITING_SELLER) and cannot be issued from",
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "verb"),
+    [
+        (lambda f: check_issuable(f, SOON), "issued from"),
+        (lambda f: withdraw(f, SELLER, SOON), "withdrawn"),
+        (lambda f: confirm(f, BUYER, SOON), "confirmed"),
+        (lambda f: reject(f, BUYER, SOON), "refused"),
+    ],
+)
+def test_a_spent_form_says_its_red_invoice_is_issued(action: Callable[[RedLetterForm], object], verb: str) -> None:
+    assert refused_with(lambda: action(form(S.CONFIRMED, issued=True))) == (
+        "FORM_ALREADY_ISSUED",
+        f"the red invoice of form 7 is already issued; the form can no longer be {verb}",
+    )
+
+
+@pytest.mark.parametrize("state", list(AWAITING))
+def test_an_expired_form_says_to_enter_a_new_one(state: FormState) -> None:
+    deadline = CREATED + CONFIRMATION_WINDOW
+    message = "red-letter form 7 went unanswered for 72 hours and is void (07); enter a new one"
+    for action in (confirm, reject):
+        assert refused_with(partial(action, form(state), AWAITING[state], deadline)) == ("FORM_EXPIRED", message)
+    assert refused_with(lambda: withdraw(form(state), AWAITING[state].other, deadline)) == ("FORM_EXPIRED", message)
+    assert refused_with(lambda: check_issuable(form(state), deadline)) == ("FORM_EXPIRED", message)
+
+
+def test_the_wrong_party_is_told_who_may_act() -> None:
+    assert refused_with(lambda: confirm(form(S.AWAITING_BUYER), SELLER, SOON)) == (
+        "NOT_AWAITED_PARTY",
+        "red-letter form 7 awaits the buyer, not the seller",
+    )
+    assert refused_with(lambda: reject(form(S.AWAITING_SELLER), BUYER, SOON)) == (
+        "NOT_AWAITED_PARTY",
+        "red-letter form 7 awaits the seller, not the buyer",
+    )
+    assert refused_with(lambda: withdraw(form(S.AWAITING_BUYER, SELLER), BUYER, SOON)) == (
+        "NOT_INITIATOR",
+        "only the form's initiator (the seller) may withdraw it",
+    )
+    assert refused_with(lambda: withdraw(form(S.CONFIRMED, BUYER), SELLER, SOON)) == (
+        "NOT_INITIATOR",
+        "only the form's initiator (the buyer) may withdraw it",
+    )
