@@ -846,10 +846,14 @@ def test_every_change_replays_by_request_id(trade: Trade) -> None:
     withdrawn_form = trade.form(electronic)
     withdraw = pb.WithdrawRedLetterFormRequest(request_id=new_request_id(), form_id=withdrawn_form.id,
                                                party=SELLER_SIDE)  # fmt: skip
-    assert trade.seller.WithdrawRedLetterForm(withdraw).form == trade.seller.WithdrawRedLetterForm(withdraw).form
+    withdrawn = trade.seller.WithdrawRedLetterForm(withdraw).form
+    assert withdrawn.state == F08
+    assert trade.seller.WithdrawRedLetterForm(withdraw).form == withdrawn  # not FORM_STATE
     awaiting = trade.form(electronic, by=BUYER_SIDE)
     reject = pb.RejectRedLetterFormRequest(request_id=new_request_id(), form_id=awaiting.id, party=SELLER_SIDE)
-    assert trade.seller.RejectRedLetterForm(reject).form == trade.seller.RejectRedLetterForm(reject).form
+    rejected = trade.seller.RejectRedLetterForm(reject).form
+    assert rejected.state == F06
+    assert trade.seller.RejectRedLetterForm(reject).form == rejected  # not FORM_STATE
 
     kinds = [e.event_type for e in events(trade.seller, invoice)]
     assert kinds == [
