@@ -1,7 +1,8 @@
 """Concurrent changes to one invoice from dozens of real clients: two single-worker servers on real ports, one
-PostgreSQL. Every call of a race is released at once over its own connection (alternately to either server);
-exactly one of each conflicting set wins, the others are refused (FAILED_PRECONDITION) or told to retry
-(ABORTED), nobody ever sees INTERNAL, and afterwards the ledger read straight from PostgreSQL agrees with
+PostgreSQL. Every call of a race is released at once over its own connection (alternately to either server), or
+one kind of call first to force which kind wins; exactly one of each conflicting set wins, the others are refused
+(FAILED_PRECONDITION, for the reason the winner's change gives them) or told to retry (ABORTED), nobody ever sees
+INTERNAL, and afterwards the ledger read straight from PostgreSQL agrees with
 itself: state, reversed amount, red invoices, forms and history.
 
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -76,21 +77,42 @@ async def stubs(pair: list[ServerProcess], key: str) -> Any:
     await asyncio.gather(*(c.close() for c in channels))
 
 
-async def race(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T | grpc.aio.AioRpcError]:
-    """Run every call at once: each waits at a gate that opens when all are waiting."""
-    gate = asyncio.Event()
+async def race(
+    calls: Sequence[Callable[[], Awaitable[T]]], head_start: Collection[int] = ()
+) -> list[T | grpc.aio.AioRpcError]:
+    """Run every call at once: each waits at a gate that the last one to arrive opens.
 
-    async def one(call: Callable[[], Awaitable[T]]) -> T | grpc.aio.AioRpcError:
+    With ``head_start`` (indexes into ``calls``), those calls go through the gate first and the others follow as
+    soon as one of them has succeeded (or all have failed): that forces which kind of call wins a race of two
+    kinds, while the losers still race each other and the winner's commit."""
+    gate, rest = asyncio.Event(), asyncio.Event()
+    arrived = 0
+    leaders_left = len(head_start)
+    if not head_start:
+        rest.set()
+
+    async def one(n: int, call: Callable[[], Awaitable[T]]) -> T | grpc.aio.AioRpcError:
+        nonlocal arrived, leaders_left
+        arrived += 1
+        if arrived == len(calls):
+            gate.set()
         await gate.wait()
+        if n not in head_start:
+            await rest.wait()
+        succeeded = False
         try:
-            return await call()
+            result: T | grpc.aio.AioRpcError = await call()
+            succeeded = True
         except grpc.aio.AioRpcError as error:
-            return error
+            result = error
+        finally:
+            if n in head_start:
+                leaders_left -= 1
+                if succeeded or leaders_left == 0:
+                    rest.set()
+        return result
 
-    tasks = [asyncio.create_task(one(call)) for call in calls]
-    await asyncio.sleep(0.01)
-    gate.set()
-    return await asyncio.gather(*tasks)
+    return await asyncio.gather(*(one(n, call) for n, call in enumerate(calls)))
 
 
 def assert_one_winner(results: Sequence[object], refusals: set[str]) -> int:
@@ -103,6 +125,20 @@ def assert_one_winner(results: Sequence[object], refusals: set[str]) -> int:
     allowed = {f"FAILED_PRECONDITION:{reason}" for reason in refusals} | {"ABORTED:CONCURRENT_CHANGE"}
     assert losers <= allowed, Counter(outcomes)
     return winners[0]
+
+
+def assert_one_kind_wins(
+    results: Sequence[object], kinds: Sequence[str], refusals: Mapping[tuple[str, str], str]
+) -> str:
+    """A race of two kinds of call: exactly one call won, and every other got the refusal its kind gets once the
+    winner's kind has won (``refusals[winning kind, loser's kind]``), or ABORTED. Returns the winning kind."""
+    winner = assert_one_winner(results, set(refusals.values()))
+    won = kinds[winner]
+    for n, result in enumerate(results):
+        if n != winner:
+            expected = f"FAILED_PRECONDITION:{refusals[won, kinds[n]]}"
+            assert outcome(result) in {expected, "ABORTED:CONCURRENT_CHANGE"}, (n, kinds[n], outcome(result), won)
+    return won
 
 
 async def issued(stub: pb_grpc.InvoiceServiceStub, request: pb.IssueInvoiceRequest) -> invoice_pb2.Invoice:
@@ -248,30 +284,45 @@ def second_kind(n: int) -> bool:
     return n // 2 % 2 == 1
 
 
-async def test_void_against_red_letter_form_exactly_one_kind_wins(stubs: list[Any], database_url: str) -> None:
-    invoices = [await issued(stubs[0], issue_request(VAT_GENERAL, new_tax_id())) for _ in range(3)]
-    winners = []
-    for invoice in invoices:
+# Who may still act once a void or a form has won: a void after a void is ALREADY_VOIDED, a form after a void
+# INVOICE_VOIDED; the open form refuses both a void and another form.
+VOID_OR_FORM_REFUSALS = {
+    ("void", "void"): "ALREADY_VOIDED",
+    ("void", "form"): "INVOICE_VOIDED",
+    ("form", "void"): "RED_LETTER_FORM_OPEN",
+    ("form", "form"): "RED_LETTER_FORM_OPEN",
+}
 
-        def void(s: Any, invoice_id: str = invoice.id) -> Awaitable[Any]:
-            request = pb.VoidInvoiceRequest(request_id=new_request_id(), invoice=by_id(invoice_id))
-            return s.VoidInvoice(request, timeout=CALL_TIMEOUT)
 
-        def form(s: Any, invoice_id: str = invoice.id) -> Awaitable[Any]:
-            return full_form(s, invoice_id)
+@pytest.mark.parametrize("first", [None, None, None, "void", "form"], ids=["free", "free", "free", "void", "form"])
+async def test_void_against_red_letter_form_exactly_one_kind_wins(
+    stubs: list[Any], database_url: str, first: str | None
+) -> None:
+    """Free races, whichever kind wins, and races where one kind is let through first, so each outcome's
+    assertions run every time."""
+    invoice = await issued(stubs[0], issue_request(VAT_GENERAL, new_tax_id()))
 
-        calls = [(lambda s=s: void(s)) if second_kind(n) else (lambda s=s: form(s)) for n, s in enumerate(stubs)]
-        results = await race(calls)
-        winner = assert_one_winner(results, {"ALREADY_VOIDED", "RED_LETTER_FORM_OPEN", "INVOICE_VOIDED"})
-        held = ledger(database_url, invoice.id)
-        if second_kind(winner):
-            winners.append("void")
-            assert (held["state"], held["forms"]) == (VOIDED, 0)
-        else:
-            winners.append("form")
-            assert (held["state"], held["forms"], held["open_forms"]) == (ISSUED, 1, 1)
-            assert 2 not in held["events"]
-    print(f"\nvoid vs red-letter form winners: {winners}")
+    def void(s: Any) -> Awaitable[Any]:
+        request = pb.VoidInvoiceRequest(request_id=new_request_id(), invoice=by_id(invoice.id))
+        return s.VoidInvoice(request, timeout=CALL_TIMEOUT)
+
+    kinds = ["void" if second_kind(n) else "form" for n in range(len(stubs))]
+    calls = [(lambda s=s: void(s)) if kind == "void" else (lambda s=s: full_form(s, invoice.id))
+             for s, kind in zip(stubs, kinds, strict=True)]  # fmt: skip
+    results = await race(calls, head_start={n for n, kind in enumerate(kinds) if kind == first})
+    won = assert_one_kind_wins(results, kinds, VOID_OR_FORM_REFUSALS)
+    print(f"\nvoid vs red-letter form ({first or 'free'}): {won} won")
+    if first is not None:
+        assert won == first, "the kind let through first must win"
+    (answer,) = [r for r in results if outcome(r) == OK]
+    held = ledger(database_url, invoice.id)
+    if won == "void":
+        assert answer.invoice.state == VOIDED
+        assert (held["state"], held["forms"], held["events"]) == (VOIDED, 0, {1: 1, 2: 1})
+    else:
+        assert answer.state == lc.RED_LETTER_FORM_STATE_NO_CONFIRMATION_NEEDED
+        assert answer.amount_fen == -invoice.amount_fen
+        assert (held["state"], held["forms"], held["open_forms"], held["events"]) == (ISSUED, 1, 1, {1: 1, 4: 1})
 
 
 async def test_many_red_letter_forms_on_one_invoice_leave_one_open_form(stubs: list[Any], database_url: str) -> None:
@@ -328,7 +379,20 @@ async def test_on_a_partly_reversed_invoice_racing_forms_and_red_invoices_revers
     )
 
 
-async def test_withdrawing_a_form_against_issuing_its_red_invoice_one_wins(stubs: list[Any], database_url: str) -> None:
+# Once the red invoice is issued the form is spent (FORM_ALREADY_ISSUED); once withdrawn (08) it can be neither
+# issued from nor withdrawn again (FORM_STATE).
+WITHDRAW_OR_ISSUE_REFUSALS = {
+    ("issue", "issue"): "FORM_ALREADY_ISSUED",
+    ("issue", "withdraw"): "FORM_ALREADY_ISSUED",
+    ("withdraw", "withdraw"): "FORM_STATE",
+    ("withdraw", "issue"): "FORM_STATE",
+}
+
+
+@pytest.mark.parametrize("first", [None, "withdraw", "issue"], ids=["free", "withdraw", "issue"])
+async def test_withdrawing_a_form_against_issuing_its_red_invoice_one_wins(
+    stubs: list[Any], database_url: str, first: str | None
+) -> None:
     invoice = await issued(stubs[0], issue_request(E_VAT_GENERAL, new_tax_id()))
     form = await full_form(stubs[1], invoice.id)
 
@@ -336,17 +400,22 @@ async def test_withdrawing_a_form_against_issuing_its_red_invoice_one_wins(stubs
         request = pb.WithdrawRedLetterFormRequest(request_id=new_request_id(), form_id=form.id, party=SELLER)
         return s.WithdrawRedLetterForm(request, timeout=CALL_TIMEOUT)
 
-    results = await race(
-        [
-            (lambda s=s: issue_red(s, form.id)) if second_kind(n) else (lambda s=s: withdraw(s))
-            for n, s in enumerate(stubs)
-        ]
-    )
-    winner = assert_one_winner(results, {"FORM_ALREADY_ISSUED", "FORM_STATE"})
+    kinds = ["issue" if second_kind(n) else "withdraw" for n in range(len(stubs))]
+    calls = [(lambda s=s: issue_red(s, form.id)) if kind == "issue" else (lambda s=s: withdraw(s))
+             for s, kind in zip(stubs, kinds, strict=True)]  # fmt: skip
+    results = await race(calls, head_start={n for n, kind in enumerate(kinds) if kind == first})
+    won = assert_one_kind_wins(results, kinds, WITHDRAW_OR_ISSUE_REFUSALS)
+    print(f"\nwithdraw vs issue ({first or 'free'}): {won} won")
+    if first is not None:
+        assert won == first, "the kind let through first must win"
+    (answer,) = [r for r in results if outcome(r) == OK]
     held = ledger(database_url, invoice.id)
-    if second_kind(winner):
+    if won == "issue":
+        assert (answer.original_invoice.state, answer.invoice.amount_fen) == (FULL, -invoice.amount_fen)
         assert (held["state"], held["reds"], held["open_forms"]) == (FULL, 1, 0)
+        assert 7 not in held["events"]  # no RED_LETTER_FORM_WITHDRAWN
     else:
+        assert answer.form.state == lc.RED_LETTER_FORM_STATE_WITHDRAWN
         assert (held["state"], held["reds"], held["open_forms"]) == (ISSUED, 0, 0)
         assert held["events"].get(7) == 1  # RED_LETTER_FORM_WITHDRAWN, once
 
