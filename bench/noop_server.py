@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     response_bytes = options.response.read_bytes()
     host, _, port_text = options.listen.rpartition(":")
 
-    # As fapiao_server.supervisor.claim_port: bind (not listen) so port 0 becomes one port all workers share.
+    # As entrypoints.supervisor.claim_port: bind (not listen) so port 0 becomes one port all workers share.
     reserved = socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET, socket.SOCK_STREAM)
     reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     reserved.bind((host.strip("[]"), int(port_text)))

@@ -1,6 +1,6 @@
-"""The benches' callers: principals made straight in a bench database (fapiao_server.provisioning, the use case
-behind AdminService), each with an API key, so every load acts as a principal of its own and the register's
-records name it."""
+"""The benches' callers: principals made straight in a bench database (fapiao_server.entrypoints.provisioning,
+the use case behind AdminService), each with an API key, so every load acts as a principal of its own and the
+register's records name it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from fapiao_server.config import Settings
 from fapiao_server.domain.access import Principal, PrincipalAccount, Role
-from fapiao_server.provisioning import provision
+from fapiao_server.entrypoints.provisioning import provision
 from fapiao_server.storage.data_keys import prepare_keys
 from fapiao_server.storage.encryption import Keyring
 from fapiao_server.storage.master_key import configured_keyring

@@ -19,7 +19,7 @@ _BORING = (
     "asyncio/events.py",
     "<module>",
     "threading.py",
-    "fapiao_server/supervisor.py",
+    "fapiao_server/entrypoints/supervisor.py",
 )
 
 

@@ -84,7 +84,7 @@ def bench_keyring(url: str, data_dir: Path) -> Any:
 def api_keys(url: str, keyring: Any, principal_id: str, count: int) -> list[str]:
     """``count`` new API keys of a VERIFIER ``principal_id`` (created if missing)."""
     from fapiao_server.domain.access import Principal, PrincipalAccount, Role
-    from fapiao_server.provisioning import provision
+    from fapiao_server.entrypoints.provisioning import provision
 
     account = PrincipalAccount(Principal(principal_id, Role.VERIFIER, display_name="bench"))
     return [done.api_key for done in provision(url, keyring, [account] * count, description="bench/security.py")]

@@ -26,7 +26,7 @@ import signal
 from fapiao_server.app import Application, listeners
 from fapiao_server.config import Settings
 from fapiao_server.domain.access import Principal, Role
-from fapiao_server.supervisor import configure_logging
+from fapiao_server.entrypoints.supervisor import configure_logging
 from fapiao_server.transport.access_gate import AccessGate
 from fapiao_server.transport.audit_trail import AuditTrail, refusal_recorder
 from fapiao_server.transport.caller import bind_principal

@@ -74,7 +74,7 @@ def register_database(database_url: str) -> Iterator[str]:
         yield database_url
         return
     from fapiao_server.config import Settings
-    from fapiao_server.supervisor import resolve_database
+    from fapiao_server.entrypoints.supervisor import resolve_database
 
     settings = Settings()
     if not (settings.data_dir / "pgdata").is_dir():

@@ -1,1 +1,1 @@
-../../server/fapiao_server/local_fleet/drain.sh
+../../server/fapiao_server/entrypoints/local_fleet/drain.sh

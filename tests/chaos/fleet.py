@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fapiao_server.domain.calendar import business_date, utc_now
-from fapiao_server.local_fleet.envoy import host_health, wait_until_healthy
+from fapiao_server.entrypoints.local_fleet.envoy import host_health, wait_until_healthy
+from fapiao_server.entrypoints.supervisor import Endpoint
 from fapiao_server.storage.migrations import migrate
-from fapiao_server.supervisor import Endpoint
 from tests.support.access import server_env
 from tests.support.keys import master_key_env
 from tests.support.postgres_process import PostgresProcess

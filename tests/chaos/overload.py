@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pytest
 from google.protobuf.message import Message
 
-from fapiao_server.supervisor import Endpoint
+from fapiao_server.entrypoints.supervisor import Endpoint
 
 VERIFY = "fapiao.v1.VerificationService/VerifyInvoice"
 DEADLINE_SECONDS = 10

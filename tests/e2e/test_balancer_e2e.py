@@ -26,7 +26,7 @@ from fapiao.v1 import verification_service_pb2_grpc as pb_verification_grpc
 from fapiao_client import FapiaoError, InvoiceClient, VerificationClient, batch_item, verify_request
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.taxpayer import uscc_check_character
-from fapiao_server.local_fleet.envoy import DRAIN_SCRIPT
+from fapiao_server.entrypoints.local_fleet.envoy import DRAIN_SCRIPT
 from tests.conftest import Register
 from tests.support.access import authorized
 from tests.support.envoy import Envoy, require_envoy

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from psycopg.conninfo import conninfo_to_dict
 
-from fapiao_server.dev_certs_cli import write_dev_certificates
+from fapiao_server.entrypoints.dev_certs_cli import write_dev_certificates
 from tests.support.server import fapiao_executable
 from tests.support.services import free_port
 

@@ -17,8 +17,8 @@ import pytest
 
 from fapiao.v1 import verification_service_pb2 as pb
 from fapiao_client import VerificationClient
-from fapiao_server.local_fleet.envoy import wait_until_healthy
-from fapiao_server.supervisor import Endpoint
+from fapiao_server.entrypoints.local_fleet.envoy import wait_until_healthy
+from fapiao_server.entrypoints.supervisor import Endpoint
 from tests.conftest import Register
 from tests.support.access import server_env
 from tests.support.envoy import require_envoy

@@ -17,7 +17,7 @@ import pytest
 
 from fapiao_server.domain.access import Principal, PrincipalAccount, Role
 from fapiao_server.domain.calendar import business_date, utc_now
-from fapiao_server.provisioning import provision
+from fapiao_server.entrypoints.provisioning import provision
 from fapiao_server.storage.migrations import migrate
 from tests.support.access import principal_key
 from tests.support.keys import shared_keyring

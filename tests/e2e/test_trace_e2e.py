@@ -28,8 +28,8 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from fapiao_server.domain.access import Role
+from fapiao_server.entrypoints.supervisor import Endpoint
 from fapiao_server.storage.queries import _QUERIES as NAMED_QUERIES
-from fapiao_server.supervisor import Endpoint
 from tests.support.envoy import Envoy, require_envoy
 from tests.support.fleet import new_tax_id
 from tests.support.server import ServerProcess, fapiao_executable

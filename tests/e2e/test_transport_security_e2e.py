@@ -17,7 +17,7 @@ from fapiao.v1 import verification_service_pb2 as pb
 from fapiao.v1 import verification_service_pb2_grpc as pb_grpc
 from fapiao_client import VerificationClient, verify_request
 from fapiao_server.domain.access import Principal, PrincipalAccount, Role
-from fapiao_server.provisioning import provision
+from fapiao_server.entrypoints.provisioning import provision
 from tests.conftest import Register
 from tests.support.access import bearer, principal_key
 from tests.support.certificates import CertificateAuthority, Issued

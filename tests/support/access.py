@@ -1,5 +1,5 @@
 """Principals and credentials for tests: created straight in the test database through the same use case as
-AdminService (fapiao_server.provisioning), each with an API key, so a test acts as the roles it needs. New
+AdminService (fapiao_server.entrypoints.provisioning), each with an API key, so a test acts as the roles it needs. New
 principals are unknown to every worker, so nothing cached can be stale."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from fapiao_server.domain.access import Principal, PrincipalAccount, Role
-from fapiao_server.provisioning import provision
+from fapiao_server.entrypoints.provisioning import provision
 
 from .keys import shared_keyring
 

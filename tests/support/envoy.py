@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fapiao_server.local_fleet.envoy import envoy_binary, envoy_command, local_config, wait_until_healthy
-from fapiao_server.supervisor import Endpoint
+from fapiao_server.entrypoints.local_fleet.envoy import envoy_binary, envoy_command, local_config, wait_until_healthy
+from fapiao_server.entrypoints.supervisor import Endpoint
 
 from .services import free_port
 

@@ -20,7 +20,7 @@ CLIENT = Path(fapiao_client.__file__).parent
 
 def test_the_server_registers_its_commands_as_an_entry_point() -> None:
     registered = {point.name: point.value for point in entry_points(group=COMMANDS_ENTRY_POINTS)}
-    assert registered.get("server") == "fapiao_server.cli:add_commands"
+    assert registered.get("server") == "fapiao_server.entrypoints:add_commands"
     subcommands = next(
         action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)
     ).choices

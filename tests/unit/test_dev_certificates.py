@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from fapiao_server.dev_certs_cli import write_dev_certificates
+from fapiao_server.entrypoints.dev_certs_cli import write_dev_certificates
 from fapiao_server.security.certificates import subject_alternative_name
 
 

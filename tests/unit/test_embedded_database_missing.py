@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fapiao_server import supervisor
 from fapiao_server.config import Settings
+from fapiao_server.entrypoints import supervisor
 
 
 def test_no_database_url_and_no_embedded_postgresql_is_one_line(

@@ -241,7 +241,7 @@ def test_an_uncaught_exception_is_one_critical_line_with_credentials_masked() ->
 def test_a_configuration_error_does_not_echo_the_database_password_or_keys(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fapiao_server.cli import _settings
+    from fapiao_server.entrypoints.register import settings_from as _settings
 
     for name in [name for name in os.environ if name.startswith("FAPIAO_")]:
         monkeypatch.delenv(name)

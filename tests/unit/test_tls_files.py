@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fapiao_server.dev_certs_cli import write_dev_certificates
+from fapiao_server.entrypoints.dev_certs_cli import write_dev_certificates
 from fapiao_server.security.certificates import CertificateAuthority
 from fapiao_server.security.tls_files import certificate_names, trust_anchor
 

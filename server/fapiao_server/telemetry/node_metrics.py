@@ -1,8 +1,8 @@
 """One /metrics per node, covering every worker process of it.
 
-A node's workers share one gRPC port (supervisor.py), so Prometheus cannot reach them one by one through it. Each
-worker keeps its own OpenTelemetry SDK (metrics.py) and, in a node of several, serves it on a loopback port of
-its own that only the supervisor knows; the supervisor serves the node's address and, at every scrape, fetches
+A node's workers share one gRPC port (entrypoints/supervisor.py), so Prometheus cannot reach them one by one through
+it. Each worker keeps its own OpenTelemetry SDK (metrics.py) and, in a node of several, serves it on a loopback port
+of its own that only the supervisor knows; the supervisor serves the node's address and, at every scrape, fetches
 all its workers' pages at once, parses them with prometheus_client's parser and answers one page in which each
 series keeps its worker's ``fapiao_worker`` label. A node of one worker has its registry read in process.
 

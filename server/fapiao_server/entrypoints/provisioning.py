@@ -10,15 +10,15 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .domain.access import PrincipalAccount
-from .domain.audit import AuditEvent, AuditOutcome
-from .domain.calendar import utc_now
-from .domain.errors import AlreadyExists
-from .services.administration import Administration
-from .storage.access import PostgresAccess
-from .storage.audit import PostgresAuditLog
-from .storage.database import create_pool
-from .storage.encryption import Keyring
+from ..domain.access import PrincipalAccount
+from ..domain.audit import AuditEvent, AuditOutcome
+from ..domain.calendar import utc_now
+from ..domain.errors import AlreadyExists
+from ..services.administration import Administration
+from ..storage.access import PostgresAccess
+from ..storage.audit import PostgresAuditLog
+from ..storage.database import create_pool
+from ..storage.encryption import Keyring
 
 
 @dataclass(frozen=True, slots=True)

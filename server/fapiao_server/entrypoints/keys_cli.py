@@ -52,8 +52,8 @@ def add_commands(commands: Any) -> None:
 
 
 def _list(options: argparse.Namespace) -> int:
-    from .cli import open_register
-    from .storage.key_rotation import key_usage
+    from ..storage.key_rotation import key_usage
+    from .register import open_register
 
     with ExitStack() as stack:
         url, _ = open_register(options, stack)
@@ -72,9 +72,9 @@ def _list(options: argparse.Namespace) -> int:
 def _rotate(options: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from .cli import open_register
+    from ..storage.key_rotation import reencrypt, rows_to_reencrypt, start_rotation
     from .provisioning import record_maintenance
-    from .storage.key_rotation import reencrypt, rows_to_reencrypt, start_rotation
+    from .register import open_register
 
     if options.batch_rows <= 0:
         print("--batch-rows must be positive", file=sys.stderr)
@@ -99,9 +99,9 @@ def _rotate(options: argparse.Namespace) -> int:
 
 
 def _rewrap(options: argparse.Namespace) -> int:
-    from .cli import open_register
+    from ..storage.data_keys import rewrap_keys
     from .provisioning import record_maintenance
-    from .storage.data_keys import rewrap_keys
+    from .register import open_register
 
     with ExitStack() as stack:
         url, keyring = open_register(options, stack)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..config import Settings
+from ...config import Settings
 from ..supervisor import Endpoint, configure_logging, resolve_database
 from .envoy import drain, envoy_binary, envoy_command, local_config, wait_until_healthy
 

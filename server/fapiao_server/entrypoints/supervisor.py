@@ -19,10 +19,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .config import Settings
+from ..config import Settings
 
 if TYPE_CHECKING:
-    from .telemetry.node_metrics import NodeMetrics
+    from ..telemetry.node_metrics import NodeMetrics
 
 log = logging.getLogger("fapiao.supervisor")
 READY_TIMEOUT_SECONDS = 60.0
@@ -32,7 +32,7 @@ MAX_CRASHES, CRASH_WINDOW_SECONDS = 5, 60.0
 
 def configure_logging(level: str, log_format: str = "auto") -> None:
     """This process's logs on stderr: JSON lines or readable ones (telemetry/logs.py)."""
-    from .telemetry.logs import configure_logging as configure
+    from ..telemetry.logs import configure_logging as configure
 
     configure(level, log_format)  # type: ignore[arg-type]  # Settings checked it is one of the formats
 
@@ -55,7 +55,7 @@ def resolve_database(settings: Settings, stack: ExitStack) -> tuple[str, str]:
     """The database URL to use and how to describe it; starts the embedded PostgreSQL if none is configured."""
     if settings.database_url:
         return settings.database_url, "PostgreSQL at FAPIAO_DATABASE_URL"
-    from .storage.embedded import start_embedded_postgres
+    from ..storage.embedded import start_embedded_postgres
 
     try:
         url, stop = start_embedded_postgres(settings.data_dir)
@@ -85,7 +85,7 @@ async def run_worker(
     """Run one Application until SIGTERM or SIGINT, then drain it. Its metrics join ``node_metrics`` when the node
     serves them from this very process; otherwise (a worker of several) they are served on a loopback port of
     their own, told to ``on_metrics`` before ``on_ready``."""
-    from .app import Application
+    from ..app import Application
 
     app = Application(settings, database_url, worker=worker)
     stop = asyncio.Event()

@@ -17,12 +17,12 @@ from fapiao_client.credentials import (
     write_credentials,
 )
 
-from .domain.access import Principal, PrincipalAccount, Role
-from .domain.calendar import business_date, utc_now, years_before
+from ..domain.access import Principal, PrincipalAccount, Role
+from ..domain.calendar import business_date, utc_now, years_before
+from ..signing_keys import SigningKey
+from ..storage.bulk import count_invoices, demo_sample, seed_register
+from ..storage.encryption import Keyring
 from .provisioning import provision
-from .signing_keys import SigningKey
-from .storage.bulk import count_invoices, demo_sample, seed_register
-from .storage.encryption import Keyring
 
 DEMO_INVOICES = 1000
 DEMO_SEED = 20261127

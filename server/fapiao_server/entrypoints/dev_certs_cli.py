@@ -95,7 +95,7 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 def write_dev_certificates(folder: Path, hosts: list[str], clients: list[str], *, force: bool = False) -> Written:
     """Make the CA and certificates and write them to ``folder``; raises FileExistsError naming the files that
     exist (unless ``force``) and ValueError for a name that cannot be used."""
-    from .security.certificates import CertificateAuthority
+    from ..security.certificates import CertificateAuthority
 
     for name in clients:
         if not FILE_SAFE.fullmatch(name):
@@ -141,7 +141,7 @@ def _target(listen_host: str, port: int, hosts: list[str], default_hosts: bool) 
 
 
 def _dev_certs(options: argparse.Namespace) -> int:
-    from .cli import _fapiao_command
+    from .register import fapiao_command
 
     hosts = options.host or list(DEFAULT_HOSTS)
     try:
@@ -156,7 +156,7 @@ def _dev_certs(options: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"fapiao: {error}", file=sys.stderr)
         return 2
-    fapiao, q = _fapiao_command(), shlex.quote
+    fapiao, q = fapiao_command(), shlex.quote
     ca, (certificate, key) = q(str(written.ca)), (q(str(path)) for path in written.server)
     tls_target = _target(listen_host, listen_port, written.hosts, options.host is None)
     mtls_target = _target(mtls_host, mtls_port, written.hosts, options.host is None)

@@ -1,23 +1,22 @@
-"""Server-side commands of the `fapiao` CLI: serve, migrate, seed, bootstrap-admin, signing-key (and keys, in
-keys_cli). Only argparse is imported up front, so `fapiao verify` never pays for (or needs) the server's
-dependencies."""
+"""The register's own commands: serve, migrate, seed, bootstrap-admin, signing-key. Only argparse is imported up
+front, so `fapiao verify` never pays for (or needs) the server's dependencies."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import sys
 from contextlib import ExitStack
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from fapiao_client.cli.examples import examples
 
+from .register import fapiao_command, keyring_for, migrate_now, open_register, settings_from, usable_database
+
 
 def add_commands(commands: Any) -> None:
-    """Register serve / migrate / seed / signing-key on the CLI's subparsers."""
+    """Register serve / migrate / seed / bootstrap-admin / signing-key on the CLI's subparsers."""
     serve = commands.add_parser(
         "serve",
         help="run the gRPC server",
@@ -84,68 +83,9 @@ def add_commands(commands: Any) -> None:
     new_key.add_argument("file", type=Path, help="where to write it (must not exist)")
     new_key.set_defaults(handler=_new_signing_key)
 
-    from .keys_cli import add_commands as add_key_commands
-
-    add_key_commands(commands)
-
-    from .local_fleet import add_command as add_fleet_command
-
-    add_fleet_command(commands)
-
-    from .dev_certs_cli import add_command as add_dev_certs_command
-
-    add_dev_certs_command(commands)
-
-
-# Settings whose values may carry a password or a key: a complaint about one never shows what it was given.
-SECRET_SETTINGS = frozenset({"database_url", "redis_url", "token_key", "master_key", "previous_master_key"})
-
-
-def _settings(options: argparse.Namespace) -> Any:
-    """Settings from the environment and the flags; bad ones end the command with a list of what is wrong."""
-    from pydantic import ValidationError
-
-    from .config import Settings
-
-    overrides = {
-        name: value for name in ("listen", "workers", "data_dir") if (value := getattr(options, name, None)) is not None
-    }
-    try:
-        return Settings(**overrides)
-    except ValidationError as error:
-        for problem in error.errors():
-            print(f"fapiao: {_setting_problem(problem)}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def _setting_problem(problem: Any) -> str:
-    from .telemetry.logs import redact_text
-
-    message = str(problem["msg"]).removeprefix("Value error, ")
-    if not problem["loc"]:
-        # A check across several settings names them in its message; its input is the whole configuration (the
-        # database URL and the keys among it), never shown.
-        return message
-    field = "_".join(str(part) for part in problem["loc"])
-    if field in SECRET_SETTINGS:
-        return f"FAPIAO_{field.upper()}: {message}"
-    # A setting's own value, with any password in it masked all the same.
-    return f"FAPIAO_{field.upper()}: {message} (got {redact_text(repr(problem.get('input')))})"
-
-
-def _usable_database(url: str) -> None:
-    """Connect once before any work, so a database that is missing or unreachable is one line saying what to do."""
-    from .storage.connection_check import DatabaseUnusable, check_database
-
-    try:
-        check_database(url)
-    except DatabaseUnusable as error:
-        print(f"fapiao: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-
 
 def _usable_tls_files(settings: Any) -> None:
-    from .security.tls_files import check_tls_files
+    from ..security.tls_files import check_tls_files
 
     if problems := check_tls_files(settings):
         for problem in problems:
@@ -155,7 +95,7 @@ def _usable_tls_files(settings: Any) -> None:
 
 def _signing_key(settings: Any) -> Any:
     """The fleet's signing key (created under the data dir on a fresh machine); a bad key file ends the command."""
-    from .signing_keys import signing_key
+    from ..signing_keys import signing_key
 
     try:
         return signing_key(settings.signing_key_file, settings.data_dir)
@@ -168,15 +108,15 @@ def _publish_signing_key(url: str, key: Any) -> None:
     """List the key in the register before any worker signs with it, so every signature names a published key."""
     import psycopg
 
-    from .storage.database import storage_errors
-    from .storage.signing_keys import publish_signing_key
+    from ..storage.database import storage_errors
+    from ..storage.signing_keys import publish_signing_key
 
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         publish_signing_key(conn, key.key_id, key.public_key)
 
 
 def _new_signing_key(options: argparse.Namespace) -> int:
-    from .signing_keys import SigningKey, create_key_file
+    from ..signing_keys import SigningKey, create_key_file
 
     if not create_key_file(options.file):
         print(f"fapiao: {options.file} exists; choose a new file for the new key", file=sys.stderr)
@@ -185,58 +125,15 @@ def _new_signing_key(options: argparse.Namespace) -> int:
     return 0
 
 
-def _today() -> date:
-    from .domain.calendar import business_date, utc_now
-
-    return business_date(utc_now())
-
-
-def _migrate_now(url: str) -> None:
-    import logging
-
-    from .storage.migrations import migrate
-
-    for migration in migrate(url, today=_today()):
-        logging.getLogger("fapiao.migrations").info("applied migration %04d_%s", migration.version, migration.name)
-
-
-def _keyring(settings: Any, url: str) -> Any:
-    """The data keys for this command (the first one is created on a new register); a master key that is
-    malformed or cannot unwrap them ends the command with the reason."""
-    from .storage.data_keys import prepare_keys
-    from .storage.encryption import MasterKeyMismatch
-    from .storage.master_key import MasterKeyUnusable, configured_keyring
-
-    try:
-        keyring = configured_keyring(settings)
-        prepare_keys(url, keyring)
-    except (MasterKeyUnusable, MasterKeyMismatch) as error:
-        print(f"fapiao: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
-    return keyring
-
-
-def open_register(options: argparse.Namespace, stack: ExitStack) -> tuple[str, Any]:
-    """For commands that work on the register's data: its URL (migrated) and its data keys."""
-    from .supervisor import configure_logging, resolve_database
-
-    settings = _settings(options)
-    configure_logging(settings.log_level, settings.log_format)
-    url, _ = resolve_database(settings, stack)
-    _usable_database(url)
-    _migrate_now(url)
-    return url, _keyring(settings, url)
-
-
 def _migrate(options: argparse.Namespace) -> int:
     from .supervisor import configure_logging, resolve_database
 
-    settings = _settings(options)
+    settings = settings_from(options)
     configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
         url, _ = resolve_database(settings, stack)
-        _usable_database(url)
-        _migrate_now(url)
+        usable_database(url)
+        migrate_now(url)
     print("schema is up to date")
     return 0
 
@@ -244,8 +141,8 @@ def _migrate(options: argparse.Namespace) -> int:
 def _seed(options: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from .domain.calendar import utc_now
-    from .storage.bulk import seed_register
+    from ..domain.calendar import utc_now
+    from ..storage.bulk import seed_register
 
     if options.invoices <= 0:
         print("--invoices must be positive", file=sys.stderr)
@@ -253,7 +150,7 @@ def _seed(options: argparse.Namespace) -> int:
     with ExitStack() as stack:
         url, keyring = open_register(options, stack)
         # Seeded invoices are signed like issued ones, so the key is published for checking them.
-        signer = _signing_key(_settings(options))
+        signer = _signing_key(settings_from(options))
         _publish_signing_key(url, signer)
         with Progress(transient=False) as progress:
             task = progress.add_task("seeding invoices", total=options.invoices)
@@ -271,8 +168,8 @@ def _seed(options: argparse.Namespace) -> int:
 
 
 def _bootstrap_admin(options: argparse.Namespace) -> int:
-    from .domain.access import Principal, PrincipalAccount, Role
-    from .domain.errors import AlreadyExists, InvalidArgument
+    from ..domain.access import Principal, PrincipalAccount, Role
+    from ..domain.errors import AlreadyExists, InvalidArgument
     from .provisioning import provision, record_maintenance
 
     admin = PrincipalAccount(Principal(options.id, Role.ADMIN, display_name="administrator"))
@@ -286,17 +183,8 @@ def _bootstrap_admin(options: argparse.Namespace) -> int:
         record_maintenance(url, "fapiao bootstrap-admin", f"principals/{options.id}", {"created": str(done.created)})
     state = "created" if done.created else "already existed; a new key was added"
     print(f"principal {options.id} (ADMIN) {state}. Its API key, shown once:\n{done.api_key}", flush=True)
-    print(f"Use it with: FAPIAO_TOKEN=<key> {_fapiao_command()} admin principals list", file=sys.stderr)
+    print(f"Use it with: FAPIAO_TOKEN=<key> {fapiao_command()} admin principals list", file=sys.stderr)
     return 0
-
-
-def _fapiao_command() -> str:
-    """How to invoke this very CLI from a shell: `fapiao` if that is what PATH finds, else the full path."""
-    invoked = Path(sys.argv[0]).resolve()
-    found = shutil.which("fapiao")
-    if found and Path(found).resolve() == invoked:
-        return "fapiao"
-    return shlex.quote(str(invoked)) if invoked.name == "fapiao" else "fapiao"
 
 
 # Addresses a server listens on but no client can dial by; a client needs one of the certificate's names instead.
@@ -310,7 +198,7 @@ def _tls_for_clients(settings: Any, listen_host: str) -> tuple[str, str, list[st
     there), else a placeholder the lines explain."""
     if settings.tls_cert_file is None:
         return listen_host, "", []
-    from .security.tls_files import certificate_names, trust_anchor
+    from ..security.tls_files import certificate_names, trust_anchor
 
     names = certificate_names(settings.tls_cert_file)
     host = listen_host
@@ -337,11 +225,11 @@ def _serve(options: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from ..storage.migrations import pending_migrations
     from .demo import prepare_demo
-    from .storage.migrations import pending_migrations
     from .supervisor import Endpoint, Fleet, PortTaken, claim_port, configure_logging, resolve_database, run_worker
 
-    settings = _settings(options)
+    settings = settings_from(options)
     _usable_tls_files(settings)
     configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
@@ -356,7 +244,7 @@ def _serve(options: argparse.Namespace) -> int:
             endpoint = Endpoint(endpoint.host, reserved.getsockname()[1])
         node_metrics = None
         if settings.metrics_listen:
-            from .telemetry.node_metrics import NodeMetrics
+            from ..telemetry.node_metrics import NodeMetrics
 
             try:
                 node_metrics = NodeMetrics(settings.metrics_listen, workers=settings.workers)
@@ -365,9 +253,9 @@ def _serve(options: argparse.Namespace) -> int:
                 return 2
             stack.callback(node_metrics.close)
         url, database = resolve_database(settings, stack)
-        _usable_database(url)
+        usable_database(url)
         if settings.migrate_on_start:
-            _migrate_now(url)
+            migrate_now(url)
         elif pending := pending_migrations(url):
             names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
             print(
@@ -377,10 +265,10 @@ def _serve(options: argparse.Namespace) -> int:
             return 2
         # Here, once, before any worker: the first data key is created and a wrong master key stops the start; the
         # signing key is made (if need be) and published.
-        keyring = _keyring(settings, url)
+        keyring = keyring_for(settings, url)
         key = _signing_key(settings)
         _publish_signing_key(url, key)
-        demo = prepare_demo(url, keyring, key, settings.data_dir, _fapiao_command()) if options.demo else None
+        demo = prepare_demo(url, keyring, key, settings.data_dir, fapiao_command()) if options.demo else None
         cache = "a near cache per worker" + (", then Redis at FAPIAO_REDIS_URL" if settings.redis_url else "")
         cache = cache if settings.cache == "on" else "off (every lookup reads PostgreSQL)"
 
