@@ -61,8 +61,8 @@ def keyring_for(url: str) -> Any:
     """A keyring with a fresh master key, or None when the code on the path predates encryption."""
     if "keyring" not in inspect.signature(bulk.seed_register).parameters:
         return None
-    from fapiao_server.storage.data_keys import prepare_keys
-    from fapiao_server.storage.encryption import Keyring, MasterKey
+    from fapiao_server.keys.data_keys import prepare_keys
+    from fapiao_server.keys.encryption import Keyring, MasterKey
 
     keyring = Keyring(MasterKey(os.urandom(32)))
     prepare_keys(url, keyring)
@@ -95,7 +95,7 @@ def seed_signer() -> dict[str, Any]:
         return {}
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from fapiao_server.signing_keys import SigningKey
+    from fapiao_server.keys.signing import SigningKey
 
     return {"signer": SigningKey(Ed25519PrivateKey.generate())}
 

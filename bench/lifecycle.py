@@ -332,13 +332,13 @@ class ServiceLoad:
 
     async def prepare(self) -> None:
         from fapiao_server.config import Settings
+        from fapiao_server.keys.data_keys import prepare_keys
+        from fapiao_server.keys.master_key import configured_keyring
+        from fapiao_server.keys.signing import signing_key
         from fapiao_server.services.lifecycle import LifecycleService
-        from fapiao_server.signing_keys import signing_key
-        from fapiao_server.storage.data_keys import prepare_keys
         from fapiao_server.storage.database import create_pool
         from fapiao_server.storage.issuing import PostgresIssuer
         from fapiao_server.storage.lifecycle import PostgresLifecycle
-        from fapiao_server.storage.master_key import configured_keyring
 
         settings = Settings()
         # All of a worker's connections open before the clock starts, so the CPU meter finds every backend.

@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from fapiao_server.config import Settings
 from fapiao_server.domain.access import Principal, PrincipalAccount, Role
 from fapiao_server.entrypoints.provisioning import provision
-from fapiao_server.storage.data_keys import prepare_keys
-from fapiao_server.storage.encryption import Keyring
-from fapiao_server.storage.master_key import configured_keyring
+from fapiao_server.keys.data_keys import prepare_keys
+from fapiao_server.keys.encryption import Keyring
+from fapiao_server.keys.master_key import configured_keyring
 
 
 def register_keyring(database_url: str, settings: Settings | None = None) -> Keyring:

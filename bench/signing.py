@@ -31,7 +31,7 @@ from fapiao_server.domain.issuing import IssueRequest, LineRequest
 from fapiao_server.domain.signing import canonical_invoice, receipt, signed
 from fapiao_server.domain.taxpayer import uscc_check_character
 from fapiao_server.domain.verification import VerificationRequest
-from fapiao_server.signing_keys import SigningKey, create_key_file
+from fapiao_server.keys.signing import SigningKey, create_key_file
 from fapiao_server.storage.migrations import migrate
 
 # Sellers of several regions and several invoice types, so issues spread over number counters as real ones do
@@ -114,11 +114,11 @@ async def rounds(
 async def use_cases(url: str, key: SigningKey, options: argparse.Namespace) -> dict[str, float]:
     from fapiao_server.cache.invoices import CachedInvoices, CachePolicy
     from fapiao_server.cache.near import NearCache
+    from fapiao_server.keys.data_keys import prepare_keys
+    from fapiao_server.keys.encryption import Keyring, MasterKey
     from fapiao_server.services.lifecycle import LifecycleService
     from fapiao_server.services.verification import VerificationService
-    from fapiao_server.storage.data_keys import prepare_keys
     from fapiao_server.storage.database import create_pool
-    from fapiao_server.storage.encryption import Keyring, MasterKey
     from fapiao_server.storage.invoices import PostgresInvoices
     from fapiao_server.storage.issuing import PostgresIssuer
     from fapiao_server.storage.lifecycle import PostgresLifecycle

@@ -18,10 +18,14 @@ from .domain.calendar import business_date, utc_now
 from .domain.errors import DomainError
 from .domain.quotas import DailyVerificationLimit
 from .domain.verification import VerificationPolicy
+from .keys.data_keys import prepare_keys
+from .keys.files import decode_key, load_or_create_key
+from .keys.master_key import configured_keyring
+from .keys.published import PostgresSigningKeys
+from .keys.signing import signing_key
 from .quotas.attempts import VerificationAttempts
 from .quotas.rate_limiter import FleetRateLimiter
 from .quotas.store import RedisQuotaStore
-from .security.key_files import decode_key, load_or_create_key
 from .security.tokens import TokenSigner
 from .services.administration import Administration
 from .services.audit import AuditLog
@@ -30,20 +34,16 @@ from .services.lifecycle import LifecycleService
 from .services.ports import InvoiceLookup
 from .services.reporting import ReportingService
 from .services.verification import VerificationService
-from .signing_keys import signing_key
 from .storage.access import PostgresAccess
 from .storage.audit import PostgresAuditLog
-from .storage.data_keys import prepare_keys
 from .storage.database import create_pool, storage_errors, watch_database
 from .storage.invoices import PostgresInvoices
 from .storage.issuing import PostgresIssuer
 from .storage.lifecycle import PostgresLifecycle
-from .storage.master_key import configured_keyring
 from .storage.migrations import PARTITION_MONTHS_AHEAD
 from .storage.notifications import listen_for_changes
 from .storage.queries import query
 from .storage.reporting import PostgresReports
-from .storage.signing_keys import PostgresSigningKeys
 from .storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from .telemetry import start_tracing
 from .telemetry.metrics import worker_metrics

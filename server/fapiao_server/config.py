@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     previous_master_key_file: Path | None = None
 
     # The register's Ed25519 signing key (PEM, PKCS#8), the same file for every server of a fleet. Unset:
-    # data_dir/signing-key.pem, created on first start. See signing_keys.py for rotation.
+    # data_dir/signing-key.pem, created on first start. See keys/signing.py for rotation.
     signing_key_file: Path | None = None
 
     db_pool_min: int = Field(default=2, ge=1)

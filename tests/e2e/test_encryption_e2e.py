@@ -28,11 +28,11 @@ from fapiao_client import FapiaoError
 from fapiao_client.access_client import AdminClient, AuthClient
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.calendar import business_date, utc_now
+from fapiao_server.keys.data_keys import prepare_keys
+from fapiao_server.keys.encryption import Keyring, MasterKey, MasterKeyMismatch
+from fapiao_server.keys.master_key import GENERATED_KEY_FILE
+from fapiao_server.keys.rotation import start_rotation
 from fapiao_server.storage.bulk import seed_register
-from fapiao_server.storage.data_keys import prepare_keys
-from fapiao_server.storage.encryption import Keyring, MasterKey, MasterKeyMismatch
-from fapiao_server.storage.key_rotation import start_rotation
-from fapiao_server.storage.master_key import GENERATED_KEY_FILE
 from fapiao_server.storage.migrations import migrate
 from tests.support.access import principal_key
 from tests.support.fleet import by_id, channel, new_tax_id, pool_key, start_servers, stop_servers

@@ -7,7 +7,7 @@ import json
 import stat
 from pathlib import Path
 
-from fapiao_server.signing_keys import SigningKey
+from fapiao_server.keys.signing import SigningKey
 from tests.conftest import Register
 from tests.e2e.test_cli_e2e import _flags, fapiao
 from tests.support.server import ServerProcess

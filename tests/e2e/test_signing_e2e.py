@@ -29,7 +29,7 @@ from fapiao_client import (
 )
 from fapiao_server.domain.access import Role
 from fapiao_server.domain.calendar import business_date, utc_now
-from fapiao_server.signing_keys import SigningKey, create_key_file
+from fapiao_server.keys.signing import SigningKey, create_key_file
 from fapiao_server.storage.migrations import migrate
 from tests.conftest import Register
 from tests.support.access import principal_key

@@ -18,19 +18,19 @@ from fapiao_server.domain.access import EVERYTHING, Principal, Role
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.domain.invoice import Invoice, Party
 from fapiao_server.domain.issuing import IssueRequest, LineRequest
-from fapiao_server.services.lifecycle import LifecycleService
-from fapiao_server.storage.bulk import seed_register
-from fapiao_server.storage.data_keys import prepare_keys
-from fapiao_server.storage.encryption import (
+from fapiao_server.keys.data_keys import prepare_keys
+from fapiao_server.keys.encryption import (
     SEALED_INVOICE_COLUMNS,
     Keyring,
     MasterKey,
     MasterKeyMismatch,
     UndecryptableValue,
 )
+from fapiao_server.keys.rotation import key_usage, reencrypt, start_rotation
+from fapiao_server.services.lifecycle import LifecycleService
+from fapiao_server.storage.bulk import seed_register
 from fapiao_server.storage.invoices import PostgresInvoices
 from fapiao_server.storage.issuing import PostgresIssuer
-from fapiao_server.storage.key_rotation import key_usage, reencrypt, start_rotation
 from fapiao_server.storage.lifecycle import PostgresLifecycle
 from fapiao_server.storage.migrations import migrate
 from fapiao_server.storage.notifications import CHANNEL

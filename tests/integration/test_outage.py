@@ -8,8 +8,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from fapiao_server.domain.errors import InvalidArgument, Unavailable
 from fapiao_server.domain.verification import QrRequest, VerificationRequest
+from fapiao_server.keys.encryption import Keyring, MasterKey
 from fapiao_server.services.verification import VerificationService
-from fapiao_server.storage.encryption import Keyring, MasterKey
 from fapiao_server.storage.invoices import PostgresInvoices
 from fapiao_server.storage.verification_records import GroupCommitRecorder, PostgresVerificationRecords
 from tests.conftest import Register

@@ -23,13 +23,13 @@ from psycopg_pool import AsyncConnectionPool
 from fapiao_server.domain.access import Principal, PrincipalAccount, Role
 from fapiao_server.domain.calendar import business_date, utc_now
 from fapiao_server.domain.errors import Unauthenticated
+from fapiao_server.keys.encryption import CARRIED_OVER, SEALED, Keyring, UndecryptableValue
+from fapiao_server.keys.rotation import key_usage, reencrypt, start_rotation
 from fapiao_server.security.passwords import hash_password
 from fapiao_server.security.tokens import TokenSigner
 from fapiao_server.services.administration import Administration
 from fapiao_server.services.authentication import Sessions
 from fapiao_server.storage.access import PostgresAccess
-from fapiao_server.storage.encryption import CARRIED_OVER, SEALED, Keyring, UndecryptableValue
-from fapiao_server.storage.key_rotation import key_usage, reencrypt, start_rotation
 from fapiao_server.storage.migrations import available_migrations, migrate
 from fapiao_server.storage.queries import query
 from fapiao_server.transport.errors import status_for

@@ -10,8 +10,8 @@ import psycopg
 from fapiao.v1 import register_key_service_pb2 as pb_keys
 from fapiao_client import PublicKeys, verify_invoice_signature
 from fapiao_server.domain.invoice import InvoiceKey
+from fapiao_server.keys.published import PostgresSigningKeys
 from fapiao_server.storage.invoices import PostgresInvoices
-from fapiao_server.storage.signing_keys import PostgresSigningKeys
 from fapiao_server.transport.converters import invoice_message
 from tests.conftest import SEEDED_INVOICES
 from tests.support.keys import keyring_of

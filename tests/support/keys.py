@@ -8,8 +8,8 @@ import functools
 import os
 from typing import Any
 
-from fapiao_server.storage.data_keys import prepare_keys
-from fapiao_server.storage.encryption import Keyring, MasterKey
+from fapiao_server.keys.data_keys import prepare_keys
+from fapiao_server.keys.encryption import Keyring, MasterKey
 
 _SECRET = os.urandom(32)
 TEST_MASTER_KEY = base64.b64encode(_SECRET).decode()

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fapiao_server.signing_keys import SigningKey, create_key_file
+from fapiao_server.keys.signing import SigningKey, create_key_file
 
 
 @functools.cache

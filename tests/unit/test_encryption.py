@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fapiao_server.config import Settings
 from fapiao_server.domain.invoice import Party
-from fapiao_server.storage.encryption import (
+from fapiao_server.keys.encryption import (
     SEALED_INVOICE_COLUMNS,
     Keyring,
     MasterKey,
@@ -20,7 +20,7 @@ from fapiao_server.storage.encryption import (
     StoredDataKey,
     UndecryptableValue,
 )
-from fapiao_server.storage.master_key import (
+from fapiao_server.keys.master_key import (
     GENERATED_KEY_FILE,
     MasterKeyUnusable,
     configured_keyring,

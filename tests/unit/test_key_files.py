@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fapiao_server.security.key_files import KeyFileError, load_or_create_key, write_private_file
+from fapiao_server.keys.files import KeyFileError, load_or_create_key, write_private_file
 
 
 def test_a_key_is_made_once_private_and_then_reused(tmp_path: Path) -> None:

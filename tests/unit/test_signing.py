@@ -43,8 +43,8 @@ from fapiao_server.domain.verification import (
     VerificationRecord,
     VerificationRequest,
 )
+from fapiao_server.keys.signing import SigningKey, create_key_file, key_id_of, signing_key
 from fapiao_server.seeding.generator import InvoiceGenerator
-from fapiao_server.signing_keys import SigningKey, create_key_file, key_id_of, signing_key
 from fapiao_server.storage.bulk import seeded_invoice
 from fapiao_server.transport.converters import BASIC, FULL, InvoiceMessages, invoice_message
 

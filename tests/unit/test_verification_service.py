@@ -24,9 +24,9 @@ from fapiao_server.domain.verification import (
     VerificationOutcome,
     VerificationRequest,
 )
+from fapiao_server.keys.signing import SigningKey
 from fapiao_server.services.ports import RecordFilter
 from fapiao_server.services.verification import BatchItem, BatchResult, VerificationService
-from fapiao_server.signing_keys import SigningKey
 from tests.support.fakes import InMemoryAttempts, InMemoryInvoices, InMemoryRecords
 from tests.unit.test_verification_rules import CODES, invoice, legacy
 

@@ -95,7 +95,7 @@ def _usable_tls_files(settings: Any) -> None:
 
 def _signing_key(settings: Any) -> Any:
     """The fleet's signing key (created under the data dir on a fresh machine); a bad key file ends the command."""
-    from ..signing_keys import signing_key
+    from ..keys.signing import signing_key
 
     try:
         return signing_key(settings.signing_key_file, settings.data_dir)
@@ -108,15 +108,15 @@ def _publish_signing_key(url: str, key: Any) -> None:
     """List the key in the register before any worker signs with it, so every signature names a published key."""
     import psycopg
 
+    from ..keys.published import publish_signing_key
     from ..storage.database import storage_errors
-    from ..storage.signing_keys import publish_signing_key
 
     with storage_errors(), psycopg.connect(url, autocommit=True) as conn:
         publish_signing_key(conn, key.key_id, key.public_key)
 
 
 def _new_signing_key(options: argparse.Namespace) -> int:
-    from ..signing_keys import SigningKey, create_key_file
+    from ..keys.signing import SigningKey, create_key_file
 
     if not create_key_file(options.file):
         print(f"fapiao: {options.file} exists; choose a new file for the new key", file=sys.stderr)

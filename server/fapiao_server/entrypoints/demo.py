@@ -19,9 +19,9 @@ from fapiao_client.credentials import (
 
 from ..domain.access import Principal, PrincipalAccount, Role
 from ..domain.calendar import business_date, utc_now, years_before
-from ..signing_keys import SigningKey
+from ..keys.encryption import Keyring
+from ..keys.signing import SigningKey
 from ..storage.bulk import count_invoices, demo_sample, seed_register
-from ..storage.encryption import Keyring
 from .provisioning import provision
 
 DEMO_INVOICES = 1000

@@ -52,7 +52,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _list(options: argparse.Namespace) -> int:
-    from ..storage.key_rotation import key_usage
+    from ..keys.rotation import key_usage
     from .register import open_register
 
     with ExitStack() as stack:
@@ -72,7 +72,7 @@ def _list(options: argparse.Namespace) -> int:
 def _rotate(options: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from ..storage.key_rotation import reencrypt, rows_to_reencrypt, start_rotation
+    from ..keys.rotation import reencrypt, rows_to_reencrypt, start_rotation
     from .provisioning import record_maintenance
     from .register import open_register
 
@@ -99,7 +99,7 @@ def _rotate(options: argparse.Namespace) -> int:
 
 
 def _rewrap(options: argparse.Namespace) -> int:
-    from ..storage.data_keys import rewrap_keys
+    from ..keys.data_keys import rewrap_keys
     from .provisioning import record_maintenance
     from .register import open_register
 

@@ -14,11 +14,11 @@ from ..domain.access import PrincipalAccount
 from ..domain.audit import AuditEvent, AuditOutcome
 from ..domain.calendar import utc_now
 from ..domain.errors import AlreadyExists
+from ..keys.encryption import Keyring
 from ..services.administration import Administration
 from ..storage.access import PostgresAccess
 from ..storage.audit import PostgresAuditLog
 from ..storage.database import create_pool
-from ..storage.encryption import Keyring
 
 
 @dataclass(frozen=True, slots=True)

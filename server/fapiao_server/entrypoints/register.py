@@ -79,9 +79,9 @@ def migrate_now(url: str) -> None:
 def keyring_for(settings: Any, url: str) -> Any:
     """The data keys for this command (the first one is created on a new register); a master key that is
     malformed or cannot unwrap them ends the command with the reason."""
-    from ..storage.data_keys import prepare_keys
-    from ..storage.encryption import MasterKeyMismatch
-    from ..storage.master_key import MasterKeyUnusable, configured_keyring
+    from ..keys.data_keys import prepare_keys
+    from ..keys.encryption import MasterKeyMismatch
+    from ..keys.master_key import MasterKeyUnusable, configured_keyring
 
     try:
         keyring = configured_keyring(settings)

@@ -18,11 +18,11 @@ from psycopg_pool import AsyncConnectionPool
 from ..domain.access import Principal, PrincipalAccount, Role
 from ..domain.audit import AuditEvent
 from ..domain.errors import AlreadyExists
+from ..keys.data_keys import follow_primary, keep_keys_for
+from ..keys.encryption import Keyring, UndecryptableValue
 from ..services.ports import ApiKeyInfo, ApiKeySecret, LoginSecret, SessionState
 from .audit import record_with_change
-from .data_keys import follow_primary, keep_keys_for
 from .database import storage_errors
-from .encryption import Keyring, UndecryptableValue
 from .queries import query
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,13 @@ from ..domain.invoice_types import Proof
 from ..domain.issuing import identifiers
 from ..domain.qr import QrPayload, format_qr_payload
 from ..domain.signing import Signer, signed
+from ..keys.data_keys import follow_primary_sync
+from ..keys.encryption import Keyring
+from ..keys.published import publish_signing_key
+from ..keys.signing import SigningKey
 from ..seeding.generator import InvoiceGenerator, SeedInvoice
-from ..signing_keys import SigningKey
-from .data_keys import follow_primary_sync
 from .database import storage_errors
-from .encryption import Keyring
 from .queries import query
-from .signing_keys import publish_signing_key
 
 
 def _quiet(_landed: int) -> None:

@@ -21,10 +21,10 @@ from ..domain.invoice import (
     VehicleDetails,
 )
 from ..domain.invoice_types import InvoiceType
+from ..keys.data_keys import keep_keys_for
+from ..keys.encryption import Keyring, UndecryptableValue
 from ..telemetry import spans
-from .data_keys import keep_keys_for
 from .database import storage_errors
-from .encryption import Keyring, UndecryptableValue
 from .queries import query
 
 # A coalesced lookup's answer: the invoice, None when there is none, or the error of a row that does not open.

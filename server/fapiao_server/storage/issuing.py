@@ -19,11 +19,11 @@ from ..domain.errors import Aborted, DomainError, FailedPrecondition
 from ..domain.events import EventType, NewEvent
 from ..domain.invoice import Invoice, InvoiceState
 from ..domain.signing import Signer
+from ..keys.encryption import Keyring
 from ..services.ports import PendingIssue, Replayed, UsedRequest
 from ..telemetry import spans
 from .audit import record_with_change
 from .database import storage_errors
-from .encryption import Keyring
 from .lifecycle import append_events, change_errors, claim_requests, finish_requests, insert_invoices
 from .queries import query
 

@@ -26,12 +26,12 @@ from ..domain.issuing import InvoiceDraft, finish, identifiers, number_prefix
 from ..domain.lifecycle import InvoiceFacts, period_of
 from ..domain.red_letter import FormState, RedLetterForm, RedLetterReason, TradeParty
 from ..domain.signing import Signer, signed
+from ..keys.data_keys import follow_primary
+from ..keys.encryption import Keyring
 from ..services.ports import EventFilter, FormFilter, InvoiceFilter, InvoiceRef, RequestClaim, UsedRequest
 from ..telemetry import spans
 from .audit import record_with_change
-from .data_keys import follow_primary
 from .database import storage_errors
-from .encryption import Keyring
 from .invoices import line_from_values, read_invoices
 from .queries import query
 

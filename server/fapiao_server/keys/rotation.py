@@ -20,10 +20,10 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
+from ..storage.database import storage_errors
+from ..storage.queries import query
 from .data_keys import create_primary_key, follow_primary_sync, reload_keys_sync
-from .database import storage_errors
 from .encryption import SEALED_INVOICE_COLUMNS, Keyring
-from .queries import query
 
 BATCH_ROWS = 500
 # How long to wait before looking again at rows a change holds locked.

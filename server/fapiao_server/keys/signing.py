@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .security.key_files import write_private_file
+from .files import write_private_file
 
 DEFAULT_FILE_NAME = "signing-key.pem"
 ALGORITHM = "Ed25519"

@@ -6,8 +6,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ..domain.signing import PublishedKey
-from .database import storage_errors
-from .queries import query
+from ..storage.database import storage_errors
+from ..storage.queries import query
 
 
 def publish_signing_key(conn: psycopg.Connection, key_id: str, public_key: bytes) -> None:

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..security.key_files import write_private_file
 from .encryption import KEY_BYTES, Keyring, MasterKey
+from .files import write_private_file
 
 if TYPE_CHECKING:
     from ..config import Settings

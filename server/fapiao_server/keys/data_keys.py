@@ -9,9 +9,9 @@ from typing import Any
 
 import psycopg
 
-from .database import storage_errors
+from ..storage.database import storage_errors
+from ..storage.queries import query
 from .encryption import KEY_BYTES, Keyring, MasterKey, StoredDataKey
-from .queries import query
 
 
 def _stored(rows: Iterable[tuple[Any, ...]]) -> list[StoredDataKey]:
