@@ -12,7 +12,15 @@ from typing import Any
 
 from fapiao_client.cli.examples import examples
 
-from .register import fapiao_command, keyring_for, migrate_now, open_register, settings_from, usable_database
+from .register import (
+    fapiao_command,
+    keyring_for,
+    migrate_now,
+    open_database,
+    open_register,
+    settings_from,
+    usable_database,
+)
 
 
 def add_commands(commands: Any) -> None:
@@ -126,14 +134,8 @@ def _new_signing_key(options: argparse.Namespace) -> int:
 
 
 def _migrate(options: argparse.Namespace) -> int:
-    from .supervisor import configure_logging, resolve_database
-
-    settings = settings_from(options)
-    configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
-        url, _ = resolve_database(settings, stack)
-        usable_database(url)
-        migrate_now(url)
+        open_database(options, stack)
     print("schema is up to date")
     return 0
 
@@ -148,9 +150,10 @@ def _seed(options: argparse.Namespace) -> int:
         print("--invoices must be positive", file=sys.stderr)
         return 2
     with ExitStack() as stack:
-        url, keyring = open_register(options, stack)
+        settings, url = open_database(options, stack)
+        keyring = keyring_for(settings, url)
         # Seeded invoices are signed like issued ones, so the key is published for checking them.
-        signer = _signing_key(settings_from(options))
+        signer = _signing_key(settings)
         _publish_signing_key(url, signer)
         with Progress(transient=False) as progress:
             task = progress.add_task("seeding invoices", total=options.invoices)

@@ -92,8 +92,9 @@ def keyring_for(settings: Any, url: str) -> Any:
     return keyring
 
 
-def open_register(options: argparse.Namespace, stack: ExitStack) -> tuple[str, Any]:
-    """For commands that work on the register's data: its URL (migrated) and its data keys."""
+def open_database(options: argparse.Namespace, stack: ExitStack) -> tuple[Any, str]:
+    """For commands that work on the register's database: the settings (logging configured by them) and the
+    database's URL, checked and migrated; an embedded database stays up until ``stack`` closes."""
     from .supervisor import configure_logging, resolve_database
 
     settings = settings_from(options)
@@ -101,6 +102,12 @@ def open_register(options: argparse.Namespace, stack: ExitStack) -> tuple[str, A
     url, _ = resolve_database(settings, stack)
     usable_database(url)
     migrate_now(url)
+    return settings, url
+
+
+def open_register(options: argparse.Namespace, stack: ExitStack) -> tuple[str, Any]:
+    """For commands that work on the register's data: its URL (migrated) and its data keys."""
+    settings, url = open_database(options, stack)
     return url, keyring_for(settings, url)
 
 
