@@ -1,8 +1,8 @@
 """In-memory fakes of the services' ports, for unit tests of the use cases without PostgreSQL or Redis.
 
 Each fake keeps the promise its port's docstring makes (services/ports.py) and nothing more, so a use case
-tested against it behaves as it does against the real adapters, which the integration tests check. ``fail_with``
-makes the next calls raise, as a store that is down does."""
+tested against it behaves as it does against the real adapters, which the integration tests check. The records'
+``fail_with`` makes the next calls raise, as a store that is down does."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ class InMemoryInvoices:
     def __init__(self, invoices: Iterable[Invoice] = ()) -> None:
         self._by_key = {invoice.key: invoice for invoice in invoices}
         self.lookups = 0
-        self.fail_with: DomainError | None = None
 
     def add(self, invoice: Invoice) -> None:
         self._by_key[invoice.key] = invoice
@@ -37,8 +36,6 @@ class InMemoryInvoices:
         return (await self.get_many([key])).get(key)
 
     async def get_many(self, keys: Sequence[InvoiceKey]) -> dict[InvoiceKey, Invoice]:
-        if self.fail_with is not None:
-            raise self.fail_with
         self.lookups += 1
         return {key: self._by_key[key] for key in keys if key in self._by_key}
 
@@ -81,17 +78,16 @@ class InMemoryRecords:
 
 
 class InMemoryAttempts:
-    """AttemptCounter over a Counter; a counter lapses when the clock passes the ``lapse_at`` it was counted with."""
+    """AttemptCounter over a Counter. It never lapses a counter: the daily limit names each day's counters apart
+    (DailyVerificationLimit.counter), so a new day counts afresh without it."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
-        self.lapse_at: dict[str, datetime] = {}
 
     async def count(self, counters: Sequence[str], *, lapse_at: datetime) -> list[int]:
         found = []
         for name in counters:
             self.counts[name] += 1
-            self.lapse_at[name] = lapse_at
             found.append(self.counts[name])
         return found
 
