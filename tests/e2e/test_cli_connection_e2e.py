@@ -40,10 +40,7 @@ def secured(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "127.0.0.1:0",
         env={
             "FAPIAO_DATABASE_URL": database_url,
-            "FAPIAO_TLS_CERT_FILE": str(served.certificate),
-            "FAPIAO_TLS_KEY_FILE": str(served.key),
-            "FAPIAO_MTLS_LISTEN": mtls_address,
-            "FAPIAO_MTLS_CLIENT_CA_FILE": str(ca.certificate),
+            **ca.serving_settings(served, mtls_address),
             "FAPIAO_LOG_LEVEL": "WARNING",
         },
     ).start()

@@ -34,3 +34,13 @@ class CertificateAuthority:
         issued.key.write_bytes(made.key)
         issued.key.chmod(0o600)
         return issued
+
+    def serving_settings(self, served: Issued, mtls_listen: str) -> dict[str, str]:
+        """The settings of a register that serves TLS with ``served`` and mutual TLS on ``mtls_listen`` to clients
+        whose certificates this authority signed."""
+        return {
+            "FAPIAO_TLS_CERT_FILE": str(served.certificate),
+            "FAPIAO_TLS_KEY_FILE": str(served.key),
+            "FAPIAO_MTLS_LISTEN": mtls_listen,
+            "FAPIAO_MTLS_CLIENT_CA_FILE": str(self.certificate),
+        }
