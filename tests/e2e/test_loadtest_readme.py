@@ -64,13 +64,18 @@ def _environment(home: Path, port: int) -> dict[str, str]:
     }
 
 
-def _leftovers(home: Path) -> list[str]:
-    """Processes still running from the fresh HOME: a server or the embedded PostgreSQL the block should stop."""
+def _stop_leftovers(home: Path) -> list[str]:
+    """Stop what still runs from the fresh HOME (a server, the embedded PostgreSQL) and say what it was: the block
+    stops them itself, but one that failed half-way (bash -e) leaves its background server running."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        command = " ".join(process.info["cmdline"] or ())
-        if str(home) in command:
-            found.append(command)
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            command = " ".join(process.info["cmdline"] or ())
+            if str(home) in command or (process.info["environ"] or {}).get("HOME") == str(home):
+                found.append(command)
+                process.terminate()
+        except psutil.Error:
+            continue
     return found
 
 
@@ -93,8 +98,7 @@ def test_the_fresh_machine_block_runs_the_business_day_on_the_embedded_register(
         output, _ = runner.communicate()
         pytest.fail(f"the README block did not finish within 300 s:\n{output[-4000:]}")
     finally:
-        for command in _leftovers(home):
-            print("left running:", command)
+        left_running = _stop_leftovers(home)
     tail = output[-6000:]
     assert runner.returncode == 0, tail
     assert "added 20000 invoices" in output, tail
@@ -109,4 +113,4 @@ def test_the_fresh_machine_block_runs_the_business_day_on_the_embedded_register(
     assert sum(count for name, count in calls.items() if name.startswith("Verify")) > 0, calls
     assert int(rows["Aggregated"]["Failure Count"]) == 0, rows["Aggregated"]
     # `kill %1 && wait` stopped the server, and pgserver the embedded PostgreSQL with its last user.
-    assert not _leftovers(home)
+    assert left_running == []
